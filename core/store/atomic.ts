@@ -1,0 +1,152 @@
+/**
+ * Crash-safe file replacement: the one primitive every berth store builds on.
+ *
+ * Vocabulary
+ * - *target*: the file a caller wants to replace (`path`).
+ * - *temp file*: a sibling of the target, in the same directory (so `rename(2)` is atomic and never
+ *   crosses a filesystem), named `.<basename>.tmp-<pid>-<random>`. The leading dot and the
+ *   `.tmp-<pid>-` marker let stores skip temp files when listing (`isTempFileName`) and let
+ *   `repair()` remove the ones whose writer is gone (`tempFileOwnerPid`).
+ * - *durable*: the bytes and the directory entry have both been fsynced; a power cut after the
+ *   promise resolves keeps the new content.
+ *
+ * Lifecycle of one `writeFileAtomic(path, data)`
+ *   1. open the temp file with O_CREAT|O_EXCL (never clobbers another writer's temp file);
+ *   2. write every byte, fsync the file, close it;
+ *   3. rename(temp, target): readers see either the old file or the new one, never a mix;
+ *   4. fsync the directory so the rename itself is durable.
+ * If any step fails, the temp file is unlinked (best effort) and the error is rethrown. If the
+ * process is killed between 1 and 3, the temp file stays behind; it is harmless (nothing reads it)
+ * and the owning store's `check()` reports it and `repair()` removes it.
+ *
+ * No locking happens here: two concurrent writers of the same target each produce a complete file
+ * and the last rename wins. Stores that need read-modify-write take a lock (`lock.ts`) around it.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+
+const TEMP_RE = /^\..+\.tmp-(\d+)-[0-9a-f]{12}$/;
+
+/** The temp file name used for `target` by this process. */
+export function tempPathFor(target: string): string {
+  const dir = path.dirname(target);
+  const base = path.basename(target);
+  return path.join(dir, `.${base}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+}
+
+/** True for names produced by `tempPathFor` (a basename, not a path). */
+export function isTempFileName(name: string): boolean {
+  return TEMP_RE.test(name);
+}
+
+/** The pid that created a temp file, or undefined when `name` is not a temp file name. */
+export function tempFileOwnerPid(name: string): number | undefined {
+  const m = TEMP_RE.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * True when the process that created a temp file can no longer be writing it. A pid that is
+ * alive (or that we may not signal) counts as a live owner; pids can be reused, so a live owner is
+ * "maybe still writing", which is the safe side.
+ */
+export function tempFileOwnerGone(name: string): boolean {
+  const pid = tempFileOwnerPid(name);
+  if (pid === undefined) return false;
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+function toBuffer(data: Uint8Array | string): Uint8Array {
+  return typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+}
+
+/** fsync a directory so entries created, renamed or removed in it are durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Synchronous `fsyncDir`. */
+export function fsyncDirSync(dir: string): void {
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Writes every byte of `buf` through `fh` (a short write is continued, never dropped). */
+export async function writeAll(fh: fsp.FileHandle, buf: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+    off += bytesWritten;
+  }
+}
+
+/**
+ * Replaces `path` with `data` atomically and durably (see the file comment). `mode` defaults to
+ * 0o644 and applies to the new file regardless of the old one's mode (subject to umask).
+ */
+export async function writeFileAtomic(target: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
+  const buf = toBuffer(data);
+  const tmp = tempPathFor(target);
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+    await writeAll(fh, buf);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await fsp.rename(tmp, target);
+  } catch (err) {
+    if (fh) await fh.close().catch(() => undefined);
+    await fsp.unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await fsyncDir(path.dirname(target));
+}
+
+/** Synchronous `writeFileAtomic`, for exit handlers and boot code that cannot await. */
+export function writeFileAtomicSync(target: string, data: Uint8Array | string, mode = 0o644): void {
+  const buf = toBuffer(data);
+  const tmp = tempPathFor(target);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+    let off = 0;
+    while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, target);
+  } catch (err) {
+    if (fd !== undefined) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* already failing */
+      }
+    }
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      /* may not exist */
+    }
+    throw err;
+  }
+  fsyncDirSync(path.dirname(target));
+}
