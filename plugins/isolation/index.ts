@@ -1,0 +1,4 @@
+/** The isolation plugins berth ships, in preference order. */
+import type { PluginRegistration } from '../../core/plugin';
+
+export const isolationPlugins: PluginRegistration[] = [];

@@ -1,0 +1,4 @@
+/** The volume plugins berth ships, in preference order. */
+import type { PluginRegistration } from '../../core/plugin';
+
+export const volumePlugins: PluginRegistration[] = [];
