@@ -4,7 +4,7 @@
  * Vocabulary
  * - *target*: the file a caller wants to replace (`path`).
  * - *temp file*: a sibling of the target, in the same directory (so `rename(2)` is atomic and never
- *   crosses a filesystem), named `.<basename>.tmp-<pid>-<random>`. The leading dot and the
+ *   crosses a filesystem), named `.<basename, cut at 200 chars>.tmp-<pid>-<random>`. The leading dot and the
  *   `.tmp-<pid>-` marker let stores skip temp files when listing (`isTempFileName`) and let
  *   `repair()` remove the ones whose writer is gone (`tempFileOwnerPid`).
  * - *durable*: the bytes and the directory entry have both been fsynced; a power cut after the
@@ -33,7 +33,8 @@ const TEMP_RE = /^\..+\.tmp-(\d+)-[0-9a-f]{12}$/;
 export function tempPathFor(target: string): string {
   const dir = path.dirname(target);
   const base = path.basename(target);
-  return path.join(dir, `.${base}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  // Truncated so that the temp name fits NAME_MAX (255) whatever the target's name length.
+  return path.join(dir, `.${base.slice(0, 200)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
 }
 
 /** True for names produced by `tempPathFor` (a basename, not a path). */

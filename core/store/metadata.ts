@@ -5,8 +5,10 @@
  * Vocabulary
  * - *bucket*: a namespace of records, one directory `<dir>/<bucket>/` (`containers`, `images` …).
  * - *key*: a record's name inside its bucket; the record lives in `<dir>/<bucket>/<key>.rec`.
- *   Buckets and keys match `[A-Za-z0-9][A-Za-z0-9_.:@-]{0,254}` and never contain `..`; anything
- *   else is ERR_STORE_INVALID_KEY (invalidArgument), so a key can never escape its bucket.
+ *   Buckets and keys match `[A-Za-z0-9][A-Za-z0-9_.:@-]{0,254}` and never contain `..`; keys are
+ *   further capped at 251 characters so that `<key>.rec` fits the 255-byte NAME_MAX of Linux
+ *   filesystems. Anything else is ERR_STORE_INVALID_KEY (invalidArgument), so a key can never
+ *   escape its bucket nor fail later with ENAMETOOLONG.
  * - *record file*: a 16-byte header followed by the msgpackr payload:
  *     0  4  magic "BRTH"
  *     4  1  format version (1)
@@ -45,7 +47,7 @@ import { defineError } from '../errors';
 import { fsyncDir, isTempFileName, tempFileOwnerGone, writeFileAtomic } from './atomic';
 import { withLock, type LockOptions } from './lock';
 
-export const ERR_STORE_INVALID_KEY = defineError('ERR_STORE_INVALID_KEY', 'invalidArgument', 'invalid %s %s: want [A-Za-z0-9][A-Za-z0-9_.:@-]{0,254} without ".."');
+export const ERR_STORE_INVALID_KEY = defineError('ERR_STORE_INVALID_KEY', 'invalidArgument', 'invalid %s %s: want [A-Za-z0-9][A-Za-z0-9_.:@-]* without "..", at most 251 (key) or 255 (bucket) characters');
 export const ERR_STORE_CORRUPT_RECORD = defineError('ERR_STORE_CORRUPT_RECORD', 'internal', 'corrupt record %s: %s');
 export const ERR_STORE_ENCODE = defineError('ERR_STORE_ENCODE_FAILED', 'invalidArgument', 'cannot encode record %s: %s');
 export const ERR_STORE_IO = defineError('ERR_STORE_IO_FAILED', 'internal', '%s %s: %s');
@@ -64,6 +66,8 @@ export const RECORD_VERSION = 1;
 export const RECORD_HEADER_SIZE = 16;
 const REC_EXT = '.rec';
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,254}$/;
+/** `<key>.rec` must fit NAME_MAX (255 bytes), so keys stop at 251 characters; buckets at 255. */
+export const MAX_KEY_LENGTH = 251;
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -88,11 +92,12 @@ export function isValidName(name: unknown): name is string {
 }
 
 function checkName(what: 'bucket' | 'key', name: unknown): string {
-  if (!isValidName(name)) throw ERR_STORE_INVALID_KEY(what, JSON.stringify(name));
+  if (!isValidName(name) || (what === 'key' && name.length > MAX_KEY_LENGTH)) throw ERR_STORE_INVALID_KEY(what, JSON.stringify(name));
   return name;
 }
 
-const packr = new Packr({ useRecords: false });
+// useBigIntExtension: bigints beyond 64 bits round-trip instead of failing to encode.
+const packr = new Packr({ useRecords: false, useBigIntExtension: true });
 
 /** Encodes a value as a complete record file (header + payload). */
 export function encodeRecord(value: unknown): Buffer {
