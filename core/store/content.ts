@@ -129,7 +129,7 @@ const isENOENT = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.c
 const defaultHasher = (): Hasher => createHash('sha256');
 const READ_CHUNK = 1 << 20;
 
-/** Feeds a file (from `start`, `len` bytes or to EOF) through `h`; returns the bytes read. */
+/** Feeds a whole file through `h`; returns the number of bytes read. */
 async function hashFile(file: string, h: Hasher): Promise<number> {
   const fh = await fsp.open(file, 'r');
   try {
