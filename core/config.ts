@@ -146,7 +146,6 @@ export const DEFAULT_CONFIG_FILE = '/etc/berth/config.yaml';
 /** Parses and validates a configuration text. `file` is used in error messages only. */
 export function parseEngineConfig(text: string, file: string): EngineConfig {
   // Loaded lazily: the yaml parser costs ~25 ms of start-up and most runs have no config file.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const YAML = require('yaml') as typeof import('yaml');
   let raw: unknown;
   try {

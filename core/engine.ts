@@ -73,7 +73,6 @@ async function loadConfig(opts: EngineOpenOptions): Promise<{ config: EngineConf
     return { config: defaultEngineConfig(), file: '<defaults>', explicitKeys: new Set() };
   }
   const config = parseEngineConfig(text, file);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const raw = (require('yaml') as typeof import('yaml')).parse(text) as Record<string, unknown> | null;
   return { config, file, explicitKeys: new Set(Object.keys(raw ?? {})) };
 }
@@ -132,7 +131,6 @@ export class Engine {
 
   get metadata(): MetadataStore {
     if (!this._metadata) {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { MetadataStore } = require('./store/metadata') as typeof import('./store/metadata');
       this._metadata = new MetadataStore(`${this.root}/meta`);
     }
@@ -141,7 +139,6 @@ export class Engine {
 
   get content(): ContentStore {
     if (!this._content) {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { ContentStore } = require('./store/content') as typeof import('./store/content');
       this._content = new ContentStore(`${this.root}/content`);
     }

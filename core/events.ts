@@ -102,7 +102,7 @@ export class EventBus {
   /** Past events from the log matching `f`. */
   async history(f: EventFilter = {}): Promise<EngineEvent[]> {
     const { readFile } = await import('node:fs/promises');
-    let text = '';
+    let text: string;
     try {
       text = await readFile(this.file, 'utf8');
     } catch {
@@ -128,11 +128,10 @@ export class EventBus {
   async *subscribe(f: EventFilter = {}, signal?: AbortSignal): AsyncGenerator<EngineEvent> {
     await mkdir(this.dir, { recursive: true });
     await appendFile(this.file, '');
-    let offset = 0;
     if (f.since !== undefined) {
       for (const e of await this.history(f)) yield e;
     }
-    offset = (await stat(this.file)).size;
+    let offset = (await stat(this.file)).size;
     const fh = await open(this.file, 'r');
     let wake: (() => void) | undefined;
     const watcher = watch(this.file, () => wake?.());

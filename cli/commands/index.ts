@@ -11,7 +11,6 @@ export function loadCommands(): CliCommand[] {
   for (const m of COMMAND_MODULES) {
     let mod: { commands?: CliCommand[] };
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       mod = require(`./${m}`) as { commands?: CliCommand[] };
     } catch (e) {
       const err = e as NodeJS.ErrnoException;

@@ -19,9 +19,7 @@ export const linuxHostPlugin: PluginRegistration<HostPlugin> = {
   },
   async init(ctx) {
     // Loaded on init, not at registration, so commands that skip this plugin pay nothing.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { probeHost, bootId } = require('./probe') as typeof import('./probe');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { LinuxHostOps } = require('./ops') as typeof import('./ops');
     const cacheFile = `${ctx.dataDir}/features.json`;
     const key = `${CACHE_VERSION}:${bootId()}:${process.env.PATH ?? ''}`;
