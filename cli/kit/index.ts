@@ -9,3 +9,4 @@
 export * from './args';
 export * from './format';
 export * from './table';
+export * from './progress';
