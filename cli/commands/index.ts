@@ -14,7 +14,7 @@ export function loadCommands(): CliCommand[] {
       mod = require(`./${m}`) as { commands?: CliCommand[] };
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      if (err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(`/commands/${m}`)) continue;
+      if (err.code === 'MODULE_NOT_FOUND' && String(err.message).startsWith(`Cannot find module './${m}'`)) continue;
       throw e;
     }
     out.push(...(mod.commands ?? []));
