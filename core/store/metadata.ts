@@ -341,15 +341,34 @@ export class MetadataStore {
    */
   async repair(): Promise<number> {
     let removed = 0;
-    for (const issue of await this.check()) {
-      if (issue.kind !== 'temp-file' || !tempFileOwnerGone(path.basename(issue.path))) continue;
+    const dirs = [this.dir];
+    try {
+      for (const b of await fsp.readdir(this.dir, { withFileTypes: true })) if (b.isDirectory()) dirs.push(path.join(this.dir, b.name));
+    } catch (err) {
+      if (isENOENT(err)) return 0;
+      throw err;
+    }
+    // Only directory listings: repair never needs to decode a record.
+    for (const d of dirs) {
+      let names: string[];
       try {
-        await fsp.unlink(issue.path);
-        removed++;
-        await fsyncDir(path.dirname(issue.path));
+        names = await fsp.readdir(d);
       } catch (err) {
-        if (!isENOENT(err)) throw err;
+        if (isENOENT(err)) continue;
+        throw err;
       }
+      let here = 0;
+      for (const n of names) {
+        if (!isTempFileName(n) || !tempFileOwnerGone(n)) continue;
+        try {
+          await fsp.unlink(path.join(d, n));
+          here++;
+        } catch (err) {
+          if (!isENOENT(err)) throw err;
+        }
+      }
+      if (here > 0) await fsyncDir(d);
+      removed += here;
     }
     return removed;
   }
