@@ -294,7 +294,11 @@ export class ContentStore {
   async publish(file: string, digest: string): Promise<void> {
     const target = this.path(digest);
     await this.mkdirDurable(this.blobsDir);
-    // rename over an existing blob of the same digest is harmless: same bytes, atomic replace.
+    if (await this.has(digest)) {
+      // Same digest, same bytes: keep the existing blob (readers may hold it open) and drop ours.
+      await fsp.unlink(file).catch(() => undefined);
+      return;
+    }
     await fsp.rename(file, target);
     await fsyncDir(this.blobsDir);
   }

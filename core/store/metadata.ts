@@ -188,6 +188,7 @@ export class MetadataStore {
   }
 
   private async writeAt(bucket: string, key: string, file: string, value: unknown): Promise<void> {
+    if (value === undefined) throw ERR_STORE_ENCODE(`${bucket}/${key}`, 'undefined is not a record value (use delete)');
     let buf: Buffer;
     try {
       buf = encodeRecord(value);

@@ -39,6 +39,7 @@ t.test('round trips and listing', async (t) => {
   await store.put('containers', 'a:b@c-1.2_3', 1);
   t.same(await store.keys('containers'), ['a:b@c-1.2_3', 'abc'], 'keys sorted');
   t.same((await store.list('containers')).map((x) => x.key), ['a:b@c-1.2_3', 'abc']);
+  await t.rejects(store.put('containers', 'u', undefined), { code: 'ERR_STORE_ENCODE_FAILED', cls: 'invalidArgument' }, 'put(undefined) is refused');
   t.equal(await store.delete('containers', 'abc'), true);
   t.equal(await store.delete('containers', 'abc'), false, 'second delete reports absence');
   t.equal(await store.get('containers', 'abc'), undefined);
