@@ -53,6 +53,10 @@ t.test('put, read back, delete', async (t) => {
   t.equal(cs.path(info.digest), path.join(cs.dir, 'blobs', 'sha256', info.digest.slice(7)));
   t.same(await cs.put(data, { digest: info.digest, size: data.length }), info, 'idempotent put with expectations');
   t.same(await cs.list(), [info]);
+  const again = await cs.ingest('same-bytes');
+  await again.write(data);
+  t.same(await again.commit(), info, 'committing an existing digest again reports the blob');
+  t.same(await cs.readBuffer(info.digest), data);
   t.same(await cs.listIngests(), [], 'put leaves no ingest behind');
   t.same(await cs.check(), []);
   await t.rejects(cs.put(Buffer.from('other'), { digest: info.digest }), { code: ERR_CONTENT_DIGEST_MISMATCH.code }, 'existing digest, wrong bytes: still rejected');
