@@ -14,12 +14,14 @@ import { transportPlugins } from './transport';
 import { isolationPlugins } from './isolation';
 import { networkPlugins } from './network';
 import { volumePlugins } from './volume';
+import { ipamPlugins } from './ipam';
 
 export const builtins: PluginRegistration[] = [
   linuxHostPlugin,
   ...storagePlugins,
   ...transportPlugins,
   ...isolationPlugins,
+  ...ipamPlugins,
   ...networkPlugins,
   ...volumePlugins,
 ];
