@@ -146,7 +146,15 @@ async function hashFile(file: string, h: Hasher): Promise<number> {
   }
 }
 
-/** One open ingest; created only by `ContentStore.ingest`. */
+/**
+ * One open ingest; created only by `ContentStore.ingest`.
+ *
+ * States: `open` → `committed` (blob visible) | `aborted` (partial removed) | `failed` (size or
+ * digest mismatch, or an I/O error: partial removed). Leaving `open` always closes the data file
+ * and releases the ingest lock; any call afterwards throws ERR_CONTENT_INGEST_CLOSED, except
+ * `abort()`, which is a no-op. Calls are serialised, so `write(a); write(b); commit()` issued
+ * without awaiting still apply in order.
+ */
 class IngestWriter implements Ingest {
   private state: 'open' | 'committed' | 'aborted' | 'failed' = 'open';
   private busy: Promise<unknown> = Promise.resolve();
@@ -252,8 +260,25 @@ class IngestWriter implements Ingest {
 }
 
 /**
- * sha256-addressed blob store with verified, resumable ingests. See the file comment for the
- * vocabulary, the on-disk layout and the lifecycle of an ingest.
+ * sha256-addressed blob store with verified, resumable ingests.
+ *
+ * Vocabulary (details in the file comment): a *blob* is a committed, verified, read-only file
+ * `blobs/sha256/<hex>`; a *digest* is `sha256:<hex>`; an *ingest* is a blob being written under a
+ * caller-chosen *ref* in `ingest/<sha256(ref)>/`, guarded by the *ingest lock*; the *offset* is
+ * how many bytes an ingest holds.
+ *
+ * Lifecycle
+ * - Construction touches nothing on disk. Several stores (and processes) may share a directory.
+ * - Writing: `ingest(ref)` → `write()`… → `commit(expected)` or `abort()`; `put(bytes)` is the
+ *   one-shot form. The blob becomes visible only by the final rename, after size and digest were
+ *   verified and the data fsynced; a mismatch deletes the partial and leaves the store unchanged.
+ * - Reading: `has`, `info`, `readBuffer`, `createReadStream`, `path`, `list` see only blobs.
+ * - Removing: `delete(digest)`. The store keeps no references; the garbage collector (the image
+ *   store) decides what is unreferenced.
+ * - Recovery: a killed writer's partial stays resumable (`ingest(ref, {resume: true})`, re-hashing
+ *   what is there) until `cleanupIngests()` removes it; `check()` re-hashes every blob and reports
+ *   tampered or stray files; there is nothing to repair automatically, since a blob whose bytes do
+ *   not match its name can only be deleted and fetched again.
  */
 export class ContentStore {
   readonly dir: string;

@@ -134,7 +134,25 @@ const isENOENT = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.c
 
 /**
  * A directory of msgpackr records, one file per record, crash-safe and multi-process safe.
- * See the file comment for the vocabulary, file format and lifecycle.
+ *
+ * Vocabulary (details in the file comment): a *bucket* is a directory, a *key* names one record
+ * file `<bucket>/<key>.rec` inside it, a *record lock* serialises writers of one record across
+ * every process on the host, a *bucket lock* is an independent lock for multi-record decisions,
+ * a *temp file* is the leftover of a write interrupted before its rename.
+ *
+ * Lifecycle
+ * - Construction touches nothing on disk; the store directory and bucket directories are created
+ *   (and their parents fsynced) by the first write into them. Many `MetadataStore` objects, in one
+ *   or many processes, may share a directory: all coordination is through locks named by paths.
+ * - Reads (`get`, `keys`, `list`) take no lock and see every record either as before or as after
+ *   any concurrent write, never half of it.
+ * - Writes (`put`, `delete`, `update`) take the record lock, write a temp file, fsync, rename and
+ *   fsync the directory; when the promise resolves the change survives a power cut.
+ * - After a crash: `check()` reports temp files (and anything corrupt or foreign), `repair()`
+ *   removes temp files whose writer is dead. Nothing else needs recovery: a record is whole or
+ *   absent, because the rename is the commit point.
+ * - A corrupt record (disk damage, manual edit) makes `get`/`list`/`update` on it throw
+ *   ERR_STORE_CORRUPT_RECORD until it is overwritten with `put` or removed with `delete`.
  */
 export class MetadataStore {
   readonly dir: string;
