@@ -4,27 +4,44 @@
  * Vocabulary
  * - *snapshot*: a filesystem state. It is either *committed* (read-only, identified by a *name*,
  *   for image layers: the layer's chain id) or *active* (writable, identified by a *key*, for a
- *   layer being applied or a container's rootfs).
+ *   layer being applied or a container's rootfs), or a *view* (a read-only active snapshot used
+ *   to look at a committed one, e.g. `berth cp` from an image). Keys and names share one
+ *   namespace inside a driver: a string names at most one snapshot.
  * - *parent*: the committed snapshot a new snapshot starts from; the empty string for a base.
- * - *mounts*: how to see a snapshot as a directory tree — a list of mount specs (`overlay`
- *   with lowerdir/upperdir/workdir, or `bind`) that the isolation backend or a helper process
- *   performs. The driver itself never mounts inside the Node process.
- * - *apply*: writing a layer's tar entries into an active snapshot's upper directory safely
- *   (whiteouts translated to the driver's representation; nothing written outside the root).
+ *   Only committed snapshots can be parents. A snapshot with children cannot be removed.
+ * - *layer dir* (`writableDir`): the directory that holds a snapshot's *own* content — for
+ *   overlay the upper dir (only what this layer changed, deletions as whiteouts), for vfs a full
+ *   copy of the parent plus the changes.
+ * - *mounts*: how to see a snapshot as a complete directory tree — a list of mount specs
+ *   (`overlay` with lowerdir/upperdir/workdir, or `bind`) that the isolation backend or a helper
+ *   process performs (`core/images/mount.ts`: `mountAll`, `unmountAll`, `withMounted`). The
+ *   driver itself never mounts inside the Node process. Paths in a Mount are absolute; the
+ *   helper shortens them when the option string would exceed the kernel's page limit.
+ * - *apply*: writing a layer's tar entries into an active snapshot's layer dir safely
+ *   (whiteouts translated to the driver's representation — `whiteoutMode` — and nothing ever
+ *   written outside the layer dir; see `core/images/apply.ts`).
+ * - *half-made snapshot*: a directory left by a process that died inside prepare/commit/remove.
+ *   It lives under a temp name, is never listed by `walk`/`stat`, and `cleanup()` removes it.
  *
  * Lifecycle — importing a layer:
- *   const dir = await d.prepare('extract-<random>', parentChainId);   // active, writable dir
- *   …tar entries applied into dir (see core/images/apply.ts) …
- *   await d.commit(chainId, 'extract-<random>');                       // now committed, read-only
+ *   const key = `extract-${random}`;
+ *   await d.prepare(key, parentChainId);                 // active, writable layer dir
+ *   await d.apply(key, tarStream);                       // or applyLayer(tar, await d.writableDir(key), …)
+ *   await d.commit(chainId, key);                        // committed under the chain id; key is gone
+ *   // on any failure: await d.remove(key)
  * Running a container:
  *   await d.prepare(containerId, imageTopChainId);
- *   const m = await d.mounts(containerId);  // handed to the isolation backend
+ *   const m = await d.mounts(containerId);               // handed to the isolation backend / mountAll
  *   … container runs, exits …
  *   await d.remove(containerId);
+ * Removing an image: remove its chain ids from the top down; a committed snapshot that still has
+ * children (another image's layers, a container) fails with ERR_SNAPSHOT_IN_USE.
  *
- * Removing a committed snapshot that still has children is a failedPrecondition error.
- * Every operation is crash-safe: a half-prepared or half-committed snapshot is found by
- * `walk`/`cleanup` and removed; it is never mistaken for a committed one.
+ * Every operation is crash-safe: the snapshot index is one record replaced atomically under a
+ * lock, and directories are built under temp names and renamed into place before the index
+ * names them, so a crash leaves either the old state or the new one plus, at worst, a
+ * half-made directory that `cleanup` removes. Concurrent berth processes on one root serialise
+ * on the driver's index lock; slow work (copies) happens outside it.
  */
 import { defineError } from '../errors';
 
@@ -32,50 +49,90 @@ export const ERR_SNAPSHOT_NOT_FOUND = defineError('ERR_SNAPSHOT_NOT_FOUND', 'not
 export const ERR_SNAPSHOT_EXISTS = defineError('ERR_SNAPSHOT_EXISTS', 'alreadyExists', 'snapshot %s already exists');
 export const ERR_SNAPSHOT_IN_USE = defineError('ERR_SNAPSHOT_IN_USE', 'failedPrecondition', 'snapshot %s has children');
 export const ERR_SNAPSHOT_NOT_ACTIVE = defineError('ERR_SNAPSHOT_NOT_ACTIVE', 'failedPrecondition', 'snapshot %s is not active');
+export const ERR_SNAPSHOT_INVALID_KEY = defineError('ERR_SNAPSHOT_INVALID_KEY', 'invalidArgument', 'invalid snapshot key %s: want a non-empty string without NUL, at most 1024 characters');
+export const ERR_SNAPSHOT_PARENT_NOT_COMMITTED = defineError('ERR_SNAPSHOT_PARENT_NOT_COMMITTED', 'failedPrecondition', 'snapshot %s cannot be a parent: it is %s, not committed');
+export const ERR_SNAPSHOT_IO = defineError('ERR_SNAPSHOT_IO_FAILED', 'internal', 'snapshot %s: %s failed: %s');
 
 export type SnapshotKind = 'active' | 'view' | 'committed';
 
 export interface SnapshotInfo {
   /** Key (active/view) or name (committed). */
   name: string;
+  /** The committed parent's name, or '' for a base snapshot. */
   parent: string;
   kind: SnapshotKind;
+  /** Milliseconds since the epoch. */
   created: number;
   labels: Record<string, string>;
 }
 
+/** One mount to perform, in order. `source` and paths in `options` are absolute. */
 export interface Mount {
   type: string;       // 'overlay', 'bind', …
   source: string;
   target?: string;
+  /** mount(8) `-o` options: `ro`, `rbind`, `lowerdir=…`, `upperdir=…`, `workdir=…`. */
   options: string[];
 }
 
+/** Disk use of a snapshot's own layer dir, du-style: allocated bytes, hardlinks counted once. */
 export interface Usage { size: number; inodes: number }
+
+/** What a layer apply did (see core/images/apply.ts). */
+export interface ApplyResult {
+  /** Tar entries processed (whiteouts included, PAX/GNU meta headers not). */
+  entries: number;
+  /** Bytes of regular-file content written. */
+  bytes: number;
+}
 
 export interface StorageDriver {
   /** The id users name (`overlay`, `vfs`). */
   readonly name: string;
-  stat(key: string): Promise<SnapshotInfo>;
-  /** Creates an active snapshot on `parent` and returns the directory to write into. */
-  prepare(key: string, parent: string, labels?: Record<string, string>): Promise<string>;
-  /** A read-only active snapshot of `parent` (for `berth cp`/`export` of an image). */
-  view(key: string, parent: string): Promise<string>;
-  /** Turns an active snapshot into a committed one named `name`. */
-  commit(name: string, key: string, labels?: Record<string, string>): Promise<void>;
-  remove(key: string): Promise<void>;
-  /** How to mount the snapshot as a complete tree. */
-  mounts(key: string): Promise<Mount[]>;
-  usage(key: string): Promise<Usage>;
-  walk(fn: (info: SnapshotInfo) => void | Promise<void>): Promise<void>;
-  /** The directory apply writes into for an active snapshot (its upper dir). */
-  writableDir(key: string): Promise<string>;
-  /** How this driver represents a deletion of `path` (relative) during apply. */
+  /** How this driver represents a deletion during apply: overlay whiteouts or real deletions. */
   readonly whiteoutMode: 'overlay' | 'delete';
+  /** Must throw ERR_SNAPSHOT_NOT_FOUND for an unknown or half-made snapshot. */
+  stat(key: string): Promise<SnapshotInfo>;
+  /**
+   * Creates an active snapshot on `parent` ('' for none) and returns its layer dir.
+   * Must throw ERR_SNAPSHOT_EXISTS when `key` names any snapshot, ERR_SNAPSHOT_NOT_FOUND when the
+   * parent does not exist, ERR_SNAPSHOT_PARENT_NOT_COMMITTED when it is not committed.
+   */
+  prepare(key: string, parent: string, labels?: Record<string, string>): Promise<string>;
+  /** A read-only snapshot of committed `parent`; its `mounts` are read-only. Returns its dir. */
+  view(key: string, parent: string, labels?: Record<string, string>): Promise<string>;
+  /**
+   * Turns active snapshot `key` into committed `name` (same content, no copy); `key` no longer
+   * exists afterwards. ERR_SNAPSHOT_NOT_ACTIVE for a view or committed key, ERR_SNAPSHOT_EXISTS
+   * when `name` is taken.
+   */
+  commit(name: string, key: string, labels?: Record<string, string>): Promise<void>;
+  /** Removes a snapshot of any kind. ERR_SNAPSHOT_IN_USE while it has children. */
+  remove(key: string): Promise<void>;
+  /** How to mount the snapshot as a complete tree (rw for active, ro otherwise). */
+  mounts(key: string): Promise<Mount[]>;
+  /** Size of the snapshot's own layer dir (not its parents'). */
+  usage(key: string): Promise<Usage>;
+  /** Calls `fn` for every complete snapshot, sorted by name. Never lists half-made ones. */
+  walk(fn: (info: SnapshotInfo) => void | Promise<void>): Promise<void>;
+  /** The layer dir apply writes into (active snapshots only: ERR_SNAPSHOT_NOT_ACTIVE otherwise). */
+  writableDir(key: string): Promise<string>;
+  /**
+   * Applies an uncompressed layer tar into active snapshot `key`, with this driver's whiteout
+   * mode and lower dirs. Rejects with the ERR_LAYER_* codes of core/images/apply.ts; the caller
+   * then removes the snapshot. Destroys `tar` on failure.
+   */
+  apply(key: string, tar: NodeJS.ReadableStream): Promise<ApplyResult>;
 }
 
-/** Optional: the driver can clean up half-done snapshots after a crash. */
+/** Optional: the driver can clean up half-done snapshots after a crash. Returns how many. */
 export interface Cleaner { cleanup(): Promise<number> }
 export function isCleaner(d: unknown): d is Cleaner {
   return typeof (d as Cleaner | undefined)?.cleanup === 'function';
+}
+
+/** Checks a key or name; throws ERR_SNAPSHOT_INVALID_KEY. */
+export function checkSnapshotKey(key: unknown): string {
+  if (typeof key !== 'string' || key === '' || key.length > 1024 || key.includes('\0')) throw ERR_SNAPSHOT_INVALID_KEY(JSON.stringify(key));
+  return key;
 }

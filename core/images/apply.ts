@@ -1,0 +1,604 @@
+/**
+ * Layer apply: writes the entries of an uncompressed layer tar into a snapshot's layer dir,
+ * safely and fast.
+ *
+ * Vocabulary
+ * - *target*: the layer dir (overlay: the upper dir; vfs: a full copy of the parent). Nothing is
+ *   ever created, changed or deleted outside it.
+ * - *whiteout mode*: `overlay` turns `.wh.NAME` into a 0/0 character device NAME and
+ *   `.wh..wh..opq` into the xattr `trusted.overlay.opaque=y` on its directory; `delete` performs
+ *   the deletions for real (vfs), opaque directories losing every child this layer did not write.
+ * - *lower dirs*: for overlay, the parent layers' dirs, nearest first. Read only: they give
+ *   implicit parent directories their owner/mode and let a hardlink to a file of a lower layer
+ *   copy that file up first.
+ * - *known dirs*: relative paths apply has created or lstat-ed as real directories during this
+ *   apply. A parent component that is not a known dir is lstat-ed: a symlink there is refused
+ *   (ERR_LAYER_UNSAFE_PATH), so apply never writes through a symlink, wherever it points.
+ *   Replacing or deleting a path forgets it and everything below it.
+ *
+ * Lifecycle of one apply
+ *   1. entries are read one by one from tar-stream's `extract()`; each name is cleaned
+ *      (tar-safety.ts), its parents resolved as above, then the entry is written:
+ *      files with O_CREAT|O_EXCL|O_NOFOLLOW (an existing entry is removed first), directories
+ *      merged, symlinks created (never followed), hardlinks only to entries inside the target;
+ *      owner, mode (setuid/sticky kept), times set on the open fd;
+ *   2. device nodes, fifos, whiteout devices and xattrs are queued for the batched native
+ *      helper (fsops.ts): one child process per layer, not one per entry;
+ *   3. at the end: the helper runs, opaque deletions (delete mode) happen, then owners/modes/
+ *      times of helper-made nodes and directory times (deepest first, after their children).
+ * Any refusal rejects the whole apply with a stable code (ERR_LAYER_UNSAFE_PATH,
+ * ERR_LAYER_UNSUPPORTED_ENTRY, ERR_LAYER_CORRUPT, ERR_LAYER_BAD_LINK: invalidArgument;
+ * ERR_LAYER_APPLY_FAILED: internal I/O errors). The target is then half-written; the caller
+ * discards the active snapshot. The source stream is destroyed.
+ *
+ * Speed: metadata syscalls are synchronous (cheaper than a thread-pool hop each; apply is the
+ * only thing this code path does), file data is written chunk by chunk as it streams.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BerthError } from '../errors';
+import type { ApplyResult } from '../contracts/storage';
+import {
+  ERR_LAYER_BAD_LINK,
+  ERR_LAYER_CORRUPT,
+  ERR_LAYER_UNSAFE_PATH,
+  ERR_LAYER_UNSUPPORTED_ENTRY,
+  RAW_XATTR_PREFIX,
+  SUPPORTED_TYPES,
+  cleanEntryPath,
+  paxId,
+  paxTime,
+  paxXattrs,
+  unsupportedPaxKey,
+  whiteoutOf,
+} from './tar-safety';
+import { ERR_FSOPS_FAILED, FsOpsBatch } from './fsops';
+
+export { ERR_LAYER_BAD_LINK, ERR_LAYER_CORRUPT, ERR_LAYER_UNSAFE_PATH, ERR_LAYER_UNSUPPORTED_ENTRY } from './tar-safety';
+export const ERR_LAYER_APPLY_FAILED = ERR_FSOPS_FAILED;
+export type { ApplyResult } from '../contracts/storage';
+
+export interface ApplyOptions {
+  whiteoutMode: 'overlay' | 'delete';
+  /** Overlay only: the parent layers' dirs, nearest first (read only). */
+  lowerDirs?: string[];
+  /** Set owners from the tar (default: when running as root). */
+  ownership?: boolean;
+}
+
+interface TarHeader {
+  name: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  mtime?: Date;
+  type?: string | null;
+  linkname?: string | null;
+  devmajor?: number;
+  devminor?: number;
+  pax?: Record<string, string> | null;
+}
+
+type Entry = AsyncIterable<Buffer> & { header: TarHeader; resume(): unknown };
+
+const O_NOFOLLOW = fs.constants.O_NOFOLLOW;
+const OPEN_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW;
+const S_IFMT = 0o170000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
+
+const errno = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
+
+let paxPatched = false;
+/**
+ * tar-stream decodes PAX values as UTF-8, which mangles binary xattr values
+ * (`security.capability`). We wrap its decoder to also keep the exact bytes of every
+ * `SCHILY.xattr.*` value under `BERTH.raw.SCHILY.xattr.*` (base64). Other keys are unchanged.
+ */
+function patchPaxDecoder(): void {
+  if (paxPatched) return;
+  paxPatched = true;
+  const headersPath = path.join(path.dirname(require.resolve('tar-stream')), 'headers.js');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const headers = require(headersPath) as { decodePax: (buf: Buffer) => Record<string, string> };
+  const orig = headers.decodePax;
+  headers.decodePax = function decodePax(buf: Buffer): Record<string, string> {
+    const result = orig(buf);
+    let b = buf;
+    while (b.length) {
+      let i = 0;
+      while (i < b.length && b[i] !== 32) i++;
+      const len = parseInt(b.subarray(0, i).toString(), 10);
+      if (!len || len > b.length) break;
+      const rec = b.subarray(i + 1, len - 1);
+      const eq = rec.indexOf(61);
+      if (eq > 0) {
+        const key = rec.subarray(0, eq).toString();
+        if (key.startsWith('SCHILY.xattr.')) result[RAW_XATTR_PREFIX + key.slice('SCHILY.xattr.'.length)] = rec.subarray(eq + 1).toString('base64');
+      }
+      b = b.subarray(len);
+    }
+    return result;
+  };
+}
+
+/** Deferred metadata for nodes the helper creates and for directories. */
+interface Meta { rel: string; uid: number; gid: number; mode: number; atime: number; mtime: number; isLink?: boolean }
+
+class Applier {
+  readonly result: ApplyResult = { entries: 0, bytes: 0 };
+  private readonly known = new Set<string>(['']);
+  private readonly batch: FsOpsBatch;
+  private readonly dirMeta = new Map<string, Meta>();
+  private readonly nodeMeta: Meta[] = [];
+  private readonly opaque: string[] = [];
+  /** Delete mode: every path this layer wrote, for opaque processing. */
+  private readonly written = new Set<string>();
+  private readonly ownership: boolean;
+  private readonly isRoot = process.getuid?.() === 0;
+
+  constructor(private readonly root: string, private readonly opts: ApplyOptions) {
+    this.ownership = opts.ownership ?? this.isRoot;
+    this.batch = new FsOpsBatch(root);
+  }
+
+  private abs(rel: string): string {
+    return rel === '' ? this.root : this.root + '/' + rel;
+  }
+
+  /** Forgets `rel` and everything below it (it was removed or replaced by a non-directory). */
+  private forget(rel: string): void {
+    if (this.known.delete(rel)) {
+      const prefix = rel + '/';
+      for (const k of this.known) if (k.startsWith(prefix)) this.known.delete(k);
+      for (const k of this.dirMeta.keys()) if (k === rel || k.startsWith(prefix)) this.dirMeta.delete(k);
+    }
+    this.batch.cancel(rel, true);
+  }
+
+  /** The lstat of `rel` in the first lower dir that has it, as a real directory. */
+  private lowerDir(rel: string): fs.Stats | undefined {
+    for (const l of this.opts.lowerDirs ?? []) {
+      try {
+        const st = fs.lstatSync(`${l}/${rel}`);
+        return st.isDirectory() ? st : undefined;
+      } catch {
+        /* not in this layer */
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Makes sure every parent of `comps` is a real directory inside the root (created when
+   * missing and `create`), never a symlink. Returns false when a parent is missing and
+   * `create` is false.
+   */
+  private parents(comps: string[], what: string, create: boolean): boolean {
+    let rel = '';
+    for (let i = 0; i < comps.length - 1; i++) {
+      rel = rel === '' ? comps[i]! : rel + '/' + comps[i]!;
+      if (this.known.has(rel)) continue;
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(this.abs(rel));
+      } catch (err) {
+        if (errno(err) !== 'ENOENT') throw this.io(err, what);
+      }
+      if (st === undefined) {
+        if (!create) return false;
+        const lower = this.lowerDir(rel);
+        try {
+          fs.mkdirSync(this.abs(rel), lower ? lower.mode & 0o7777 : 0o755);
+          if (lower) {
+            if (this.ownership) fs.lchownSync(this.abs(rel), lower.uid, lower.gid);
+            fs.chmodSync(this.abs(rel), lower.mode & 0o7777);
+          }
+        } catch (err) {
+          throw this.io(err, what);
+        }
+        if (this.opts.whiteoutMode === 'delete') this.written.add(rel);
+      } else if (st.isSymbolicLink()) {
+        throw ERR_LAYER_UNSAFE_PATH(JSON.stringify(what), `parent ${JSON.stringify(rel)} is a symlink; apply never writes through symlinks`);
+      } else if (!st.isDirectory()) {
+        throw ERR_LAYER_UNSAFE_PATH(JSON.stringify(what), `parent ${JSON.stringify(rel)} is not a directory`);
+      }
+      this.known.add(rel);
+    }
+    return true;
+  }
+
+  private io(err: unknown, what: string): BerthError {
+    if (err instanceof BerthError) return err;
+    return ERR_FSOPS_FAILED.with({ cause: err }, `${JSON.stringify(what)}: ${(err as Error).message}`);
+  }
+
+  /** Removes whatever is at `rel` (file, symlink, or whole directory tree), never following links. */
+  private removePath(rel: string, what: string): void {
+    if (rel === '') throw ERR_LAYER_UNSAFE_PATH(JSON.stringify(what), 'cannot replace the layer root');
+    this.forget(rel);
+    try {
+      fs.rmSync(this.abs(rel), { recursive: true, force: true });
+    } catch (err) {
+      throw this.io(err, what);
+    }
+  }
+
+  private times(h: TarHeader): { atime: number; mtime: number } {
+    const mtime = paxTime(h.pax, 'mtime', h.name) ?? (h.mtime ? h.mtime.getTime() / 1000 : 0);
+    const atime = paxTime(h.pax, 'atime', h.name) ?? mtime;
+    return { atime, mtime };
+  }
+
+  async entry(e: Entry): Promise<void> {
+    const h = e.header;
+    const what = h.name;
+    this.result.entries++;
+    const type = h.type ?? null;
+    if (type === null || !SUPPORTED_TYPES.has(type)) {
+      throw ERR_LAYER_UNSUPPORTED_ENTRY(JSON.stringify(what), type === null ? 'unknown typeflag' : type);
+    }
+    const sparse = unsupportedPaxKey(h.pax);
+    if (sparse) throw ERR_LAYER_UNSUPPORTED_ENTRY(JSON.stringify(what), `GNU sparse file (${sparse})`);
+    const comps = cleanEntryPath(h.name);
+    const wh = whiteoutOf(comps[comps.length - 1], what);
+    if (wh.kind !== 'none') {
+      await drain(e);
+      if (type !== 'file' && type !== 'contiguous-file' && type !== 'directory') {
+        throw ERR_LAYER_UNSAFE_PATH(JSON.stringify(what), `whiteout entry of type ${type}`);
+      }
+      if (wh.kind === 'meta') return;
+      const dirComps = comps.slice(0, -1);
+      const dir = dirComps.join('/');
+      if (wh.kind === 'opaque') return this.opaqueDir(dirComps, dir, what);
+      return this.whiteout(dirComps, dir, wh.target, what);
+    }
+    const rel = comps.join('/');
+    const uid = paxId(h.pax, 'uid', h.uid ?? 0, what);
+    const gid = paxId(h.pax, 'gid', h.gid ?? 0, what);
+    const mode = (h.mode ?? 0o644) & 0o7777;
+    const { atime, mtime } = this.times(h);
+    if (rel === '') {
+      // The root itself: only a directory entry makes sense; it sets the root's metadata.
+      await drain(e);
+      if (type !== 'directory') throw ERR_LAYER_UNSAFE_PATH(JSON.stringify(what), `a ${type} cannot replace the layer root`);
+      this.dirMeta.set('', { rel: '', uid, gid, mode, atime, mtime });
+      this.xattrs('', h);
+      return;
+    }
+    this.parents(comps, what, true);
+    if (this.opts.whiteoutMode === 'delete') this.written.add(rel);
+    const abs = this.abs(rel);
+    switch (type) {
+      case 'file':
+      case 'contiguous-file':
+        await this.file(e, rel, abs, what, uid, gid, mode, atime, mtime);
+        break;
+      case 'directory': {
+        await drain(e);
+        let st: fs.Stats | undefined;
+        try {
+          fs.mkdirSync(abs, 0o700);
+        } catch (err) {
+          if (errno(err) !== 'EEXIST') throw this.io(err, what);
+          st = fs.lstatSync(abs);
+          if (!st.isDirectory()) {
+            this.removePath(rel, what);
+            try {
+              fs.mkdirSync(abs, 0o700);
+            } catch (err2) {
+              throw this.io(err2, what);
+            }
+          }
+        }
+        this.known.add(rel);
+        this.batch.cancel(rel, false, 'N');
+        this.dirMeta.set(rel, { rel, uid, gid, mode, atime, mtime });
+        break;
+      }
+      case 'symlink': {
+        await drain(e);
+        const target = h.linkname ?? '';
+        if (target.includes('\0')) throw ERR_LAYER_UNSAFE_PATH(JSON.stringify(what), 'symlink target contains a NUL byte');
+        this.replaceWith(rel, what, () => fs.symlinkSync(target, abs));
+        try {
+          if (this.ownership) fs.lchownSync(abs, uid, gid);
+          fs.lutimesSync(abs, atime, mtime);
+        } catch (err) {
+          throw this.io(err, what);
+        }
+        break;
+      }
+      case 'link': {
+        await drain(e);
+        await this.hardlink(rel, abs, h.linkname ?? '', what);
+        break;
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
+        await drain(e);
+        if (type !== 'fifo' && !this.isRoot) return; // as Docker rootless: device nodes need root
+        const fmt = type === 'fifo' ? S_IFIFO : type === 'character-device' ? S_IFCHR : S_IFBLK;
+        this.replaceWith(rel, what, () => undefined);
+        this.batch.mknod(rel, fmt | mode, h.devmajor ?? 0, h.devminor ?? 0);
+        this.nodeMeta.push({ rel, uid, gid, mode, atime, mtime });
+        break;
+      }
+    }
+    if (type !== 'link') this.xattrs(rel, h);
+  }
+
+  /** Queues the entry's xattrs; overlay's own xattrs are never taken from a tar. */
+  private xattrs(rel: string, h: TarHeader): void {
+    for (const [name, value] of paxXattrs(h.pax)) {
+      if (name.startsWith('trusted.overlay.')) continue;
+      this.batch.setxattr(rel, name, value);
+    }
+  }
+
+  /** Creates a non-directory at `rel` with `make`, removing whatever was there first. */
+  private replaceWith(rel: string, what: string, make: () => void): void {
+    this.batch.cancel(rel, true);
+    try {
+      make();
+      this.forget(rel);
+      return;
+    } catch (err) {
+      if (errno(err) !== 'EEXIST') throw this.io(err, what);
+    }
+    this.removePath(rel, what);
+    try {
+      make();
+    } catch (err) {
+      throw this.io(err, what);
+    }
+  }
+
+  private openExclusive(rel: string, abs: string, what: string): number {
+    this.batch.cancel(rel, true);
+    try {
+      return fs.openSync(abs, OPEN_FLAGS, 0o600);
+    } catch (err) {
+      if (errno(err) !== 'EEXIST' && errno(err) !== 'ELOOP') throw this.io(err, what);
+    }
+    this.removePath(rel, what);
+    try {
+      return fs.openSync(abs, OPEN_FLAGS, 0o600);
+    } catch (err) {
+      throw this.io(err, what);
+    }
+  }
+
+  private async file(e: Entry, rel: string, abs: string, what: string, uid: number, gid: number, mode: number, atime: number, mtime: number): Promise<void> {
+    const fd = this.openExclusive(rel, abs, what);
+    this.forget(rel);
+    try {
+      for await (const chunk of e) {
+        let off = 0;
+        while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+        this.result.bytes += chunk.length;
+      }
+      if (this.ownership) fs.fchownSync(fd, uid, gid);
+      fs.fchmodSync(fd, mode);
+      fs.futimesSync(fd, atime, mtime);
+    } catch (err) {
+      throw this.io(err, what);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private async hardlink(rel: string, abs: string, linkname: string, what: string): Promise<void> {
+    const tcomps = cleanEntryPath(linkname, `${what} -> ${linkname}`);
+    if (tcomps.length === 0) throw ERR_LAYER_BAD_LINK(JSON.stringify(what), JSON.stringify(linkname), 'is the layer root');
+    const trel = tcomps.join('/');
+    if (trel === rel) throw ERR_LAYER_BAD_LINK(JSON.stringify(what), JSON.stringify(linkname), 'is the entry itself');
+    // The target's parents must be real directories inside the root, like any write path.
+    const present = this.parents(tcomps, `${what} -> ${linkname}`, this.opts.lowerDirs !== undefined && this.opts.lowerDirs.length > 0);
+    if (this.batch.has(trel)) await this.batch.flush();
+    const tabs = this.abs(trel);
+    let st: fs.Stats | undefined;
+    if (present) {
+      try {
+        st = fs.lstatSync(tabs);
+      } catch (err) {
+        if (errno(err) !== 'ENOENT') throw this.io(err, what);
+      }
+    }
+    if (st === undefined) {
+      st = this.copyUp(trel, tabs, what, linkname);
+      if (st === undefined) throw ERR_LAYER_BAD_LINK(JSON.stringify(what), JSON.stringify(linkname), 'does not exist in the layer');
+    }
+    if (st.isDirectory()) throw ERR_LAYER_BAD_LINK(JSON.stringify(what), JSON.stringify(linkname), 'is a directory');
+    // link(2) does not follow a symlink target: linking to a symlink links the symlink itself.
+    this.replaceWith(rel, what, () => fs.linkSync(tabs, abs));
+  }
+
+  /** Overlay: copies a regular file of a lower layer into the target so a hardlink can point at it. */
+  private copyUp(trel: string, tabs: string, what: string, linkname: string): fs.Stats | undefined {
+    for (const l of this.opts.lowerDirs ?? []) {
+      // Never follow symlinks in the lower layer either: check each component.
+      const comps = trel.split('/');
+      let p = l;
+      let ok = true;
+      for (let i = 0; i < comps.length; i++) {
+        p += '/' + comps[i]!;
+        let st: fs.Stats;
+        try {
+          st = fs.lstatSync(p);
+        } catch {
+          ok = false;
+          break;
+        }
+        if (i < comps.length - 1 && !st.isDirectory()) { ok = false; break; }
+        if (i === comps.length - 1) {
+          if (!st.isFile()) throw ERR_LAYER_BAD_LINK(JSON.stringify(what), JSON.stringify(linkname), 'in a lower layer is not a regular file');
+          try {
+            fs.copyFileSync(p, tabs, fs.constants.COPYFILE_EXCL);
+            if (this.ownership) fs.lchownSync(tabs, st.uid, st.gid);
+            fs.chmodSync(tabs, st.mode & 0o7777);
+            fs.utimesSync(tabs, st.atime, st.mtime);
+          } catch (err) {
+            throw this.io(err, what);
+          }
+          return fs.lstatSync(tabs);
+        }
+      }
+      if (!ok) continue;
+    }
+    return undefined;
+  }
+
+  private whiteout(dirComps: string[], dir: string, name: string, what: string): void {
+    const rel = dir === '' ? name : `${dir}/${name}`;
+    if (this.opts.whiteoutMode === 'overlay') {
+      this.parents([...dirComps, name], what, true);
+      // Whatever this layer wrote at the path so far is replaced by the whiteout device.
+      this.batch.cancel(rel, true);
+      let exists = true;
+      try {
+        fs.lstatSync(this.abs(rel));
+      } catch {
+        exists = false;
+      }
+      if (exists) this.removePath(rel, what);
+      this.batch.mknod(rel, S_IFCHR, 0, 0);
+      return;
+    }
+    if (!this.parents([...dirComps, name], what, false)) return;
+    this.removePath(rel, what);
+  }
+
+  private opaqueDir(dirComps: string[], dir: string, what: string): void {
+    if (dir !== '') {
+      this.parents([...dirComps, '_'], what, true);
+      // The opaque directory itself must be a real directory of this layer.
+      const abs = this.abs(dir);
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(abs);
+      } catch {
+        /* created below */
+      }
+      if (st && st.isSymbolicLink()) throw ERR_LAYER_UNSAFE_PATH(JSON.stringify(what), `opaque directory ${JSON.stringify(dir)} is a symlink`);
+    }
+    if (this.opts.whiteoutMode === 'overlay') {
+      this.batch.setxattr(dir, 'trusted.overlay.opaque', Buffer.from('y'));
+    } else {
+      this.opaque.push(dir);
+    }
+  }
+
+  /** Delete mode: removes every child of an opaque dir that this layer did not write. */
+  private applyOpaque(dir: string): void {
+    const walk = (rel: string) => {
+      const abs = this.abs(rel);
+      let names: string[];
+      try {
+        names = fs.readdirSync(abs);
+      } catch (err) {
+        if (errno(err) === 'ENOENT') return;
+        throw this.io(err, rel);
+      }
+      for (const n of names) {
+        const c = rel === '' ? n : `${rel}/${n}`;
+        if (!this.written.has(c)) {
+          this.forget(c);
+          fs.rmSync(this.abs(c), { recursive: true, force: true });
+        } else if (this.known.has(c)) {
+          walk(c);
+        }
+      }
+    };
+    // The opaque dir's parents were verified when the marker was read; re-check it is a dir.
+    try {
+      const st = fs.lstatSync(this.abs(dir));
+      if (!st.isDirectory()) return;
+    } catch {
+      return;
+    }
+    walk(dir);
+  }
+
+  async finish(): Promise<void> {
+    await this.batch.flush();
+    for (const d of this.opaque) this.applyOpaque(d);
+    try {
+      for (const m of this.nodeMeta) {
+        const abs = this.abs(m.rel);
+        if (this.ownership) fs.lchownSync(abs, m.uid, m.gid);
+        fs.chmodSync(abs, m.mode);
+        fs.utimesSync(abs, m.atime, m.mtime);
+      }
+      // Deepest first, so setting a child's times cannot disturb a parent's.
+      const dirs = [...this.dirMeta.values()].sort((a, b) => depth(b.rel) - depth(a.rel));
+      for (const m of dirs) {
+        const abs = this.abs(m.rel);
+        if (this.ownership) fs.lchownSync(abs, m.uid, m.gid);
+        fs.chmodSync(abs, m.mode);
+        fs.utimesSync(abs, m.atime, m.mtime);
+      }
+    } catch (err) {
+      throw this.io(err, 'metadata');
+    }
+  }
+}
+
+function depth(rel: string): number {
+  if (rel === '') return 0;
+  let n = 1;
+  for (let i = 0; i < rel.length; i++) if (rel.charCodeAt(i) === 47) n++;
+  return n;
+}
+
+async function drain(e: Entry): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  for await (const _ of e) { /* discard */ }
+}
+
+function isTarStreamError(err: unknown): boolean {
+  const m = (err as Error | undefined)?.message ?? '';
+  return /Invalid tar header|Unexpected end of data|Invalid header|unknown format/i.test(m);
+}
+
+/**
+ * Applies one uncompressed layer tar to `targetDir` (which must exist). See the file comment.
+ * Resolves with the number of entries and file bytes written.
+ */
+export async function applyLayer(tar: NodeJS.ReadableStream, targetDir: string, opts: ApplyOptions): Promise<ApplyResult> {
+  patchPaxDecoder();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tarStream = require('tar-stream') as typeof import('tar-stream');
+  const root = fs.realpathSync(targetDir);
+  if (!fs.statSync(root).isDirectory()) throw ERR_FSOPS_FAILED(`${targetDir} is not a directory`);
+  const ap = new Applier(root, opts);
+  const ex = tarStream.extract();
+  let srcErr: unknown;
+  const src = tar as NodeJS.ReadableStream & { destroy?: (e?: Error) => void };
+  const onSrcError = (e: unknown) => {
+    srcErr ??= e;
+    ex.destroy(e as Error);
+  };
+  src.on('error', onSrcError);
+  src.pipe(ex as unknown as NodeJS.WritableStream);
+  try {
+    for await (const entry of ex as unknown as AsyncIterable<Entry>) await ap.entry(entry);
+    if (srcErr !== undefined) throw srcErr;
+    await ap.finish();
+    return ap.result;
+  } catch (err) {
+    src.unpipe(ex as unknown as NodeJS.WritableStream);
+    ex.destroy();
+    if (srcErr !== undefined && (err === srcErr || !(err instanceof BerthError))) throw srcErr;
+    // Destroyed without an error: the caller learns the reason from our rejection, and no
+    // 'error' event fires on a stream nobody may be listening to any more.
+    src.destroy?.();
+    if (err instanceof BerthError) throw err;
+    throw isTarStreamError(err) ? ERR_LAYER_CORRUPT.with({ cause: err }, (err as Error).message) : ERR_FSOPS_FAILED.with({ cause: err }, (err as Error).message);
+  } finally {
+    src.removeListener('error', onSrcError);
+  }
+}

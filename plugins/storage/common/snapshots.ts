@@ -1,0 +1,315 @@
+/**
+ * The snapshot bookkeeping both stock storage drivers share: an index of snapshots, their
+ * directories, crash-safe prepare/commit/remove, cleanup, walk and du-style usage. A driver
+ * (overlay, vfs) supplies only how a new layer dir is populated, how it is mounted, and which
+ * lower dirs apply may read.
+ *
+ * Vocabulary
+ * - *index*: one msgpackr record (`<dataDir>/meta/snapshots/index.rec`, via MetadataStore):
+ *   `{ nextId, snaps: { [key or name]: { id, kind, parent, created, labels } } }`. It is the
+ *   only truth about which snapshots exist; it is replaced atomically under its record lock, so
+ *   every mutation (including the directory rename that goes with it) is serialised across
+ *   processes.
+ * - *snapshot dir*: `<dataDir>/snapshots/<id>/` with `fs/` (the layer dir) and, for overlay,
+ *   `work/`. Ids are small integers, never reused, which keeps overlay's lowerdir option short.
+ * - *temp dir*: `<dataDir>/snapshots/.tmp-<pid>-<id>` (being prepared) or `.rm-<id>` (being
+ *   removed). Never listed; `cleanup()` removes those whose process is gone.
+ *
+ * Lifecycle of prepare (the only slow operation: vfs copies the parent):
+ *   1. under the index lock: check key free and parent committed, reserve an id;
+ *   2. unlocked: build `.tmp-<pid>-<id>` (mkdir / copy);
+ *   3. under the index lock: check again, rename the temp dir to `<id>`, add the record.
+ * A crash between 1 and 3 leaves only a temp dir (or an unnamed `<id>`), both removed by
+ * cleanup. remove() drops the record and renames `<id>` to `.rm-<id>` under the lock, then
+ * deletes the tree unlocked.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { MetadataStore } from '../../../core/store/metadata';
+import {
+  ERR_SNAPSHOT_EXISTS,
+  ERR_SNAPSHOT_IN_USE,
+  ERR_SNAPSHOT_IO,
+  ERR_SNAPSHOT_NOT_ACTIVE,
+  ERR_SNAPSHOT_NOT_FOUND,
+  ERR_SNAPSHOT_PARENT_NOT_COMMITTED,
+  checkSnapshotKey,
+  type ApplyResult,
+  type Cleaner,
+  type Mount,
+  type SnapshotInfo,
+  type SnapshotKind,
+  type StorageDriver,
+  type Usage,
+} from '../../../core/contracts/storage';
+
+export interface SnapRecord {
+  id: number;
+  kind: SnapshotKind;
+  parent: string;
+  created: number;
+  labels: Record<string, string>;
+}
+
+export interface SnapIndex {
+  nextId: number;
+  snaps: Record<string, SnapRecord>;
+}
+
+const BUCKET = 'snapshots';
+const KEY = 'index';
+const TMP_RE = /^\.tmp-(\d+)-(\d+)$/;
+
+function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Runs a command in a child process; rejects with its stderr. */
+export function run(file: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const err: Buffer[] = [];
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${file} ${args.join(' ')}: ${Buffer.concat(err).toString().trim() || `exit ${code}`}`))));
+  });
+}
+
+/** du-style usage of a tree: allocated bytes (st_blocks × 512) and inodes, hardlinks once. */
+export async function diskUsage(dir: string): Promise<Usage> {
+  const seen = new Set<string>();
+  let size = 0;
+  let inodes = 0;
+  const visit = async (p: string): Promise<void> => {
+    let st: fs.BigIntStats;
+    try {
+      st = await fsp.lstat(p, { bigint: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    const id = `${st.dev}:${st.ino}`;
+    if (!seen.has(id)) {
+      seen.add(id);
+      inodes++;
+      size += Number(st.blocks) * 512;
+    }
+    if (st.isDirectory()) {
+      const names = await fsp.readdir(p);
+      for (const n of names) await visit(path.join(p, n));
+    }
+  };
+  await visit(dir);
+  return { size, inodes };
+}
+
+/**
+ * Base of the overlay and vfs drivers. See the file comment for the layout and lifecycle.
+ */
+export abstract class SnapshotDriver implements StorageDriver, Cleaner {
+  abstract readonly name: string;
+  abstract readonly whiteoutMode: 'overlay' | 'delete';
+  protected readonly meta: MetadataStore;
+  readonly snapDir: string;
+
+  constructor(readonly dataDir: string) {
+    this.meta = new MetadataStore(path.join(dataDir, 'meta'));
+    this.snapDir = path.join(dataDir, 'snapshots');
+    fs.mkdirSync(this.snapDir, { recursive: true });
+  }
+
+  /** Fills a new snapshot's temp dir (`fs/`, `work/` …); `parent` is the committed parent, if any. */
+  protected abstract populate(dir: string, kind: SnapshotKind, parent: { name: string; rec: SnapRecord } | undefined): Promise<void>;
+  /** The mounts of a snapshot, given its chain (the snapshot itself first, then its ancestors). */
+  protected abstract mountsOf(rec: SnapRecord, chain: SnapRecord[]): Mount[];
+  /** The lower dirs apply may read for an active snapshot (nearest first). */
+  protected abstract lowerDirsOf(chain: SnapRecord[]): string[];
+
+  dirOf(rec: SnapRecord): string {
+    return path.join(this.snapDir, String(rec.id));
+  }
+
+  layerDirOf(rec: SnapRecord): string {
+    return path.join(this.snapDir, String(rec.id), 'fs');
+  }
+
+  protected async index(): Promise<SnapIndex> {
+    return (await this.meta.get<SnapIndex>(BUCKET, KEY)) ?? { nextId: 1, snaps: {} };
+  }
+
+  /** Locked read-modify-write of the index; `fn` may throw to abort without writing. */
+  protected async mutate<T>(fn: (idx: SnapIndex) => Promise<T> | T): Promise<T> {
+    let out: T | undefined;
+    await this.meta.update<SnapIndex>(BUCKET, KEY, async (cur) => {
+      const idx = cur ?? { nextId: 1, snaps: {} };
+      out = await fn(idx);
+      return idx;
+    });
+    return out as T;
+  }
+
+  protected async record(key: string): Promise<SnapRecord> {
+    checkSnapshotKey(key);
+    const idx = await this.index();
+    const rec = Object.prototype.hasOwnProperty.call(idx.snaps, key) ? idx.snaps[key] : undefined;
+    if (!rec) throw ERR_SNAPSHOT_NOT_FOUND(key);
+    return rec;
+  }
+
+  /** The record and its ancestors, the record first. */
+  protected chainOf(idx: SnapIndex, key: string): SnapRecord[] {
+    const out: SnapRecord[] = [];
+    let cur: string = key;
+    for (let guard = 0; cur !== '' && guard < 10000; guard++) {
+      const r = idx.snaps[cur];
+      if (!r) throw ERR_SNAPSHOT_NOT_FOUND(cur);
+      out.push(r);
+      cur = r.parent;
+    }
+    return out;
+  }
+
+  private info(name: string, r: SnapRecord): SnapshotInfo {
+    return { name, parent: r.parent, kind: r.kind, created: r.created, labels: { ...r.labels } };
+  }
+
+  async stat(key: string): Promise<SnapshotInfo> {
+    return this.info(key, await this.record(key));
+  }
+
+  prepare(key: string, parent: string, labels: Record<string, string> = {}): Promise<string> {
+    return this.create(key, parent, 'active', labels);
+  }
+
+  view(key: string, parent: string, labels: Record<string, string> = {}): Promise<string> {
+    return this.create(key, parent, 'view', labels);
+  }
+
+  private async create(key: string, parent: string, kind: SnapshotKind, labels: Record<string, string>): Promise<string> {
+    checkSnapshotKey(key);
+    if (parent !== '') checkSnapshotKey(parent);
+    if (kind === 'view' && parent === '') throw ERR_SNAPSHOT_NOT_FOUND('(empty parent of a view)');
+    const check = (idx: SnapIndex) => {
+      if (Object.prototype.hasOwnProperty.call(idx.snaps, key)) throw ERR_SNAPSHOT_EXISTS(key);
+      if (parent === '') return undefined;
+      const p = Object.prototype.hasOwnProperty.call(idx.snaps, parent) ? idx.snaps[parent] : undefined;
+      if (!p) throw ERR_SNAPSHOT_NOT_FOUND(parent);
+      if (p.kind !== 'committed') throw ERR_SNAPSHOT_PARENT_NOT_COMMITTED(parent, p.kind);
+      return p;
+    };
+    const { id, prec } = await this.mutate((idx) => {
+      const p = check(idx);
+      const n = idx.nextId++;
+      return { id: n, prec: p };
+    });
+    const tmp = path.join(this.snapDir, `.tmp-${process.pid}-${id}`);
+    const final = path.join(this.snapDir, String(id));
+    try {
+      await fsp.mkdir(tmp, { mode: 0o700 });
+      await this.populate(tmp, kind, prec ? { name: parent, rec: prec } : undefined);
+      await this.mutate(async (idx) => {
+        check(idx);
+        await fsp.rm(final, { recursive: true, force: true }); // an orphan of a crashed run
+        await fsp.rename(tmp, final);
+        idx.snaps[key] = { id, kind, parent, created: Date.now(), labels: { ...labels } };
+      });
+    } catch (err) {
+      await fsp.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      if ((err as { code?: string }).code?.startsWith('ERR_')) throw err;
+      throw ERR_SNAPSHOT_IO.with({ cause: err }, key, 'prepare', (err as Error).message);
+    }
+    return path.join(final, 'fs');
+  }
+
+  async commit(name: string, key: string, labels: Record<string, string> = {}): Promise<void> {
+    checkSnapshotKey(name);
+    checkSnapshotKey(key);
+    await this.mutate((idx) => {
+      const rec = Object.prototype.hasOwnProperty.call(idx.snaps, key) ? idx.snaps[key] : undefined;
+      if (!rec) throw ERR_SNAPSHOT_NOT_FOUND(key);
+      if (rec.kind !== 'active') throw ERR_SNAPSHOT_NOT_ACTIVE(key);
+      if (Object.prototype.hasOwnProperty.call(idx.snaps, name)) throw ERR_SNAPSHOT_EXISTS(name);
+      delete idx.snaps[key];
+      idx.snaps[name] = { id: rec.id, kind: 'committed', parent: rec.parent, created: Date.now(), labels: { ...rec.labels, ...labels } };
+    });
+  }
+
+  async remove(key: string): Promise<void> {
+    checkSnapshotKey(key);
+    const gone = path.join(this.snapDir, `.rm-${process.pid}-${Date.now()}-${Math.random().toString(16).slice(2, 8)}`);
+    await this.mutate(async (idx) => {
+      const rec = Object.prototype.hasOwnProperty.call(idx.snaps, key) ? idx.snaps[key] : undefined;
+      if (!rec) throw ERR_SNAPSHOT_NOT_FOUND(key);
+      for (const r of Object.values(idx.snaps)) if (r.parent === key) throw ERR_SNAPSHOT_IN_USE(key);
+      delete idx.snaps[key];
+      try {
+        await fsp.rename(this.dirOf(rec), gone);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ERR_SNAPSHOT_IO.with({ cause: err }, key, 'remove', (err as Error).message);
+      }
+    });
+    await fsp.rm(gone, { recursive: true, force: true });
+  }
+
+  async mounts(key: string): Promise<Mount[]> {
+    checkSnapshotKey(key);
+    const idx = await this.index();
+    const chain = this.chainOf(idx, key);
+    return this.mountsOf(chain[0]!, chain);
+  }
+
+  async usage(key: string): Promise<Usage> {
+    const rec = await this.record(key);
+    return diskUsage(this.layerDirOf(rec));
+  }
+
+  async walk(fn: (info: SnapshotInfo) => void | Promise<void>): Promise<void> {
+    const idx = await this.index();
+    for (const k of Object.keys(idx.snaps).sort()) await fn(this.info(k, idx.snaps[k]!));
+  }
+
+  async writableDir(key: string): Promise<string> {
+    const rec = await this.record(key);
+    if (rec.kind !== 'active') throw ERR_SNAPSHOT_NOT_ACTIVE(key);
+    return this.layerDirOf(rec);
+  }
+
+  async apply(key: string, tar: NodeJS.ReadableStream): Promise<ApplyResult> {
+    checkSnapshotKey(key);
+    const idx = await this.index();
+    const chain = this.chainOf(idx, key);
+    const rec = chain[0]!;
+    if (rec.kind !== 'active') throw ERR_SNAPSHOT_NOT_ACTIVE(key);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { applyLayer } = require('../../../core/images/apply') as typeof import('../../../core/images/apply');
+    const lowerDirs = this.lowerDirsOf(chain);
+    return applyLayer(tar, this.layerDirOf(rec), { whiteoutMode: this.whiteoutMode, ...(lowerDirs.length ? { lowerDirs } : {}) });
+  }
+
+  /** Removes half-made snapshot dirs whose process is gone and dirs no record names. */
+  async cleanup(): Promise<number> {
+    let removed = 0;
+    await this.mutate(async (idx) => {
+      const ids = new Set(Object.values(idx.snaps).map((r) => String(r.id)));
+      for (const n of await fsp.readdir(this.snapDir)) {
+        const m = TMP_RE.exec(n);
+        let drop = false;
+        if (m) drop = !pidAlive(Number(m[1]));
+        else if (n.startsWith('.rm-')) drop = !pidAlive(Number(n.split('-')[1]));
+        else if (/^\d+$/.test(n)) drop = !ids.has(n);
+        if (!drop) continue;
+        await fsp.rm(path.join(this.snapDir, n), { recursive: true, force: true });
+        removed++;
+      }
+    });
+    return removed;
+  }
+}

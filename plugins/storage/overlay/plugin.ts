@@ -1,0 +1,23 @@
+/** Registration of the overlay storage driver (`berth.storage.v1.overlay`). Registration only. */
+import type { PluginRegistration } from '../../../core/plugin';
+import { PluginSkipError } from '../../../core/plugin';
+import { PluginType } from '../../../core/plugin-types';
+import type { HostPlugin } from '../../../core/contracts/host';
+import type { StorageDriver } from '../../../core/contracts/storage';
+
+export const overlayStoragePlugin: PluginRegistration<StorageDriver> = {
+  type: PluginType.Storage,
+  id: 'overlay',
+  requires: [PluginType.Host],
+  description: 'overlayfs snapshots, one per layer, shared between images',
+  init(ctx) {
+    const host = ctx.get<HostPlugin>(PluginType.Host);
+    if (!host.features.overlayfs) throw new PluginSkipError('overlayfs is not available in this kernel', 'modprobe overlay');
+    if (!host.features.isRoot) throw new PluginSkipError('overlay needs root (mknod of whiteouts, trusted.* xattrs, mounts)', 'run berth as root');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { OverlayDriver } = require('./overlay') as typeof import('./overlay');
+    ctx.meta.capabilities.push('shared-layers', 'whiteout-devices');
+    ctx.meta.exports.root = `${ctx.dataDir}/snapshots`;
+    return new OverlayDriver(ctx.dataDir);
+  },
+};

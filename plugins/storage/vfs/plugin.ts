@@ -1,0 +1,16 @@
+/** Registration of the vfs storage driver (`berth.storage.v1.vfs`). Registration only. */
+import type { PluginRegistration } from '../../../core/plugin';
+import { PluginType } from '../../../core/plugin-types';
+import type { StorageDriver } from '../../../core/contracts/storage';
+
+export const vfsStoragePlugin: PluginRegistration<StorageDriver> = {
+  type: PluginType.Storage,
+  id: 'vfs',
+  description: 'plain full copies per snapshot; works on any filesystem',
+  init(ctx) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { VfsDriver } = require('./vfs') as typeof import('./vfs');
+    ctx.meta.exports.root = `${ctx.dataDir}/snapshots`;
+    return new VfsDriver(ctx.dataDir);
+  },
+};
