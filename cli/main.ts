@@ -94,6 +94,8 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
     const debug = argv.includes('-D') || argv.includes('--debug');
     if (err instanceof BerthError && err.code === ERR_USAGE.code) {
       io.stderr.write(`${err.message}\n`);
+      const hint = err.details?.hint;
+      if (typeof hint === 'string' && !err.message.includes(hint)) io.stderr.write(`${hint}\n`);
     } else {
       io.stderr.write(`Error: ${describeError(err)}\n`);
     }
