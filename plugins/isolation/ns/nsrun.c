@@ -1,0 +1,854 @@
+/* nsrun.c — berth-nsrun command line: create, start, run, state, kill,
+ * delete, exec, pause, resume (the runc/crun CLI subset berth's oci backend
+ * drives), plus the runtime half of every handshake with init (see nsrun.h).
+ */
+#include "nsrun.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int g_errfd = -1;
+int g_strict = 0;
+static FILE *g_log = NULL;
+static int g_log_json = 0;
+static const char *g_root = "/run/berth-nsrun";
+
+/* ---------- small helpers ---------- */
+
+char *xstrdup(const char *s) {
+  char *r = strdup(s ? s : "");
+  if (!r) { perror("strdup"); exit(1); }
+  return r;
+}
+
+char *xasprintf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *r;
+  if (vasprintf(&r, fmt, ap) < 0) { perror("vasprintf"); exit(1); }
+  va_end(ap);
+  return r;
+}
+
+void sync_send(int fd, char tag, const char *msg) {
+  size_t l = strlen(msg);
+  char *buf = malloc(l + 1);
+  buf[0] = tag;
+  memcpy(buf + 1, msg, l);
+  (void)!send(fd, buf, l + 1, MSG_NOSIGNAL);
+  free(buf);
+}
+
+static void log_line(const char *level, const char *msg) {
+  if (!g_log) return;
+  if (g_log_json) {
+    char ts[64];
+    time_t t = time(NULL);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    fprintf(g_log, "{\"level\":\"%s\",\"msg\":", level);
+    json_write_str(g_log, msg);
+    fprintf(g_log, ",\"time\":\"%s\"}\n", ts);
+  } else {
+    fprintf(g_log, "%s: %s\n", level, msg);
+  }
+  fflush(g_log);
+}
+
+void die(const char *fmt, ...) {
+  char msg[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (g_errfd >= 0) {
+    /* inside init: the runtime prints it */
+    struct pollfd pfd = {g_errfd, POLLOUT, 0};
+    if (poll(&pfd, 1, 0) == 1 && !(pfd.revents & (POLLERR | POLLHUP))) {
+      sync_send(g_errfd, 'E', msg);
+      _exit(1);
+    }
+    fprintf(stderr, "berth-nsrun: %s\n", msg);
+    _exit(1);
+  }
+  log_line("error", msg);
+  fprintf(stderr, "berth-nsrun: %s\n", msg);
+  exit(1);
+}
+
+void warnx_(const char *fmt, ...) {
+  char msg[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  log_line("warning", msg);
+  fprintf(stderr, "berth-nsrun: %s\n", msg);
+}
+
+void set_log(const char *path, int json) {
+  if (path) {
+    g_log = fopen(path, "ae");
+    if (!g_log) { fprintf(stderr, "berth-nsrun: open log %s: %s\n", path, strerror(errno)); exit(1); }
+  }
+  g_log_json = json;
+}
+
+int write_file_ok(const char *path, const char *data) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC | O_TRUNC);
+  if (fd < 0) return 0;
+  size_t l = strlen(data);
+  ssize_t w = write(fd, data, l);
+  int e = errno;
+  close(fd);
+  errno = e;
+  return w == (ssize_t)l;
+}
+
+void write_file(const char *path, const char *data) {
+  if (!write_file_ok(path, data)) die("write %s: %s", path, strerror(errno));
+}
+
+char *read_file(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    ssize_t r = read(fd, buf + len, cap - len - 1);
+    if (r < 0) { if (errno == EINTR) continue; close(fd); free(buf); return NULL; }
+    if (r == 0) break;
+    len += (size_t)r;
+    if (len + 1 >= cap) { cap *= 2; buf = realloc(buf, cap); }
+  }
+  close(fd);
+  buf[len] = 0;
+  return buf;
+}
+
+static void write_atomic(const char *path, const char *data) {
+  char *tmp = xasprintf("%s.tmp%d", path, (int)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) die("create %s: %s", tmp, strerror(errno));
+  size_t l = strlen(data);
+  if (write(fd, data, l) != (ssize_t)l || fsync(fd)) die("write %s: %s", tmp, strerror(errno));
+  close(fd);
+  if (rename(tmp, path)) die("rename %s: %s", tmp, strerror(errno));
+  free(tmp);
+}
+
+static void valid_id(const char *id) {
+  if (!id || !*id) die("container id is required");
+  if (strlen(id) > 1024) die("container id too long");
+  for (const char *p = id; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.' || *p == '+'))
+      die("invalid container id \"%s\": only [A-Za-z0-9_+.-] allowed", id);
+  if (!strcmp(id, ".") || !strcmp(id, "..")) die("invalid container id \"%s\"", id);
+}
+
+static unsigned long long proc_starttime(pid_t pid, char *state) {
+  char *p = xasprintf("/proc/%d/stat", (int)pid);
+  char *st = read_file(p);
+  free(p);
+  if (!st) return 0;
+  char *rp = strrchr(st, ')');
+  if (!rp) return 0;
+  char s;
+  unsigned long long start = 0;
+  /* fields after comm: state(3) ... starttime(22) */
+  char *q = rp + 2;
+  s = *q;
+  int field = 3;
+  while (*q && field < 22) { if (*q == ' ') field++; q++; }
+  start = strtoull(q, NULL, 10);
+  if (state) *state = s;
+  free(st);
+  return start;
+}
+
+/* ---------- state ---------- */
+
+typedef struct {
+  char *id, *bundle, *rootfs, *created;
+  pid_t pid;
+  unsigned long long starttime;
+  cgroups_t cg;
+  char *dir;
+} state_t;
+
+static char *state_dir(const char *id) { return xasprintf("%s/%s", g_root, id); }
+
+static void state_save(const state_t *st) {
+  char *buf;
+  size_t len;
+  FILE *f = open_memstream(&buf, &len);
+  fprintf(f, "{\"ociVersion\":\"1.0.2\",\"id\":");
+  json_write_str(f, st->id);
+  fprintf(f, ",\"pid\":%d,\"starttime\":%llu,\"bundle\":", (int)st->pid, st->starttime);
+  json_write_str(f, st->bundle);
+  fprintf(f, ",\"rootfs\":");
+  json_write_str(f, st->rootfs);
+  fprintf(f, ",\"created\":");
+  json_write_str(f, st->created);
+  fprintf(f, ",\"cgroupV2\":%s,\"cgroups\":[", st->cg.v2only ? "true" : "false");
+  for (int i = 0; i < st->cg.n; i++) {
+    if (i) fputc(',', f);
+    fprintf(f, "{\"name\":");
+    json_write_str(f, st->cg.name[i]);
+    fprintf(f, ",\"dir\":");
+    json_write_str(f, st->cg.dir[i]);
+    fputc('}', f);
+  }
+  fprintf(f, "]}\n");
+  fclose(f);
+  char *p = xasprintf("%s/state.json", st->dir);
+  write_atomic(p, buf);
+  free(p);
+  free(buf);
+}
+
+static void state_load(state_t *st, const char *id) {
+  valid_id(id);
+  memset(st, 0, sizeof *st);
+  st->dir = state_dir(id);
+  char *p = xasprintf("%s/state.json", st->dir);
+  char err[512];
+  struct stat sb;
+  if (stat(st->dir, &sb)) die("container \"%s\" does not exist", id);
+  jv *j = json_parse_file(p, err, sizeof err);
+  if (!j) die("container \"%s\": state unreadable: %s", id, err);
+  st->id = xstrdup(id);
+  st->bundle = xstrdup(jstr(j, "bundle"));
+  st->rootfs = xstrdup(jstr(j, "rootfs"));
+  st->created = xstrdup(jstr(j, "created"));
+  jv *v = jget(j, "pid");
+  st->pid = v ? (pid_t)v->i : 0;
+  v = jget(j, "starttime");
+  st->starttime = v ? (unsigned long long)v->i : 0;
+  v = jget(j, "cgroupV2");
+  st->cg.v2only = v && v->b;
+  jv *cgs = jget(j, "cgroups");
+  for (jv *e = cgs ? cgs->child : NULL; e && st->cg.n < MAX_CG; e = e->next) {
+    st->cg.name[st->cg.n] = xstrdup(jstr(e, "name"));
+    st->cg.dir[st->cg.n] = xstrdup(jstr(e, "dir"));
+    st->cg.n++;
+  }
+  free(p);
+}
+
+static int st_alive(const state_t *st) {
+  if (st->pid <= 0) return 0;
+  char s = 0;
+  unsigned long long start = proc_starttime(st->pid, &s);
+  return start && start == st->starttime && s != 'Z' && s != 'X';
+}
+
+static const char *st_status(const state_t *st) {
+  if (!st_alive(st)) return "stopped";
+  char *fifo = xasprintf("%s/exec.fifo", st->dir);
+  int created = access(fifo, F_OK) == 0;
+  free(fifo);
+  if (created) return "created";
+  if (cg_is_frozen(&st->cg)) return "paused";
+  return "running";
+}
+
+static void now_rfc3339(char *out, size_t n) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char b[32];
+  strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out, n, "%s.%09ldZ", b, ts.tv_nsec);
+}
+
+static void write_pidfile(const char *path, pid_t pid) {
+  if (!path) return;
+  char buf[32];
+  snprintf(buf, sizeof buf, "%d", (int)pid);
+  char *abs = path[0] == '/' ? xstrdup(path) : NULL;
+  if (!abs) { char cwd[4096]; if (!getcwd(cwd, sizeof cwd)) die("getcwd: %s", strerror(errno)); abs = xasprintf("%s/%s", cwd, path); }
+  write_atomic(abs, buf);
+  free(abs);
+}
+
+static int connect_console(const char *path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket: %s", strerror(errno));
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof sa.sun_path) die("console socket path too long: %s", path);
+  strcpy(sa.sun_path, path);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) die("connect to console socket %s: %s", path, strerror(errno));
+  return fd;
+}
+
+/* Read init's answer: 'R' → 0; 'E…' → die with its message; EOF → -1. */
+static int sync_read(int fd, const char *what) {
+  char buf[4200];
+  ssize_t r;
+  do r = recv(fd, buf, sizeof buf - 1, 0); while (r < 0 && errno == EINTR);
+  if (r <= 0) return -1;
+  buf[r] = 0;
+  if (buf[0] == 'E') die("%s", buf + 1);
+  if (buf[0] == 'R') return 0;
+  die("%s: unexpected message from container init", what);
+}
+
+static void write_map(pid_t pid, const char *file, const idmap *m, int n) {
+  char buf[1024] = "";
+  size_t l = 0;
+  for (int i = 0; i < n; i++) l += (size_t)snprintf(buf + l, sizeof buf - l, "%u %u %u\n", m[i].inside, m[i].outside, m[i].size);
+  char *p = xasprintf("/proc/%d/%s", (int)pid, file);
+  if (!write_file_ok(p, buf)) die("write %s (%s): %s", file, buf, strerror(errno));
+  free(p);
+}
+
+static const char *ns_name(int flag) {
+  switch (flag) {
+    case CLONE_NEWUSER: return "user";
+    case CLONE_NEWIPC: return "ipc";
+    case CLONE_NEWUTS: return "uts";
+    case CLONE_NEWNET: return "net";
+    case CLONE_NEWPID: return "pid";
+    case CLONE_NEWNS: return "mnt";
+    case CLONE_NEWCGROUP: return "cgroup";
+  }
+  return "?";
+}
+
+/* ---------- create / run ---------- */
+
+static volatile pid_t g_fwd_pid = 0;
+static void forward(int sig) { if (g_fwd_pid > 0) kill(g_fwd_pid, sig); }
+static void install_forwarding(pid_t pid) {
+  g_fwd_pid = pid;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = forward;
+  sa.sa_flags = SA_RESTART;
+  int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+  for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) sigaction(sigs[i], &sa, NULL);
+}
+
+static int wait_status(pid_t pid) {
+  int status;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) die("waitpid: %s", strerror(errno));
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+static void remove_state(const char *dir) {
+  const char *files[] = {"exec.fifo", "state.json", "config.json"};
+  for (int i = 0; i < 3; i++) { char *p = xasprintf("%s/%s", dir, files[i]); unlink(p); free(p); }
+  rmdir(dir);
+}
+
+typedef struct {
+  const char *bundle, *pidfile, *console;
+  int detach;
+  int preserve_fds;
+} create_opts;
+
+/* mode: 0 create, 1 run (foreground or detached) */
+static int do_create(const char *id, const create_opts *o, int run) {
+  valid_id(id);
+  spec_t *s = calloc(1, sizeof *s);
+  spec_load(s, o->bundle ? o->bundle : ".");
+  if (s->proc.terminal && !o->console) die("process.terminal is true: --console-socket is required");
+  if (!s->proc.terminal && o->console) die("--console-socket given but process.terminal is false");
+  if (mkdir(g_root, 0711) && errno != EEXIST) die("mkdir %s: %s", g_root, strerror(errno));
+  state_t st;
+  memset(&st, 0, sizeof st);
+  st.id = xstrdup(id);
+  st.dir = state_dir(id);
+  if (mkdir(st.dir, 0711)) {
+    if (errno == EEXIST) die("container with id \"%s\" already exists", id);
+    die("mkdir %s: %s", st.dir, strerror(errno));
+  }
+  chmod(st.dir, 0711);
+  st.bundle = s->bundle;
+  st.rootfs = s->rootfs;
+  char created[64];
+  now_rfc3339(created, sizeof created);
+  st.created = created;
+  /* keep the config the container was created with (exec reads it) */
+  char *cfg = read_file(xasprintf("%s/config.json", s->bundle));
+  if (cfg) write_atomic(xasprintf("%s/config.json", st.dir), cfg);
+
+  int statedir_fd = -1;
+  if (!run || o->detach) {
+    char *fifo = xasprintf("%s/exec.fifo", st.dir);
+    mode_t old = umask(0);
+    if (mkfifo(fifo, 0622)) die("mkfifo %s: %s", fifo, strerror(errno));
+    umask(old);
+    free(fifo);
+    statedir_fd = open(st.dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (statedir_fd < 0) die("open %s: %s", st.dir, strerror(errno));
+  }
+  int console_fd = o->console ? connect_console(o->console) : -1;
+  cg_compute(&st.cg, s->cgroups_path, id);
+
+  /* join namespaces given by path: user first (others may belong to it) */
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < s->nns; i++) {
+      if (!s->ns[i].path) continue;
+      if ((pass == 0) != (s->ns[i].flag == CLONE_NEWUSER)) continue;
+      int fd = open(s->ns[i].path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) die("open %s namespace %s: %s", ns_name(s->ns[i].flag), s->ns[i].path, strerror(errno));
+      if (setns(fd, s->ns[i].flag)) die("join %s namespace %s: %s", ns_name(s->ns[i].flag), s->ns[i].path, strerror(errno));
+      close(fd);
+    }
+
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) die("socketpair: %s", strerror(errno));
+  fflush(NULL);
+  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(s->newflags | SIGCHLD), NULL, NULL, NULL, NULL);
+  if (pid < 0) {
+    int e = errno;
+    remove_state(st.dir);
+    die("clone(%s%s%s%s%s%s): %s", s->newflags & CLONE_NEWPID ? "pid " : "", s->newflags & CLONE_NEWNS ? "mnt " : "",
+        s->newflags & CLONE_NEWUTS ? "uts " : "", s->newflags & CLONE_NEWIPC ? "ipc " : "",
+        s->newflags & CLONE_NEWNET ? "net " : "", s->newflags & CLONE_NEWUSER ? "user" : "", strerror(e));
+  }
+  if (pid == 0) {
+    close(sv[0]);
+    init_args a = {s, &st.cg, sv[1], console_fd, statedir_fd, o->preserve_fds};
+    container_init(&a);
+  }
+  close(sv[1]);
+  if (console_fd >= 0) close(console_fd);
+  if (statedir_fd >= 0) close(statedir_fd);
+
+  /* anything failing from here must not leave the child or cgroups behind */
+  st.pid = pid;
+  st.starttime = proc_starttime(pid, NULL);
+  if (s->newflags & CLONE_NEWUSER) {
+    write_map(pid, "uid_map", s->uidm, s->nuid);
+    write_map(pid, "gid_map", s->gidm, s->ngid);
+  }
+  cg_create_apply(&st.cg, s);
+  cg_join(&st.cg, pid);
+  if (s->proc.has_oom) {
+    char b[16];
+    snprintf(b, sizeof b, "%d", s->proc.oom);
+    write_file(xasprintf("/proc/%d/oom_score_adj", (int)pid), b);
+  }
+  state_save(&st);
+  if (send(sv[0], "g", 1, MSG_NOSIGNAL) != 1) die("container init died before setup");
+  int r = sync_read(sv[0], "create");
+  if (r < 0) {
+    int code = wait_status(pid);
+    cg_destroy(&st.cg);
+    remove_state(st.dir);
+    die("container init exited during setup (status %d)", code);
+  }
+  write_pidfile(o->pidfile, pid);
+  if (!run) return 0;
+  if (o->detach) {
+    /* release it like `start` would */
+    char *fifo = xasprintf("%s/exec.fifo", st.dir);
+    int ff = open(fifo, O_RDONLY | O_CLOEXEC);
+    char b;
+    if (ff < 0 || read(ff, &b, 1) != 1) die("start: exec.fifo: %s", strerror(errno));
+    close(ff);
+    unlink(fifo);
+    if (sync_read(sv[0], "run") == 0) die("unexpected message after start");
+    return 0;
+  }
+  install_forwarding(pid);
+  /* EOF means exec succeeded; an 'E' is an exec failure */
+  char buf[4200];
+  ssize_t n = recv(sv[0], buf, sizeof buf - 1, 0);
+  int exec_failed = 0;
+  if (n > 0 && buf[0] == 'E') {
+    buf[n] = 0;
+    fprintf(stderr, "berth-nsrun: %s\n", buf + 1);
+    log_line("error", buf + 1);
+    exec_failed = 1;
+  }
+  int code = wait_status(pid);
+  /* kill leftovers (a pid namespace dies with its init; a shared one may not) */
+  pid_t procs[4096];
+  int np = cg_procs(&st.cg, procs, 4096);
+  for (int i = 0; i < np; i++) kill(procs[i], SIGKILL);
+  cg_destroy(&st.cg);
+  remove_state(st.dir);
+  return exec_failed ? 1 : code;
+}
+
+/* ---------- commands ---------- */
+
+static int cmd_start(const char *id) {
+  state_t st;
+  state_load(&st, id);
+  const char *status = st_status(&st);
+  if (strcmp(status, "created")) die("cannot start a container that is %s (only a created container can be started)", status);
+  char *fifo = xasprintf("%s/exec.fifo", st.dir);
+  int ff = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (ff < 0) die("open %s: %s", fifo, strerror(errno));
+  for (;;) {
+    struct pollfd p = {ff, POLLIN, 0};
+    int r = poll(&p, 1, 100);
+    if (r > 0 && (p.revents & POLLIN)) {
+      char b;
+      if (read(ff, &b, 1) == 1) break;
+    }
+    if (!st_alive(&st)) die("container init exited before start");
+  }
+  close(ff);
+  unlink(fifo);
+  return 0;
+}
+
+static int cmd_state(const char *id) {
+  state_t st;
+  state_load(&st, id);
+  const char *status = st_status(&st);
+  printf("{\n  \"ociVersion\": \"1.0.2\",\n  \"id\": ");
+  json_write_str(stdout, st.id);
+  printf(",\n  \"pid\": %d,\n  \"status\": \"%s\",\n  \"bundle\": ", strcmp(status, "stopped") ? (int)st.pid : 0, status);
+  json_write_str(stdout, st.bundle);
+  printf(",\n  \"rootfs\": ");
+  json_write_str(stdout, st.rootfs);
+  printf(",\n  \"created\": ");
+  json_write_str(stdout, st.created);
+  printf(",\n  \"owner\": \"\"\n}\n");
+  return 0;
+}
+
+static int cmd_kill(const char *id, const char *sigs, int all) {
+  state_t st;
+  state_load(&st, id);
+  int sig = signal_from_name(sigs ? sigs : "TERM");
+  if (sig < 0) die("unknown signal \"%s\"", sigs);
+  const char *status = st_status(&st);
+  if (!strcmp(status, "stopped")) die("container \"%s\" is not running", id);
+  if (all) {
+    pid_t procs[8192];
+    int n = cg_procs(&st.cg, procs, 8192);
+    for (int i = 0; i < n; i++) kill(procs[i], sig);
+    if (!strcmp(status, "paused") && (sig == SIGKILL || sig == SIGTERM)) cg_freeze(&st.cg, 0);
+    return 0;
+  }
+  if (kill(st.pid, sig)) die("kill %d: %s", (int)st.pid, strerror(errno));
+  if (!strcmp(status, "paused") && sig == SIGKILL) cg_freeze(&st.cg, 0);
+  return 0;
+}
+
+static int cmd_delete(const char *id, int force) {
+  state_t st;
+  char *dir = state_dir(id);
+  struct stat sb;
+  valid_id(id);
+  if (stat(dir, &sb)) {
+    if (force) return 0; /* like runc: delete -f of a missing container is fine */
+    die("container \"%s\" does not exist", id);
+  }
+  state_load(&st, id);
+  const char *status = st_status(&st);
+  if (!strcmp(status, "running") || !strcmp(status, "paused")) {
+    if (!force) die("cannot delete container \"%s\" that is %s: stop it or use --force", id, status);
+  }
+  if (strcmp(status, "stopped")) {
+    pid_t procs[8192];
+    int n = cg_procs(&st.cg, procs, 8192);
+    kill(st.pid, SIGKILL);
+    for (int i = 0; i < n; i++) kill(procs[i], SIGKILL);
+    if (!strcmp(status, "paused")) cg_freeze(&st.cg, 0);
+    for (int i = 0; i < 500 && st_alive(&st); i++) usleep(10000);
+  }
+  /* anything left in the cgroup (a shared pid namespace) goes too */
+  pid_t procs[8192];
+  for (int round = 0; round < 100; round++) {
+    int n = cg_procs(&st.cg, procs, 8192);
+    if (!n) break;
+    for (int i = 0; i < n; i++) kill(procs[i], SIGKILL);
+    usleep(10000);
+  }
+  cg_destroy(&st.cg);
+  remove_state(st.dir);
+  return 0;
+}
+
+static int cmd_pause(const char *id, int pause) {
+  state_t st;
+  state_load(&st, id);
+  const char *status = st_status(&st);
+  if (pause && strcmp(status, "running")) die("cannot pause a container that is %s", status);
+  if (!pause && strcmp(status, "paused")) die("cannot resume a container that is %s", status);
+  if (cg_freeze(&st.cg, pause)) die("%s: the freezer did not settle", pause ? "pause" : "resume");
+  return 0;
+}
+
+typedef struct {
+  const char *process, *pidfile, *console, *cwd, *user;
+  int detach, tty, preserve_fds;
+  const char *env[256]; int nenv;
+} exec_opts;
+
+static int cmd_exec(const char *id, const exec_opts *o, char **args, int nargs) {
+  state_t st;
+  state_load(&st, id);
+  const char *status = st_status(&st);
+  if (strcmp(status, "running") && strcmp(status, "created")) die("cannot exec in a container that is %s", status);
+  char err[512];
+  jv *cfg = json_parse_file(xasprintf("%s/config.json", st.dir), err, sizeof err);
+  if (!cfg) die("%s", err);
+  procspec p;
+  memset(&p, 0, sizeof p);
+  if (o->process) {
+    jv *pj = json_parse_file(o->process, err, sizeof err);
+    if (!pj) die("%s", err);
+    p.cwd = "/";
+    proc_parse(&p, pj, "process");
+  } else {
+    /* the container's process defaults, then the flags */
+    p.cwd = "/";
+    proc_parse(&p, jget(cfg, "process"), "process");
+    p.args = args;
+    p.nargs = nargs;
+    p.terminal = o->tty;
+    if (o->cwd) p.cwd = xstrdup(o->cwd);
+    if (o->nenv) {
+      char **env = calloc((size_t)(p.nenv + o->nenv + 1), sizeof(char *));
+      int n = 0;
+      for (int i = 0; i < p.nenv; i++) env[n++] = p.env[i];
+      for (int i = 0; i < o->nenv; i++) env[n++] = (char *)o->env[i];
+      p.env = env;
+      p.nenv = n;
+    }
+    if (o->user) {
+      char *u = xstrdup(o->user), *c = strchr(u, ':');
+      if (c) { *c = 0; p.gid = (gid_t)strtoul(c + 1, NULL, 10); }
+      char *end;
+      p.uid = (uid_t)strtoul(u, &end, 10);
+      if (*end || !*u) die("--user %s: only numeric UID[:GID] is supported", o->user);
+      if (!c) p.gid = 0;
+      p.ngids = 0;
+    }
+  }
+  if (!p.nargs || !p.args) die("exec: no command given");
+  if (p.terminal && !o->console) die("exec with a terminal needs --console-socket");
+  if (o->console && !p.terminal) die("--console-socket given but the process has no terminal");
+  int console_fd = o->console ? connect_console(o->console) : -1;
+
+  /* join the cgroups first (inherited by the child), then the namespaces */
+  cg_join(&st.cg, getpid());
+  static const int order[] = {CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_NEWNS};
+  int fds[7];
+  for (int i = 0; i < 7; i++) {
+    fds[i] = -1;
+    char *mine = xasprintf("/proc/self/ns/%s", ns_name(order[i]));
+    char *theirs = xasprintf("/proc/%d/ns/%s", (int)st.pid, ns_name(order[i]));
+    struct stat a, b;
+    if (stat(mine, &a) || stat(theirs, &b)) die("exec: namespace %s of pid %d: %s", ns_name(order[i]), (int)st.pid, strerror(errno));
+    if (a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+      fds[i] = open(theirs, O_RDONLY | O_CLOEXEC);
+      if (fds[i] < 0) die("open %s: %s", theirs, strerror(errno));
+    }
+  }
+  for (int i = 0; i < 7; i++)
+    if (fds[i] >= 0) {
+      if (setns(fds[i], order[i])) die("join %s namespace of the container: %s", ns_name(order[i]), strerror(errno));
+      close(fds[i]);
+    }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) die("socketpair: %s", strerror(errno));
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) die("fork: %s", strerror(errno));
+  if (pid == 0) {
+    close(sv[0]);
+    g_errfd = sv[1];
+    if (setsid() < 0) die("setsid: %s", strerror(errno));
+    if (p.terminal) setup_console_and_send(console_fd, &p);
+    if (chdir(p.cwd)) die("exec: chdir to %s: %s", p.cwd, strerror(errno));
+    char *exe = lookup_exe(&p);
+    char **env = calloc((size_t)p.nenv + 2, sizeof(char *));
+    int n = 0, home = 0;
+    for (int i = 0; i < p.nenv; i++) { env[n++] = p.env[i]; if (!strncmp(p.env[i], "HOME=", 5)) home = 1; }
+    if (!home) env[n++] = p.uid == 0 ? "HOME=/root" : "HOME=/";
+    finalize_process(&p, o->preserve_fds);
+    execve(exe, p.args, env);
+    die("exec %s: %s", exe, strerror(errno));
+  }
+  close(sv[1]);
+  if (console_fd >= 0) close(console_fd);
+  char buf[4200];
+  ssize_t n;
+  do n = recv(sv[0], buf, sizeof buf - 1, 0); while (n < 0 && errno == EINTR);
+  if (n > 0 && buf[0] == 'E') {
+    buf[n] = 0;
+    waitpid(pid, NULL, 0);
+    die("%s", buf + 1);
+  }
+  write_pidfile(o->pidfile, pid);
+  if (o->detach) return 0;
+  install_forwarding(pid);
+  return wait_status(pid);
+}
+
+/* ---------- argument parsing ---------- */
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: berth-nsrun [--root DIR] [--log FILE] [--log-format text|json] [--strict] COMMAND ...\n"
+          "commands:\n"
+          "  create --bundle DIR [--pid-file F] [--console-socket SOCK] [--preserve-fds N] ID\n"
+          "  start ID\n"
+          "  run --bundle DIR [--pid-file F] [--console-socket SOCK] [--detach] ID\n"
+          "  state ID\n"
+          "  kill [--all] ID [SIGNAL]\n"
+          "  delete [--force] ID\n"
+          "  exec [--process F] [--pid-file F] [--console-socket S] [--detach] [--tty] [--cwd D]\n"
+          "       [--env K=V]... [--user UID[:GID]] ID [ARGS...]\n"
+          "  pause ID | resume ID | features | --version\n");
+  exit(1);
+}
+
+/* accepts --opt VALUE, --opt=VALUE, -o VALUE */
+static int optval(char **argv, int argc, int *i, const char *lng, const char *shrt, const char **out) {
+  const char *a = argv[*i];
+  size_t l = strlen(lng);
+  if (!strncmp(a, lng, l) && a[l] == '=') { *out = a + l + 1; return 1; }
+  if (!strcmp(a, lng) || (shrt && !strcmp(a, shrt))) {
+    if (*i + 1 >= argc) die("%s needs a value", lng);
+    *out = argv[++*i];
+    return 1;
+  }
+  return 0;
+}
+
+static int is_flag(const char *a, const char *lng, const char *shrt) {
+  return !strcmp(a, lng) || (shrt && !strcmp(a, shrt)) || (!strncmp(a, lng, strlen(lng)) && !strcmp(a + strlen(lng), "=true"));
+}
+
+int main(int argc, char **argv) {
+  int i = 1;
+  const char *logp = NULL;
+  int json = 0;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    const char *v;
+    if (optval(argv, argc, &i, "--root", NULL, &v)) g_root = v;
+    else if (optval(argv, argc, &i, "--log", NULL, &v)) logp = v;
+    else if (optval(argv, argc, &i, "--log-format", NULL, &v)) json = !strcmp(v, "json");
+    else if (!strcmp(argv[i], "--strict")) g_strict = 1;
+    else if (!strcmp(argv[i], "--debug")) {}
+    else if (!strcmp(argv[i], "--systemd-cgroup")) die("--systemd-cgroup is not supported by berth-nsrun (cgroupfs only)");
+    else if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-v")) {
+      printf("berth-nsrun version %s\nspec: 1.0.2\n", NSRUN_VERSION);
+      return 0;
+    } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) usage();
+    else die("unknown global option %s", argv[i]);
+  }
+  set_log(logp, json);
+  if (i >= argc) usage();
+  const char *cmd = argv[i++];
+  if (!strcmp(cmd, "create") || !strcmp(cmd, "run")) {
+    create_opts o = {0};
+    const char *id = NULL;
+    for (; i < argc; i++) {
+      const char *v;
+      if (optval(argv, argc, &i, "--bundle", "-b", &v)) o.bundle = v;
+      else if (optval(argv, argc, &i, "--pid-file", NULL, &v)) o.pidfile = v;
+      else if (optval(argv, argc, &i, "--console-socket", NULL, &v)) o.console = v;
+      else if (optval(argv, argc, &i, "--preserve-fds", NULL, &v)) o.preserve_fds = atoi(v);
+      else if (is_flag(argv[i], "--detach", "-d")) o.detach = 1;
+      else if (is_flag(argv[i], "--no-new-keyring", NULL) || is_flag(argv[i], "--no-subreaper", NULL)) {}
+      else if (is_flag(argv[i], "--no-pivot", NULL)) die("--no-pivot is not supported: berth-nsrun always uses pivot_root");
+      else if (argv[i][0] == '-') die("%s: unknown option %s", cmd, argv[i]);
+      else if (!id) id = argv[i];
+      else die("%s: unexpected argument %s", cmd, argv[i]);
+    }
+    if (!id) die("%s: container id is required", cmd);
+    if (!strcmp(cmd, "create") && o.detach) die("create: unknown option --detach");
+    return do_create(id, &o, !strcmp(cmd, "run"));
+  }
+  if (!strcmp(cmd, "exec")) {
+    exec_opts o;
+    memset(&o, 0, sizeof o);
+    const char *id = NULL;
+    for (; i < argc; i++) {
+      const char *v;
+      if (!id && optval(argv, argc, &i, "--process", "-p", &v)) o.process = v;
+      else if (!id && optval(argv, argc, &i, "--pid-file", NULL, &v)) o.pidfile = v;
+      else if (!id && optval(argv, argc, &i, "--console-socket", NULL, &v)) o.console = v;
+      else if (!id && optval(argv, argc, &i, "--cwd", NULL, &v)) o.cwd = v;
+      else if (!id && optval(argv, argc, &i, "--user", "-u", &v)) o.user = v;
+      else if (!id && optval(argv, argc, &i, "--preserve-fds", NULL, &v)) o.preserve_fds = atoi(v);
+      else if (!id && optval(argv, argc, &i, "--env", "-e", &v)) {
+        if (o.nenv >= 256) die("exec: too many --env");
+        if (!strchr(v, '=')) die("exec: --env %s must be KEY=VALUE", v);
+        o.env[o.nenv++] = v;
+      } else if (!id && is_flag(argv[i], "--detach", "-d")) o.detach = 1;
+      else if (!id && is_flag(argv[i], "--tty", "-t")) o.tty = 1;
+      else if (!id && is_flag(argv[i], "--no-new-privs", NULL)) {}
+      else if (!id && !strcmp(argv[i], "--")) continue;
+      else if (!id && argv[i][0] == '-') die("exec: unknown option %s", argv[i]);
+      else if (!id) id = argv[i];
+      else {
+        if (!strcmp(argv[i], "--") && i + 1 < argc) i++;
+        return cmd_exec(id, &o, argv + i, argc - i);
+      }
+    }
+    if (!id) die("exec: container id is required");
+    return cmd_exec(id, &o, NULL, 0);
+  }
+  if (!strcmp(cmd, "kill")) {
+    int all = 0;
+    const char *id = NULL, *sig = NULL;
+    for (; i < argc; i++) {
+      if (is_flag(argv[i], "--all", "-a")) all = 1;
+      else if (!id) id = argv[i];
+      else if (!sig) sig = argv[i];
+      else die("kill: unexpected argument %s", argv[i]);
+    }
+    if (!id) die("kill: container id is required");
+    return cmd_kill(id, sig, all);
+  }
+  if (!strcmp(cmd, "delete")) {
+    int force = 0;
+    const char *id = NULL;
+    for (; i < argc; i++) {
+      if (is_flag(argv[i], "--force", "-f")) force = 1;
+      else if (!id) id = argv[i];
+      else die("delete: unexpected argument %s", argv[i]);
+    }
+    if (!id) die("delete: container id is required");
+    return cmd_delete(id, force);
+  }
+  if (i >= argc && strcmp(cmd, "features")) die("%s: container id is required", cmd);
+  if (!strcmp(cmd, "start")) return cmd_start(argv[i]);
+  if (!strcmp(cmd, "state")) return cmd_state(argv[i]);
+  if (!strcmp(cmd, "pause")) return cmd_pause(argv[i], 1);
+  if (!strcmp(cmd, "resume")) return cmd_pause(argv[i], 0);
+  if (!strcmp(cmd, "features")) {
+    printf("{\"ociVersionMin\":\"1.0.0\",\"ociVersionMax\":\"1.0.2\",\"hooks\":[],"
+           "\"mountOptions\":[\"ro\",\"rw\",\"nosuid\",\"suid\",\"nodev\",\"dev\",\"noexec\",\"exec\",\"bind\",\"rbind\","
+           "\"private\",\"rprivate\",\"shared\",\"rshared\",\"slave\",\"rslave\"],"
+           "\"linux\":{\"namespaces\":[\"cgroup\",\"ipc\",\"mount\",\"network\",\"pid\",\"user\",\"uts\"],"
+           "\"cgroup\":{\"v1\":true,\"v2\":true,\"systemd\":false},\"seccomp\":{\"enabled\":false},"
+           "\"apparmor\":{\"enabled\":false},\"selinux\":{\"enabled\":false}}}\n");
+    return 0;
+  }
+  die("unknown command \"%s\"", cmd);
+}
