@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// Bundles the compiled CLI (dist/cli/main.js and everything it requires) into one file,
+// dist/berth.js. Module resolution of hundreds of small files (inversify alone is ~120 ms) is
+// the largest part of a cold `berth` start; the bundle keeps every module lazy (esbuild wraps
+// CommonJS modules and evaluates them on first require) but resolves nothing at run time.
+// Native and optional modules stay external. See docs/decisions/004-lazy-loading.md.
+'use strict';
+const { buildSync } = require('esbuild');
+const { resolve } = require('node:path');
+
+const root = resolve(__dirname, '..');
+buildSync({
+  entryPoints: [`${root}/dist/cli/main.js`],
+  outfile: `${root}/dist/berth.js`,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  external: ['@lydell/node-pty', 'msgpackr-extract', 'esbuild'],
+  logLevel: 'warning',
+  legalComments: 'none',
+  // Keep `require.main === module` meaningful and __dirname pointing into dist/.
+  define: {},
+});
+process.stdout.write('bundle: dist/berth.js\n');
