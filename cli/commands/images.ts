@@ -1,0 +1,620 @@
+/**
+ * Image commands, as Docker's CLI prints them: pull, push, tag, images / image ls, rmi,
+ * image inspect, image prune, history, save, load, import, login, logout.
+ *
+ * Heavy modules (the image service, the registry client, tar) are required inside `run` only.
+ */
+import type { CliCommand, CliContext } from '../command';
+import type { Parsed } from '../kit/args';
+import type { ImageRecord } from '../../core/images/service';
+import type { StoredImage } from '../../core/images/store';
+
+const kit = () => require('../kit') as typeof import('../kit');
+const svc = async (ctx: CliContext) => {
+  const engine = await ctx.engine();
+  const { imageService } = require('../../core/images/service') as typeof import('../../core/images/service');
+  return { engine, images: engine.use(imageService) };
+};
+
+const STORAGE = 'berth.storage.v1';
+const TRANSPORT = 'berth.transport.v1';
+
+const formatFlag = { name: 'format', type: 'string' as const, description: 'Format output using a custom template (\'table\', \'table TEMPLATE\', \'json\' or a Go template)' };
+
+const pull: CliCommand = {
+  spec: {
+    name: 'pull',
+    aliases: ['image pull'],
+    usage: 'berth pull [OPTIONS] NAME[:TAG|@DIGEST]',
+    description: 'Download an image from a registry',
+    args: { min: 1, max: 1 },
+    flags: [
+      { name: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
+      { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress verbose output' },
+      { name: 'all-tags', short: 'a', type: 'bool', description: 'Download all tagged images in the repository (not supported)', hidden: true },
+    ],
+  },
+  plugins: [STORAGE, TRANSPORT],
+  async run(ctx, p) {
+    const { parseNormalized, parseReference, referenceString } = require('../../core/images/reference') as typeof import('../../core/images/reference');
+    const input = p.args[0]!;
+    const named = parseNormalized(input);
+    const quiet = p.bool('quiet');
+    if (!quiet && named.tag === undefined && named.digest === undefined) ctx.out('Using default tag: latest');
+    const { engine } = await svc(ctx);
+    const { pullImage } = require('../../core/images/pull') as typeof import('../../core/images/pull');
+    const progress = kit().createProgress(ctx.stdout, { quiet });
+    try {
+      const platform = p.str('platform');
+      await pullImage(engine, input, { progress, quiet, ...(platform ? { platform } : {}) });
+    } finally {
+      progress.close();
+    }
+    ctx.out(referenceString(parseReference(input)));
+  },
+};
+
+const push: CliCommand = {
+  spec: {
+    name: 'push',
+    aliases: ['image push'],
+    usage: 'berth push [OPTIONS] NAME[:TAG]',
+    description: 'Upload an image to a registry',
+    args: { min: 1, max: 1 },
+    flags: [{ name: 'quiet', short: 'q', type: 'bool', description: 'Suppress verbose output' }],
+  },
+  plugins: [STORAGE, TRANSPORT],
+  async run(ctx, p) {
+    const { engine } = await svc(ctx);
+    const { pushImage } = require('../../core/images/push') as typeof import('../../core/images/push');
+    const quiet = p.bool('quiet');
+    const progress = kit().createProgress(ctx.stdout, { quiet });
+    let res;
+    try {
+      res = await pushImage(engine, p.args[0]!, { progress });
+    } finally {
+      progress.close();
+    }
+    if (quiet) {
+      const { referenceString } = require('../../core/images/reference') as typeof import('../../core/images/reference');
+      ctx.out(referenceString({ ...res.ref, tag: res.tag }));
+    }
+  },
+};
+
+const tag: CliCommand = {
+  spec: { name: 'tag', aliases: ['image tag'], usage: 'berth tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]', description: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE', args: { min: 2, max: 2 }, flags: [] },
+  plugins: [],
+  async run(ctx, p) {
+    const { images } = await svc(ctx);
+    await images.tag(p.args[0]!, p.args[1]!);
+  },
+};
+
+interface Row {
+  Containers: string;
+  CreatedAt: string;
+  CreatedSince: string;
+  Digest: string;
+  ID: string;
+  Repository: string;
+  SharedSize: string;
+  Size: string;
+  Tag: string;
+  UniqueSize: string;
+  VirtualSize: string;
+}
+
+/** Docker's rows: one per repo tag; digest-only repos get `<none>`; untagged images `<none> <none>`. */
+export function imageRows(list: ImageRecord[], opts: { noTrunc: boolean; now?: number }): Row[] {
+  const { humanSize, humanDuration, truncateId } = kit();
+  const now = opts.now ?? Date.now();
+  const rows: Row[] = [];
+  for (const img of list) {
+    const created = Date.parse(img.created);
+    const base = {
+      Containers: 'N/A',
+      CreatedAt: formatCreatedAt(created),
+      CreatedSince: Number.isFinite(created) ? `${humanDuration(Math.max(0, now - created))} ago` : 'N/A',
+      ID: opts.noTrunc ? img.id : truncateId(img.id),
+      SharedSize: 'N/A',
+      Size: humanSize(img.size),
+      UniqueSize: 'N/A',
+      VirtualSize: humanSize(img.size),
+    };
+    const repoOf = (s: string, sep: string) => s.slice(0, s.lastIndexOf(sep));
+    const digestFor = (repo: string) => {
+      const d = img.repoDigests.find((x) => repoOf(x, '@') === repo);
+      return d ? d.slice(d.lastIndexOf('@') + 1) : '<none>';
+    };
+    const repos = new Set<string>();
+    for (const t of img.repoTags) {
+      const repo = repoOf(t, ':');
+      repos.add(repo);
+      rows.push({ ...base, Repository: repo, Tag: t.slice(t.lastIndexOf(':') + 1), Digest: digestFor(repo) });
+    }
+    for (const d of img.repoDigests) {
+      const repo = repoOf(d, '@');
+      if (repos.has(repo)) continue;
+      repos.add(repo);
+      rows.push({ ...base, Repository: repo, Tag: '<none>', Digest: d.slice(d.lastIndexOf('@') + 1) });
+    }
+    if (!repos.size) rows.push({ ...base, Repository: '<none>', Tag: '<none>', Digest: '<none>' });
+  }
+  return rows;
+}
+
+function formatCreatedAt(ms: number): string {
+  if (!Number.isFinite(ms)) return 'N/A';
+  const d = new Date(ms);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000 UTC`;
+}
+
+/** `--filter k=v` (repeatable) → Docker's filters map. */
+export function parseFilters(values: string[]): Record<string, string[]> {
+  const { ERR_USAGE } = require('../../core/errors') as typeof import('../../core/errors');
+  const out: Record<string, string[]> = {};
+  for (const v of values) {
+    const i = v.indexOf('=');
+    if (i <= 0) throw ERR_USAGE(`bad format of filter (expected name=value)`);
+    (out[v.slice(0, i).toLowerCase()] ??= []).push(v.slice(i + 1));
+  }
+  return out;
+}
+
+const images: CliCommand = {
+  spec: {
+    name: 'images',
+    aliases: ['image ls', 'image list'],
+    usage: 'berth images [OPTIONS] [REPOSITORY[:TAG]]',
+    description: 'List images',
+    args: { max: 1 },
+    flags: [
+      { name: 'all', short: 'a', type: 'bool', description: 'Show all images (default hides intermediate images)' },
+      { name: 'digests', type: 'bool', description: 'Show digests' },
+      { name: 'filter', short: 'f', type: 'list', valueName: 'filter', description: 'Filter output based on conditions provided' },
+      formatFlag,
+      { name: 'no-trunc', type: 'bool', description: "Don't truncate output" },
+      { name: 'quiet', short: 'q', type: 'bool', description: 'Only show image IDs' },
+    ],
+  },
+  plugins: [],
+  async run(ctx, p) {
+    const { images: svcImages } = await svc(ctx);
+    const filters = parseFilters(p.list('filter'));
+    if (p.args[0]) (filters.reference ??= []).push(p.args[0]);
+    const list = await svcImages.list({ all: p.bool('all'), filters });
+    const rows = imageRows(list, { noTrunc: p.bool('no-trunc') });
+    const quiet = p.bool('quiet');
+    const fmt = p.str('format');
+    const def = p.bool('digests')
+      ? 'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}'
+      : 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
+    if (quiet) {
+      const seen = new Set<string>();
+      for (const r of rows) if (!seen.has(r.ID)) seen.add(r.ID), ctx.out(r.ID);
+      return;
+    }
+    ctx.stdout.write(kit().formatList(rows, { ...(fmt !== undefined ? { format: fmt } : {}), defaultTableFormat: def, headers: { ID: 'IMAGE ID', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT' } }));
+  },
+};
+
+const rmi: CliCommand = {
+  spec: {
+    name: 'rmi',
+    aliases: ['image rm', 'image remove'],
+    usage: 'berth rmi [OPTIONS] IMAGE [IMAGE...]',
+    description: 'Remove one or more images',
+    args: { min: 1 },
+    flags: [
+      { name: 'force', short: 'f', type: 'bool', description: 'Force removal of the image' },
+      { name: 'no-prune', type: 'bool', description: 'Do not delete untagged parents' },
+    ],
+  },
+  plugins: [STORAGE],
+  async run(ctx, p) {
+    const { images: svcImages } = await svc(ctx);
+    const { describeError } = require('../../core/errors') as typeof import('../../core/errors');
+    let code = 0;
+    for (const ref of p.args) {
+      try {
+        for (const r of await svcImages.remove(ref, { force: p.bool('force') })) {
+          if (r.Untagged) ctx.out(`Untagged: ${r.Untagged}`);
+          if (r.Deleted) ctx.out(`Deleted: ${r.Deleted}`);
+        }
+      } catch (e) {
+        ctx.err(`Error response from daemon: ${describeError(e)}`);
+        code = 1;
+      }
+    }
+    return code;
+  },
+};
+
+/** Docker's `GET /images/{name}/json` shape. */
+export function inspectImage(img: StoredImage, graphDriver: { name: string; data: Record<string, string> }): Record<string, unknown> {
+  const c = img.config;
+  return {
+    Id: img.id,
+    RepoTags: img.repoTags,
+    RepoDigests: img.repoDigests,
+    Parent: img.parent ?? '',
+    Comment: c.history?.length ? (c.history[c.history.length - 1]!.comment ?? '') : '',
+    Created: c.created ?? img.created,
+    DockerVersion: (c.docker_version as string | undefined) ?? '',
+    Author: c.author ?? '',
+    Config: {
+      Hostname: '', Domainname: '', User: c.config?.User ?? '', AttachStdin: false, AttachStdout: false, AttachStderr: false,
+      ...(c.config?.ExposedPorts ? { ExposedPorts: c.config.ExposedPorts } : {}),
+      Tty: false, OpenStdin: false, StdinOnce: false,
+      Env: c.config?.Env ?? null,
+      Cmd: c.config?.Cmd ?? null,
+      ...(c.config?.Healthcheck ? { Healthcheck: c.config.Healthcheck } : {}),
+      Image: '',
+      Volumes: c.config?.Volumes ?? null,
+      WorkingDir: c.config?.WorkingDir ?? '',
+      Entrypoint: c.config?.Entrypoint ?? null,
+      OnBuild: c.config?.OnBuild ?? null,
+      Labels: c.config?.Labels ?? null,
+      ...(c.config?.StopSignal ? { StopSignal: c.config.StopSignal } : {}),
+      ...(c.config?.Shell ? { Shell: c.config.Shell } : {}),
+    },
+    Architecture: c.architecture,
+    ...(c.variant ? { Variant: c.variant } : {}),
+    Os: c.os,
+    Size: img.size,
+    GraphDriver: { Data: graphDriver.data, Name: graphDriver.name },
+    RootFS: { Type: 'layers', Layers: c.rootfs.diff_ids },
+    Metadata: { LastTagTime: new Date(img.stored).toISOString() },
+  };
+}
+
+const imageInspect: CliCommand = {
+  spec: {
+    name: 'image inspect',
+    usage: 'berth image inspect [OPTIONS] IMAGE [IMAGE...]',
+    description: 'Display detailed information on one or more images',
+    args: { min: 1 },
+    flags: [{ name: 'format', short: 'f', type: 'string', description: 'Format output using a custom template' }],
+  },
+  plugins: [STORAGE],
+  async run(ctx, p) {
+    const { engine, images: svcImages } = await svc(ctx);
+    const { describeError } = require('../../core/errors') as typeof import('../../core/errors');
+    const out: Record<string, unknown>[] = [];
+    let code = 0;
+    for (const ref of p.args) {
+      try {
+        const img = await svcImages.stored(ref);
+        let data: Record<string, string> = {};
+        try {
+          const d = engine.storage(img.storageDriver);
+          const top = img.layers[img.layers.length - 1];
+          if (top) {
+            const m = await d.mounts(top.chainId);
+            for (const o of m[0]?.options ?? []) {
+              const [k, v] = o.split('=', 2) as [string, string | undefined];
+              if (v !== undefined && ['lowerdir', 'upperdir', 'workdir'].includes(k)) data[k === 'lowerdir' ? 'LowerDir' : k === 'upperdir' ? 'UpperDir' : 'WorkDir'] = v;
+            }
+            if (!Object.keys(data).length && m[0]) data = { Dir: m[0].source };
+          }
+        } catch {
+          /* driver unavailable: leave empty */
+        }
+        out.push(inspectImage(img, { name: img.storageDriver, data }));
+      } catch (e) {
+        ctx.err(`Error response from daemon: ${describeError(e)}`);
+        code = 1;
+      }
+    }
+    const fmt = p.str('format');
+    if (fmt !== undefined) for (const o of out) ctx.out(fmt === 'json' ? JSON.stringify(o) : kit().renderTemplate(fmt, o));
+    else ctx.out(JSON.stringify(out, null, 4));
+    return code;
+  },
+};
+
+const history: CliCommand = {
+  spec: {
+    name: 'history',
+    aliases: ['image history'],
+    usage: 'berth history [OPTIONS] IMAGE',
+    description: 'Show the history of an image',
+    args: { min: 1, max: 1 },
+    flags: [
+      formatFlag,
+      { name: 'human', short: 'H', type: 'bool', default: true, description: 'Print sizes and dates in human readable format' },
+      { name: 'no-trunc', type: 'bool', description: "Don't truncate output" },
+      { name: 'quiet', short: 'q', type: 'bool', description: 'Only show image IDs' },
+    ],
+  },
+  plugins: [],
+  async run(ctx, p) {
+    const { images: svcImages } = await svc(ctx);
+    const img = await svcImages.stored(p.args[0]!);
+    const { humanSize, humanDuration, truncateId } = kit();
+    const noTrunc = p.bool('no-trunc');
+    const human = p.bool('human');
+    const hist = img.config.history ?? [];
+    let layerIdx = 0;
+    const rows = hist.map((h) => {
+      const size = h.empty_layer ? 0 : (img.layers[layerIdx++]?.size ?? 0);
+      return { h, size };
+    });
+    rows.reverse();
+    const items = rows.map(({ h, size }, i) => {
+      const created = Date.parse(h.created ?? img.created);
+      let by = h.created_by ?? '';
+      if (!noTrunc && [...by].length > 45) by = [...by].slice(0, 44).join('') + '…';
+      const id = i === 0 ? (noTrunc ? img.id : truncateId(img.id)) : '<missing>';
+      return {
+        ID: id,
+        CreatedSince: human ? (Number.isFinite(created) ? `${humanDuration(Date.now() - created)} ago` : 'N/A') : new Date(created).toISOString(),
+        CreatedAt: Number.isFinite(created) ? new Date(created).toISOString() : 'N/A',
+        CreatedBy: by,
+        Size: human ? humanSize(size) : String(size),
+        Comment: h.comment ?? '',
+      };
+    });
+    if (p.bool('quiet')) {
+      for (const it of items) ctx.out(it.ID);
+      return;
+    }
+    const fmt = p.str('format');
+    ctx.stdout.write(kit().formatList(items, {
+      ...(fmt !== undefined ? { format: fmt } : {}),
+      defaultTableFormat: 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}',
+      headers: { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedBy: 'CREATED BY', CreatedAt: 'CREATED AT' },
+    }));
+  },
+};
+
+const imagePrune: CliCommand = {
+  spec: {
+    name: 'image prune',
+    usage: 'berth image prune [OPTIONS]',
+    description: 'Remove unused images',
+    args: { max: 0 },
+    flags: [
+      { name: 'all', short: 'a', type: 'bool', description: 'Remove all unused images, not just dangling ones' },
+      { name: 'filter', type: 'list', valueName: 'filter', description: 'Provide filter values (e.g. "until=<timestamp>")' },
+      { name: 'force', short: 'f', type: 'bool', description: 'Do not prompt for confirmation' },
+    ],
+  },
+  plugins: [STORAGE],
+  async run(ctx, p) {
+    if (!p.bool('force')) {
+      const warn = p.bool('all')
+        ? 'WARNING! This will remove all images without at least one container associated to them.'
+        : 'WARNING! This will remove all dangling images.';
+      ctx.stdout.write(`${warn}\nAre you sure you want to continue? [y/N] `);
+      const answer = await readLine(ctx.stdin);
+      if (!/^y(es)?$/i.test(answer.trim())) return;
+    }
+    const { engine, images: svcImages } = await svc(ctx);
+    const all = p.bool('all');
+    const filters = parseFilters(p.list('filter'));
+    const users = await svcImages.usage();
+    const list = await svcImages.list({ all: true });
+    const lines: string[] = [];
+    let reclaimed = 0;
+    const until = filters.until?.[0] ? parseUntil(filters.until[0]) : undefined;
+    for (const img of list) {
+      if (!all && img.repoTags.length) continue;
+      if (users.has(img.id)) continue;
+      if (until !== undefined && Date.parse(img.created) >= until) continue;
+      const labels = img.config.config?.Labels ?? {};
+      if ((filters.label ?? []).some((l) => { const i = l.indexOf('='); return i < 0 ? !(l in labels) : labels[l.slice(0, i)] !== l.slice(i + 1); })) continue;
+      try {
+        for (const r of await svcImages.remove(img.id, { force: true })) {
+          if (r.Untagged) lines.push(`untagged: ${r.Untagged}`);
+          if (r.Deleted) lines.push(`deleted: ${r.Deleted}`);
+        }
+        reclaimed += img.size;
+      } catch {
+        /* in use or has children */
+      }
+    }
+    await engine.content.cleanupIngests(60_000);
+    if (lines.length) ctx.out(`Deleted Images:\n${lines.join('\n')}\n`);
+    ctx.out(`Total reclaimed space: ${kit().humanSize(reclaimed)}`);
+  },
+};
+
+function parseUntil(v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const m = /^(\d+)(s|m|h)$/.exec(v);
+  if (m) return Date.now() - Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h'];
+  const t = Date.parse(v);
+  const { ERR_USAGE } = require('../../core/errors') as typeof import('../../core/errors');
+  if (!Number.isFinite(t)) throw ERR_USAGE(`invalid filter 'until=${v}'`);
+  return t;
+}
+
+function readLine(stdin: NodeJS.ReadStream): Promise<string> {
+  return new Promise((resolve) => {
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      if (buf.includes('\n')) finish();
+    };
+    const finish = () => {
+      stdin.off('data', onData);
+      stdin.off('end', finish);
+      stdin.pause();
+      resolve(buf.split('\n')[0] ?? '');
+    };
+    stdin.on('data', onData);
+    stdin.on('end', finish);
+  });
+}
+
+const save: CliCommand = {
+  spec: {
+    name: 'save',
+    aliases: ['image save'],
+    usage: 'berth save [OPTIONS] IMAGE [IMAGE...]',
+    description: 'Save one or more images to a tar archive (streamed to STDOUT by default)',
+    args: { min: 1 },
+    flags: [
+      { name: 'output', short: 'o', type: 'string', description: 'Write to a file, instead of STDOUT' },
+      { name: 'platform', type: 'string', description: 'Save only the given platform (accepted; images hold one platform)', hidden: true },
+    ],
+  },
+  plugins: [STORAGE],
+  async run(ctx, p) {
+    const { engine } = await svc(ctx);
+    const { saveImages } = require('../../core/images/archive') as typeof import('../../core/images/archive');
+    const file = p.str('output');
+    if (file === undefined && ctx.stdout.isTTY) {
+      const { ERR_USAGE } = require('../../core/errors') as typeof import('../../core/errors');
+      throw ERR_USAGE('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+    }
+    if (file !== undefined) {
+      const { createWriteStream } = require('node:fs') as typeof import('node:fs');
+      const { rename, rm } = require('node:fs/promises') as typeof import('node:fs/promises');
+      const tmp = `${file}.berth-${process.pid}.tmp`;
+      try {
+        await saveImages(engine, p.args, createWriteStream(tmp));
+        await rename(tmp, file);
+      } catch (e) {
+        await rm(tmp, { force: true });
+        throw e;
+      }
+    } else {
+      await saveImages(engine, p.args, ctx.stdout);
+    }
+  },
+};
+
+const load: CliCommand = {
+  spec: {
+    name: 'load',
+    aliases: ['image load'],
+    usage: 'berth load [OPTIONS]',
+    description: 'Load an image from a tar archive or STDIN',
+    args: { max: 0 },
+    flags: [
+      { name: 'input', short: 'i', type: 'string', description: 'Read from tar archive file, instead of STDIN' },
+      { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the load output' },
+    ],
+  },
+  plugins: [STORAGE],
+  async run(ctx, p) {
+    const { engine } = await svc(ctx);
+    const { loadImages } = require('../../core/images/archive') as typeof import('../../core/images/archive');
+    const file = p.str('input');
+    let input: NodeJS.ReadableStream;
+    if (file !== undefined) {
+      const { createReadStream } = require('node:fs') as typeof import('node:fs');
+      input = createReadStream(file, { highWaterMark: 1 << 20 });
+    } else {
+      if (ctx.stdin.isTTY) {
+        const { ERR_USAGE } = require('../../core/errors') as typeof import('../../core/errors');
+        throw ERR_USAGE('requested load from stdin, but stdin is empty');
+      }
+      input = ctx.stdin;
+    }
+    const res = await loadImages(engine, input);
+    for (const l of res.loaded) {
+      if (l.tags.length) for (const t of l.tags) ctx.out(`Loaded image: ${t}`);
+      else ctx.out(`Loaded image ID: ${l.id}`);
+    }
+  },
+};
+
+const importCmd: CliCommand = {
+  spec: {
+    name: 'import',
+    aliases: ['image import'],
+    usage: 'berth import [OPTIONS] file|URL|- [REPOSITORY[:TAG]]',
+    description: 'Import the contents from a tarball to create a filesystem image',
+    args: { min: 1, max: 2 },
+    flags: [
+      { name: 'change', short: 'c', type: 'list', description: 'Apply Dockerfile instruction to the created image' },
+      { name: 'message', short: 'm', type: 'string', description: 'Set commit message for imported image' },
+      { name: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
+    ],
+  },
+  plugins: [STORAGE],
+  async run(ctx, p) {
+    const src = p.args[0]!;
+    const { ERR_USAGE } = require('../../core/errors') as typeof import('../../core/errors');
+    if (/^https?:\/\//.test(src)) throw ERR_USAGE('importing from a URL is not supported: download the file first');
+    if (p.args[1]) {
+      const { parseNormalized } = require('../../core/images/reference') as typeof import('../../core/images/reference');
+      if (parseNormalized(p.args[1]).digest !== undefined) throw ERR_USAGE('refusing to create a tag with a digest reference');
+    }
+    const { engine } = await svc(ctx);
+    const { importTarball } = require('../../core/images/import') as typeof import('../../core/images/import');
+    const message = p.str('message');
+    const platform = p.str('platform');
+    const img = await importTarball(engine, src === '-' ? ctx.stdin : src, {
+      ...(p.args[1] ? { tag: p.args[1] } : {}),
+      changes: p.list('change'),
+      ...(message !== undefined ? { message } : {}),
+      ...(platform !== undefined ? { platform } : {}),
+    });
+    ctx.out(img.id);
+  },
+};
+
+const login: CliCommand = {
+  spec: {
+    name: 'login',
+    usage: 'berth login [OPTIONS] [SERVER]',
+    description: 'Log in to a registry',
+    args: { max: 1 },
+    flags: [
+      { name: 'username', short: 'u', type: 'string', description: 'Username' },
+      { name: 'password', short: 'p', type: 'string', description: 'Password' },
+      { name: 'password-stdin', type: 'bool', description: 'Take the password from stdin' },
+    ],
+  },
+  plugins: [TRANSPORT],
+  async run(ctx, p) {
+    const { ERR_USAGE } = require('../../core/errors') as typeof import('../../core/errors');
+    const auth = require('../../core/images/auth') as typeof import('../../core/images/auth');
+    const server = auth.normalizeServer(p.args[0] ?? 'docker.io');
+    let username = p.str('username');
+    let password = p.str('password');
+    if (p.bool('password-stdin')) {
+      if (password !== undefined) throw ERR_USAGE('--password and --password-stdin are mutually exclusive');
+      if (username === undefined) throw ERR_USAGE('Must provide --username with --password-stdin');
+      const chunks: Buffer[] = [];
+      for await (const c of ctx.stdin as AsyncIterable<Buffer>) chunks.push(c);
+      password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    } else if (password !== undefined) {
+      ctx.err('WARNING! Using --password via the CLI is insecure. Use --password-stdin.');
+    }
+    if (username === undefined || password === undefined) {
+      const saved = await auth.getCredentials(server);
+      if (username === undefined && saved?.username && password === undefined) {
+        username = saved.username;
+        password = saved.password;
+      }
+    }
+    if (!username) throw ERR_USAGE('Error: Cannot perform an interactive login from a non TTY device: use -u and -p or --password-stdin');
+    if (password === undefined) throw ERR_USAGE('Error: Cannot perform an interactive login from a non TTY device: use -p or --password-stdin');
+    const engine = await ctx.engine();
+    const { pickTransport } = require('../../core/images/pull') as typeof import('../../core/images/pull');
+    await pickTransport(engine, `${server}/x`).login(server, { username, password });
+    await auth.storeCredentials(server, { username, password });
+    ctx.out('Login Succeeded');
+  },
+};
+
+const logout: CliCommand = {
+  spec: { name: 'logout', usage: 'berth logout [SERVER]', description: 'Log out from a registry', args: { max: 1 }, flags: [] },
+  plugins: [],
+  async run(ctx, p: Parsed) {
+    const auth = require('../../core/images/auth') as typeof import('../../core/images/auth');
+    const server = auth.normalizeServer(p.args[0] ?? 'docker.io');
+    const key = auth.serverKey(server);
+    if (await auth.removeCredentials(server)) ctx.out(`Removing login credentials for ${key}`);
+    else ctx.out(`Not logged in to ${key}`);
+  },
+};
+
+export const commands: CliCommand[] = [pull, push, tag, images, rmi, imageInspect, history, imagePrune, save, load, importCmd, login, logout];

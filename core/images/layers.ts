@@ -1,0 +1,108 @@
+/**
+ * Turning layer blobs into committed snapshots: the one place that decompresses, hashes the tar
+ * (its diff id), hands the entries to the storage driver and commits under the chain id.
+ *
+ * Vocabulary
+ * - *extract key*: `extract-<pid>-<random>`, the active snapshot a layer is applied into. The pid
+ *   lets a later process tell a crashed extraction (pid gone) from a running one and remove it.
+ * - *unpack*: prepare(extract key, parent chain id) → apply(decompressed, hashed tar) → verify the
+ *   diff id → commit(chain id). On any failure the extract snapshot is removed: nothing is ever
+ *   committed under a chain id without its diff id having been verified.
+ */
+import { randomBytes } from 'node:crypto';
+import { finished } from 'node:stream/promises';
+import type { StorageDriver } from '../contracts/storage';
+import { ERR_SNAPSHOT_EXISTS, ERR_SNAPSHOT_NOT_FOUND } from '../contracts/storage';
+import { ERR_CONTENT_DIGEST_MISMATCH } from '../store/content';
+import { HashingStream, decompressor } from './codecs';
+import type { Compression } from './manifest';
+
+export function extractKey(): string {
+  return `extract-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes active `extract-*` snapshots whose process is gone. Returns how many. */
+export async function cleanupStaleExtracts(driver: StorageDriver): Promise<number> {
+  const stale: string[] = [];
+  await driver.walk((info) => {
+    const m = /^extract-(\d+)-/.exec(info.name);
+    if (m && info.kind !== 'committed' && !pidAlive(Number(m[1]))) stale.push(info.name);
+  });
+  for (const k of stale) await driver.remove(k).catch(() => undefined);
+  const c = driver as unknown as { cleanup?: () => Promise<number> };
+  if (typeof c.cleanup === 'function') await c.cleanup().catch(() => 0);
+  return stale.length;
+}
+
+export async function snapshotExists(driver: StorageDriver, name: string): Promise<boolean> {
+  try {
+    const s = await driver.stat(name);
+    return s.kind === 'committed';
+  } catch (e) {
+    if (ERR_SNAPSHOT_NOT_FOUND.is(e)) return false;
+    throw e;
+  }
+}
+
+export interface UnpackResult { diffId: string; size: number }
+
+/**
+ * Applies one layer (`blob`, compressed as `compression`) on top of `parent` and commits it as
+ * `chainId`, after checking its diff id equals `expectDiffId` (when given). Returns the diff id
+ * and the uncompressed size. When `expectDiffId` is undefined (import, load of an unverified
+ * archive) the computed diff id is returned and the caller computes the chain id from it:
+ * `chainIdFor(diffId)` is then called before commit.
+ */
+export async function unpackLayer(
+  driver: StorageDriver,
+  blob: NodeJS.ReadableStream,
+  compression: Compression,
+  parent: string,
+  target: { chainId: string; expectDiffId: string } | { chainIdFor: (diffId: string) => string },
+  onBytes?: (n: number) => void,
+): Promise<UnpackResult> {
+  const key = extractKey();
+  await driver.prepare(key, parent, { 'berth.extract': '1' });
+  let committed = false;
+  try {
+    const dec = decompressor(compression);
+    const hashing = new HashingStream(onBytes);
+    const src = blob as NodeJS.ReadableStream & { destroy?: (e?: Error) => void };
+    src.on('error', (e: Error) => dec.destroy(e));
+    dec.on('error', (e: Error) => hashing.destroy(e));
+    src.pipe(dec).pipe(hashing);
+    await driver.apply(key, hashing);
+    // The tar may end (two zero blocks) before the stream does: the diff id covers every byte.
+    if (!hashing.readableEnded) {
+      hashing.resume();
+      await finished(hashing);
+    }
+    const diffId = hashing.digest();
+    let chainId: string;
+    if ('expectDiffId' in target) {
+      if (diffId !== target.expectDiffId) throw ERR_CONTENT_DIGEST_MISMATCH('layer (uncompressed tar, diff_id)', target.expectDiffId, diffId);
+      chainId = target.chainId;
+    } else {
+      chainId = target.chainIdFor(diffId);
+    }
+    try {
+      await driver.commit(chainId, key);
+      committed = true;
+    } catch (e) {
+      // Another process committed the same layer first: same content, keep theirs.
+      if (!ERR_SNAPSHOT_EXISTS.is(e)) throw e;
+    }
+    return { diffId, size: hashing.bytes };
+  } finally {
+    if (!committed) await driver.remove(key).catch(() => undefined);
+  }
+}

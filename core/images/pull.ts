@@ -1,0 +1,291 @@
+/**
+ * `pull`: reference → registry → verified blobs in the content store → committed snapshots →
+ * an image record.
+ *
+ * Lifecycle of one pull
+ *   1. resolve: GET the manifest by tag or digest (exact bytes kept; by digest they are verified);
+ *      an index / manifest list is narrowed to the wanted platform (host or `--platform`), then
+ *      that manifest is fetched by digest. Schema 1 is refused; everything is validated.
+ *   2. config: fetched, verified (size + sha256), validated against the manifest's layer count.
+ *   3. layers, two overlapping streams of work:
+ *      - downloads, at most 3 at a time (like Docker): registry → content-store ingest named
+ *        `pull:<digest>` (resumable: a killed pull leaves the partial, the next one continues it
+ *        with a Range request) → committed only when size and sha256 match the descriptor;
+ *      - unpacks, in layer order, each as soon as its blob is committed and its parent snapshot
+ *        exists: blob → decompress → sha256 of the tar (checked against the config's diff_ids) →
+ *        storage driver apply → commit under the chain id (core/images/layers.ts).
+ *      A layer whose chain id is already committed is not fetched ("Already exists").
+ *   4. manifest(s) and config are stored as blobs, then the image record is written and the tag
+ *      moved (under the images lock). Only now is the image visible.
+ * Any failure stops the other downloads, removes the half-applied snapshot and leaves no record;
+ * verified blobs and committed layers stay (content-addressed, reused by the next pull, removed by
+ * prune when nothing references them).
+ *
+ * Decision record: docs/decisions/030-pull-pipeline.md.
+ */
+import type { Engine } from '../engine';
+import type { CredentialLookup, Descriptor, ImageTransport, RepositorySession } from '../contracts/image-transport';
+import { ERR_TRANSPORT_NONE } from '../contracts/image-transport';
+import type { StorageDriver } from '../contracts/storage';
+import { PluginType } from '../plugin-types';
+import { ERR_CONTENT_DIGEST_MISMATCH, ERR_CONTENT_SIZE_MISMATCH } from '../store/content';
+import {
+  chainIds, ERR_IMAGE_MANIFEST_INVALID, ERR_IMAGE_NO_PLATFORM, hostPlatform, ImageManifest, layerKind, OciImageConfig,
+  parseConfig, parseManifest, parsePlatform, Platform, platformString, selectManifest,
+} from './manifest';
+import { familiarName, familiarTagged, parseReference, Reference, referenceString } from './reference';
+import { cleanupStaleExtracts, snapshotExists, unpackLayer } from './layers';
+import { ImageStore, LayerInfo, repoDigestOf, StoredImage } from './store';
+
+/** What pull reports; `cli/kit/progress.ts`'s Progress satisfies it. */
+export interface PullProgress {
+  update(id: string, status: string, p?: { current?: number; total?: number }): void;
+  line(text: string): void;
+}
+
+export interface PullOptions {
+  platform?: string;
+  progress?: PullProgress;
+  quiet?: boolean;
+  credentials?: CredentialLookup;
+  /** Parallel downloads (Docker: 3). */
+  concurrency?: number;
+}
+
+export interface PullResult {
+  image: StoredImage;
+  ref: Reference;
+  /** Digest of the top-level manifest or index. */
+  digest: string;
+  /** False when the image (and tag) were already there. */
+  changed: boolean;
+}
+
+const shortId = (digest: string) => digest.slice(7, 19);
+
+export function pickTransport(engine: Engine, repoName: string): ImageTransport {
+  const all = engine.plugins.getAll<ImageTransport>(PluginType.ImageTransport);
+  const t = all.find((x) => x.instance.handles(repoName));
+  if (!t) throw ERR_TRANSPORT_NONE(repoName);
+  return t.instance;
+}
+
+async function defaultCredentials(host: string) {
+  const { getCredentials } = require('./auth') as typeof import('./auth');
+  return getCredentials(host);
+}
+
+/** Reads a whole blob into memory with size/digest verification (manifests, configs). */
+async function fetchSmallBlob(session: RepositorySession, desc: Descriptor, what: string): Promise<Buffer> {
+  if (desc.size > 16 << 20) throw ERR_IMAGE_MANIFEST_INVALID(what, `config of ${desc.size} bytes is too large`);
+  const s = await session.fetchBlob(desc);
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of s as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > desc.size) throw ERR_CONTENT_SIZE_MISMATCH(what, desc.size, `more than ${desc.size}`);
+    parts.push(c);
+  }
+  const bytes = Buffer.concat(parts);
+  if (bytes.length !== desc.size) throw ERR_CONTENT_SIZE_MISMATCH(what, desc.size, bytes.length);
+  const { sha256Digest } = require('./manifest') as typeof import('./manifest');
+  const got = sha256Digest(bytes);
+  if (got !== desc.digest) throw ERR_CONTENT_DIGEST_MISMATCH(what, desc.digest, got);
+  return bytes;
+}
+
+/** Runs `fns` with at most `n` at once; rejects with the first error (others keep running to their end). */
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const queue: Array<() => void> = [];
+  return <T>(fn: () => Promise<T>) =>
+    new Promise<T>((resolve, reject) => {
+      const run = () => {
+        active++;
+        fn().then(resolve, reject).finally(() => {
+          active--;
+          queue.shift()?.();
+        });
+      };
+      if (active < n) run();
+      else queue.push(run);
+    });
+}
+
+export async function pullImage(engine: Engine, input: string, opts: PullOptions = {}): Promise<PullResult> {
+  const ref = parseReference(input);
+  const progress = opts.quiet ? undefined : opts.progress;
+  const want: Platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
+  const transport = pickTransport(engine, ref.name);
+  const session = transport.open(ref.name, { actions: ['pull'], credentials: opts.credentials ?? defaultCredentials });
+  const driver = engine.storage();
+  const content = engine.content;
+  const store = new ImageStore(engine.metadata);
+  try {
+    const top = await session.getManifest(ref.digest ?? ref.tag!);
+    progress?.line(`${ref.tag ?? ref.digest}: Pulling from ${ref.domain === 'docker.io' ? ref.path : ref.path}`);
+    let parsed = parseManifest(top.bytes, top.descriptor.mediaType, referenceString(ref));
+    let manifestBytes = top.bytes;
+    let manifestDesc = top.descriptor;
+    const extraBlobs: Array<{ bytes: Buffer; desc: Descriptor }> = [];
+    if (parsed.kind === 'index') {
+      const pick = selectManifest(parsed.index, want);
+      if (!pick) throw ERR_IMAGE_NO_PLATFORM(platformString(want));
+      const m = await session.getManifest(pick.digest);
+      if (m.bytes.length !== pick.size) throw ERR_CONTENT_SIZE_MISMATCH(`manifest ${pick.digest}`, pick.size, m.bytes.length);
+      extraBlobs.push({ bytes: top.bytes, desc: { ...top.descriptor, mediaType: parsed.mediaType } });
+      parsed = parseManifest(m.bytes, pick.mediaType, `${referenceString(ref)} (${platformString(want)})`);
+      if (parsed.kind !== 'manifest') throw ERR_IMAGE_MANIFEST_INVALID(pick.digest, 'an index inside an index is not supported');
+      manifestBytes = m.bytes;
+      manifestDesc = { mediaType: parsed.mediaType, digest: m.descriptor.digest, size: m.bytes.length };
+    } else {
+      manifestDesc = { ...manifestDesc, mediaType: parsed.mediaType };
+    }
+    const manifest: ImageManifest = parsed.manifest;
+    const configBytes = await fetchSmallBlob(session, manifest.config, `config ${manifest.config.digest}`);
+    const config: OciImageConfig = parseConfig(configBytes, manifest.config.digest, manifest.layers.length);
+    if (parsed.kind === 'manifest' && top.descriptor.digest === manifestDesc.digest && opts.platform) {
+      // A single-platform manifest: Docker checks the config's platform against --platform.
+      if (config.os !== want.os || config.architecture !== want.architecture) {
+        throw ERR_IMAGE_NO_PLATFORM(`${platformString(want)} (image is ${config.os}/${config.architecture})`);
+      }
+    }
+    const diffIds = config.rootfs.diff_ids;
+    const chains = chainIds(diffIds);
+    const imageId = manifest.config.digest;
+
+    await cleanupStaleExtracts(driver);
+    const layers: LayerInfo[] = manifest.layers.map((l, i) => ({ diffId: diffIds[i]!, chainId: chains[i]!, size: 0, blob: { mediaType: l.mediaType, digest: l.digest, size: l.size } }));
+    const present: boolean[] = [];
+    for (const l of layers) present.push(await snapshotExists(driver, l.chainId));
+    const existing = await store.byId(imageId);
+    for (let i = 0; i < layers.length; i++) {
+      if (present[i]) {
+        progress?.update(shortId(layers[i]!.blob!.digest), 'Already exists');
+        const known = existing?.layers[i];
+        if (known) layers[i]!.size = known.size;
+        else layers[i]!.size = (await driver.usage(layers[i]!.chainId).catch(() => ({ size: 0 }))).size;
+      } else progress?.update(shortId(layers[i]!.blob!.digest), 'Pulling fs layer');
+    }
+
+    // Downloads: at most `concurrency` at once, each resolving when its blob is committed.
+    const limit = limiter(opts.concurrency ?? 3);
+    const abort = new AbortController();
+    const downloads = layers.map((l, i) => {
+      if (present[i]) return Promise.resolve();
+      const d = l.blob!;
+      const id = shortId(d.digest);
+      progress?.update(id, 'Waiting');
+      return limit(async () => {
+        if (abort.signal.aborted) throw abort.signal.reason;
+        if (await content.has(d.digest)) {
+          progress?.update(id, 'Download complete');
+          return;
+        }
+        await downloadBlob(engine, session, d, (cur) => progress?.update(id, 'Downloading', { current: cur, total: d.size }), abort.signal);
+        progress?.update(id, 'Verifying Checksum');
+        progress?.update(id, 'Download complete');
+      });
+    });
+    downloads.forEach((p) => p.catch(() => undefined));
+    try {
+      for (let i = 0; i < layers.length; i++) {
+        const l = layers[i]!;
+        if (present[i]) continue;
+        await downloads[i];
+        const id = shortId(l.blob!.digest);
+        const kind = layerKind(l.blob!.mediaType)!;
+        let done = 0;
+        const r = await unpackLayer(driver, content.createReadStream(l.blob!.digest), kind.compression, i === 0 ? '' : layers[i - 1]!.chainId, { chainId: l.chainId, expectDiffId: l.diffId }, (n) => {
+          done += n;
+          progress?.update(id, 'Extracting', { current: done, total: 0 });
+        });
+        l.size = r.size;
+        progress?.update(id, 'Pull complete');
+      }
+    } catch (e) {
+      abort.abort(e);
+      await Promise.allSettled(downloads);
+      throw e;
+    }
+
+    // Metadata blobs, then the record.
+    for (const b of extraBlobs) await content.put(b.bytes, { digest: b.desc.digest, size: b.desc.size });
+    await content.put(manifestBytes, { digest: manifestDesc.digest, size: manifestDesc.size });
+    await content.put(configBytes, { digest: imageId, size: configBytes.length });
+
+    const topDigest = top.descriptor.digest;
+    const repoTag = ref.tag !== undefined ? familiarTagged(ref) : undefined;
+    const repoDigest = repoDigestOf(ref, topDigest);
+    let changed = false;
+    const image = await store.withLock(async () => {
+      const all = await store.all();
+      const cur = all.find((x) => x.id === imageId);
+      const img: StoredImage = cur ?? {
+        id: imageId, repoTags: [], repoDigests: [], config, layers, manifest: manifestDesc, sources: {},
+        created: config.created ?? new Date().toISOString(), stored: Date.now(),
+        size: layers.reduce((a, l) => a + l.size, 0), storageDriver: driver.name,
+      };
+      if (!cur) changed = true;
+      if (!img.manifest) img.manifest = manifestDesc;
+      img.layers = layers.map((l, i) => ({ ...l, size: l.size || img.layers[i]?.size || 0 }));
+      img.size = img.layers.reduce((a, l) => a + l.size, 0);
+      img.sources[ref.name] = topDigest;
+      // One digest per repository, as Docker keeps it.
+      const prefix = `${familiarName(ref)}@`;
+      img.repoDigests = [...img.repoDigests.filter((d) => !d.startsWith(prefix)), repoDigest];
+      if (repoTag && !img.repoTags.includes(repoTag)) {
+        img.repoTags.push(repoTag);
+        changed = true;
+        await store.moveTag(all, imageId, repoTag);
+      }
+      await store.put(img);
+      return img;
+    });
+    progress?.line(`Digest: ${topDigest}`);
+    const shown = repoTag ?? `${familiarName(ref)}@${topDigest}`;
+    progress?.line(changed ? `Status: Downloaded newer image for ${shown}` : `Status: Image is up to date for ${shown}`);
+    await engine.events.publish({ Type: 'image', Action: 'pull', Actor: { ID: repoTag ?? repoDigest, Attributes: { name: familiarName(ref) } } });
+    return { image, ref, digest: topDigest, changed };
+  } finally {
+    session.close();
+  }
+}
+
+/**
+ * One blob from the registry into the content store, verified, resuming a partial ingest left by a
+ * killed pull. A digest or size mismatch discards the partial (the content store does that) and
+ * fails with ERR_CONTENT_DIGEST_MISMATCH / ERR_CONTENT_SIZE_MISMATCH.
+ */
+export async function downloadBlob(engine: Engine, session: RepositorySession, d: Descriptor, onProgress: (current: number) => void, signal?: AbortSignal): Promise<void> {
+  const content = engine.content;
+  const w = await content.ingest(`pull:${d.digest}`, { expected: { digest: d.digest, size: d.size }, resume: true, timeoutMs: 600_000 });
+  if (await content.has(d.digest)) {
+    // Another process finished it while we waited for the ingest lock.
+    await w.abort();
+    return;
+  }
+  let ok = false;
+  try {
+    let cur = w.offset;
+    if (cur < d.size) {
+      const body = await session.fetchBlob(d, { offset: cur, ...(signal ? { signal } : {}) });
+      for await (const c of body as AsyncIterable<Buffer>) {
+        await w.write(c);
+        cur += c.length;
+        onProgress(cur);
+      }
+    }
+    await w.commit();
+    ok = true;
+  } finally {
+    // A failed commit already discarded the ingest; an interrupted download keeps its partial
+    // (resumable) unless the error was a verification failure.
+    if (!ok) await w.abort().catch(() => undefined);
+  }
+}
+
+/** The storage driver the image service uses. */
+export function driverOf(engine: Engine): StorageDriver {
+  return engine.storage();
+}
