@@ -1,0 +1,284 @@
+/**
+ * Conformance suite for storage drivers (contracts/storage.ts):
+ *
+ *   runStorageDriverSuite(t, 'overlay', async (root) => new OverlayDriver(root));
+ *
+ * `factory(root)` returns a driver keeping all its state in `root`; two drivers on one root share
+ * it (that is how concurrent berth processes see each other). Every case is a subtest with its
+ * own temp root, removed in teardown, and every mount it makes goes through core/images/mount.ts
+ * (mount(8) in a child process) and is unmounted in a `finally`. Needs root (mounts, mknod).
+ *
+ * What it pins down: the snapshot lifecycle (prepare/view/commit/remove, kinds, parents, labels),
+ * the error codes of every misuse, walk never listing half-made snapshots and cleanup removing
+ * them, whiteouts and opaque directories seen through the driver's mounts, read-only views and
+ * committed snapshots, du-style usage, a 128-layer chain that still mounts, and two driver
+ * instances racing on one root.
+ */
+import type { Test } from 'tap';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { isCleaner, type StorageDriver } from '../contracts/storage';
+import { classOf, hasCode } from '../errors';
+import { withMounted } from '../images/mount';
+import { buildTar, type TarEntry } from './tar';
+
+type T = Test;
+
+async function expectCode(t: T, p: Promise<unknown>, code: string, cls: string, what: string): Promise<void> {
+  try {
+    await p;
+    t.fail(`${what}: expected ${code}`);
+  } catch (e) {
+    t.ok(hasCode(e, code), `${what}: code ${code} (got ${(e as { code?: string }).code}: ${(e as Error).message})`);
+    t.equal(classOf(e), cls, `${what}: class ${cls}`);
+  }
+}
+
+/** Lists a tree as sorted `relpath type[ content]` lines (files' content, links' targets). */
+export async function listTree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (rel: string) => {
+    for (const n of (await fsp.readdir(path.join(dir, rel))).sort()) {
+      const r = rel ? `${rel}/${n}` : n;
+      const st = await fsp.lstat(path.join(dir, r));
+      if (st.isDirectory()) {
+        out.push(`${r}/`);
+        await walk(r);
+      } else if (st.isSymbolicLink()) out.push(`${r} -> ${await fsp.readlink(path.join(dir, r))}`);
+      else if (st.isFile()) out.push(`${r} = ${await fsp.readFile(path.join(dir, r), 'utf8')}`);
+      else out.push(`${r} (special)`);
+    }
+  };
+  await walk('');
+  return out;
+}
+
+const tarStream = (entries: TarEntry[]) => Readable.from([buildTar(entries)]);
+
+/** Applies `entries` as a new layer on `parent` and commits it as `name`. */
+async function layer(d: StorageDriver, name: string, parent: string, entries: TarEntry[]): Promise<void> {
+  const key = `extract-${name}`;
+  await d.prepare(key, parent);
+  await d.apply(key, tarStream(entries));
+  await d.commit(name, key);
+}
+
+export function runStorageDriverSuite(t: T, name: string, factory: (root: string) => Promise<StorageDriver>): void {
+  const fresh = async (t: T) => {
+    const root = await fsp.mkdtemp(path.join(os.tmpdir(), `berth-storage-suite-${name}-`));
+    t.teardown(() => fsp.rm(root, { recursive: true, force: true }));
+    return { root, d: await factory(root) };
+  };
+  const mnt = (t: T, root: string) => path.join(root, 'mnt');
+
+  t.test(`${name}: basic layering — prepare, apply, commit, child sees parent, mounts merge`, async (t) => {
+    const { root, d } = await fresh(t);
+    const dir = await d.prepare('base-active', '', { 'x.label': 'a' });
+    t.ok(fs.statSync(dir).isDirectory(), 'prepare returns an existing directory');
+    t.equal(await d.writableDir('base-active'), dir, 'writableDir is the prepared dir');
+    await fsp.mkdir(path.join(dir, 'etc'));
+    await fsp.writeFile(path.join(dir, 'etc', 'hostname'), 'base');
+    await d.commit('L1', 'base-active', { 'y.label': 'b' });
+    const st = await d.stat('L1');
+    t.same({ name: st.name, parent: st.parent, kind: st.kind }, { name: 'L1', parent: '', kind: 'committed' });
+    t.same(st.labels, { 'x.label': 'a', 'y.label': 'b' }, 'labels of prepare and commit merged');
+    await expectCode(t, d.stat('base-active'), 'ERR_SNAPSHOT_NOT_FOUND', 'notFound', 'the active key is gone after commit');
+    await layer(d, 'L2', 'L1', [{ name: 'etc/', type: 'dir' }, { name: 'etc/motd', data: 'hello' }, { name: 'bin/', type: 'dir' }, { name: 'bin/sh', data: '#!', mode: 0o755 }]);
+    await d.prepare('c1', 'L2');
+    const c1 = await d.stat('c1');
+    t.same({ parent: c1.parent, kind: c1.kind }, { parent: 'L2', kind: 'active' });
+    await withMounted(await d.mounts('c1'), async (m) => {
+      t.same(await listTree(m), ['bin/', 'bin/sh = #!', 'etc/', 'etc/hostname = base', 'etc/motd = hello'], 'merged tree');
+      await fsp.writeFile(path.join(m, 'etc', 'hostname'), 'changed');
+      await fsp.writeFile(path.join(m, 'new'), 'n');
+    }, { dir: mnt(t, root) });
+    await withMounted(await d.mounts('L2'), async (m) => {
+      t.equal(await fsp.readFile(path.join(m, 'etc', 'hostname'), 'utf8'), 'base', 'a container write does not change the committed layers');
+      t.notOk(fs.existsSync(path.join(m, 'new')));
+    }, { dir: mnt(t, root) });
+    await withMounted(await d.mounts('c1'), async (m) => {
+      t.equal(await fsp.readFile(path.join(m, 'etc', 'hostname'), 'utf8'), 'changed', 'the active snapshot keeps its writes across mounts');
+    }, { dir: mnt(t, root) });
+  });
+
+  t.test(`${name}: misuse gives stable error codes`, async (t) => {
+    const { d } = await fresh(t);
+    await d.prepare('a', '');
+    await expectCode(t, d.prepare('a', ''), 'ERR_SNAPSHOT_EXISTS', 'alreadyExists', 'prepare an existing key');
+    await expectCode(t, d.prepare('b', 'nope'), 'ERR_SNAPSHOT_NOT_FOUND', 'notFound', 'prepare on a missing parent');
+    await expectCode(t, d.prepare('b', 'a'), 'ERR_SNAPSHOT_PARENT_NOT_COMMITTED', 'failedPrecondition', 'prepare on an active parent');
+    await expectCode(t, d.commit('x', 'nope'), 'ERR_SNAPSHOT_NOT_FOUND', 'notFound', 'commit a missing key');
+    await d.commit('A', 'a');
+    await expectCode(t, d.commit('B', 'A'), 'ERR_SNAPSHOT_NOT_ACTIVE', 'failedPrecondition', 'commit a committed snapshot');
+    await d.view('v', 'A');
+    await expectCode(t, d.commit('B', 'v'), 'ERR_SNAPSHOT_NOT_ACTIVE', 'failedPrecondition', 'commit a view');
+    await expectCode(t, d.writableDir('v'), 'ERR_SNAPSHOT_NOT_ACTIVE', 'failedPrecondition', 'writableDir of a view');
+    await expectCode(t, d.writableDir('A'), 'ERR_SNAPSHOT_NOT_ACTIVE', 'failedPrecondition', 'writableDir of a committed snapshot');
+    await expectCode(t, d.apply('A', tarStream([])), 'ERR_SNAPSHOT_NOT_ACTIVE', 'failedPrecondition', 'apply into a committed snapshot');
+    await d.prepare('b', 'A');
+    await expectCode(t, d.commit('A', 'b'), 'ERR_SNAPSHOT_EXISTS', 'alreadyExists', 'commit onto a taken name');
+    t.equal((await d.stat('b')).kind, 'active', 'the failed commit left the key active');
+    await expectCode(t, d.remove('nope'), 'ERR_SNAPSHOT_NOT_FOUND', 'notFound', 'remove a missing key');
+    await expectCode(t, d.stat('nope'), 'ERR_SNAPSHOT_NOT_FOUND', 'notFound', 'stat a missing key');
+    await expectCode(t, d.mounts('nope'), 'ERR_SNAPSHOT_NOT_FOUND', 'notFound', 'mounts of a missing key');
+    for (const bad of ['', 'a\0b', 'x'.repeat(2000)]) {
+      await expectCode(t, d.prepare(bad, ''), 'ERR_SNAPSHOT_INVALID_KEY', 'invalidArgument', `key ${JSON.stringify(bad.slice(0, 10))}`);
+    }
+  });
+
+  t.test(`${name}: keys with any characters (chain ids, slashes, dots) are opaque names`, async (t) => {
+    const { d } = await fresh(t);
+    const keys = ['sha256:' + 'a'.repeat(64), 'extract/../../etc', '../../x', 'with space', 'ünïcode'];
+    for (const k of keys) await d.prepare(k, '');
+    const seen: string[] = [];
+    await d.walk((i) => { seen.push(i.name); });
+    t.same(seen, [...keys].sort(), 'walk returns every key verbatim, sorted');
+    for (const k of keys) t.ok((await d.writableDir(k)).startsWith(path.dirname(path.dirname(await d.writableDir(keys[0]!)))), `dir of ${k} stays inside the driver`);
+    for (const k of keys) await d.remove(k);
+  });
+
+  t.test(`${name}: removing a snapshot with children fails; top-down removal works`, async (t) => {
+    const { root, d } = await fresh(t);
+    await layer(d, 'L1', '', [{ name: 'a', data: '1' }]);
+    await layer(d, 'L2', 'L1', [{ name: 'b', data: '2' }]);
+    await d.prepare('c', 'L2');
+    await d.view('v', 'L1');
+    await expectCode(t, d.remove('L2'), 'ERR_SNAPSHOT_IN_USE', 'failedPrecondition', 'remove a layer a container uses');
+    await expectCode(t, d.remove('L1'), 'ERR_SNAPSHOT_IN_USE', 'failedPrecondition', 'remove an intermediate layer');
+    await withMounted(await d.mounts('c'), async (m) => t.same(await listTree(m), ['a = 1', 'b = 2']), { dir: mnt(t, root) });
+    await d.remove('c');
+    await d.remove('L2');
+    await expectCode(t, d.remove('L1'), 'ERR_SNAPSHOT_IN_USE', 'failedPrecondition', 'a view is a child too');
+    await d.remove('v');
+    await d.remove('L1');
+    let n = 0;
+    await d.walk(() => { n++; });
+    t.equal(n, 0, 'nothing left');
+    const left = fs.readdirSync(path.join(root)).filter((x) => x !== 'mnt');
+    t.ok(left.length >= 0);
+  });
+
+  t.test(`${name}: views and committed snapshots mount read-only`, async (t) => {
+    const { root, d } = await fresh(t);
+    await layer(d, 'L1', '', [{ name: 'f', data: 'one' }]);
+    await layer(d, 'L2', 'L1', [{ name: 'g', data: 'two' }]);
+    for (const [key, parent] of [['v1', 'L1'], ['v2', 'L2']] as const) {
+      await d.view(key, parent);
+      t.equal((await d.stat(key)).kind, 'view');
+      await withMounted(await d.mounts(key), async (m) => {
+        t.same(await listTree(m), parent === 'L1' ? ['f = one'] : ['f = one', 'g = two'], `view of ${parent} shows the parent`);
+        t.throws(() => fs.writeFileSync(path.join(m, 'x'), 'x'), { code: 'EROFS' }, `view of ${parent} is read-only`);
+      }, { dir: mnt(t, root) });
+    }
+    await withMounted(await d.mounts('L2'), async (m) => {
+      t.throws(() => fs.writeFileSync(path.join(m, 'x'), 'x'), { code: 'EROFS' }, 'committed mounts read-only');
+    }, { dir: mnt(t, root) });
+  });
+
+  t.test(`${name}: whiteouts and opaque directories hide lower content`, async (t) => {
+    const { root, d } = await fresh(t);
+    await layer(d, 'L1', '', [
+      { name: 'etc/', type: 'dir' }, { name: 'etc/passwd', data: 'root' }, { name: 'etc/shadow', data: 'x' },
+      { name: 'opt/', type: 'dir' }, { name: 'opt/app/', type: 'dir' }, { name: 'opt/app/old', data: 'old' }, { name: 'opt/app/sub/', type: 'dir' }, { name: 'opt/app/sub/deep', data: 'd' },
+      { name: 'tree/', type: 'dir' }, { name: 'tree/a/', type: 'dir' }, { name: 'tree/a/b', data: 'b' },
+    ]);
+    await layer(d, 'L2', 'L1', [
+      { name: 'etc/', type: 'dir' }, { name: 'etc/.wh.shadow' },
+      { name: 'opt/app/', type: 'dir' }, { name: 'opt/app/.wh..wh..opq' }, { name: 'opt/app/new', data: 'new' },
+      { name: '.wh.tree' },
+    ]);
+    await d.prepare('c', 'L2');
+    await withMounted(await d.mounts('c'), async (m) => {
+      t.same(await listTree(m), ['etc/', 'etc/passwd = root', 'opt/', 'opt/app/', 'opt/app/new = new'], 'deleted file, deleted tree and opaque dir are gone');
+    }, { dir: mnt(t, root) });
+    await layer(d, 'L3', 'L2', [{ name: 'tree/', type: 'dir' }, { name: 'tree/again', data: 'a' }, { name: 'etc/shadow', data: 'back' }]);
+    await withMounted(await d.mounts('L3'), async (m) => {
+      t.same(await listTree(m), ['etc/', 'etc/passwd = root', 'etc/shadow = back', 'opt/', 'opt/app/', 'opt/app/new = new', 'tree/', 'tree/again = a'], 'a later layer can re-create deleted paths');
+    }, { dir: mnt(t, root) });
+  });
+
+  t.test(`${name}: usage counts the snapshot's own layer, hardlinks once`, async (t) => {
+    const { d } = await fresh(t);
+    const big = Buffer.alloc(1 << 20, 7);
+    await layer(d, 'L1', '', [{ name: 'big', data: big }, { name: 'big2', type: 'link', linkname: 'big' }, { name: 'small', data: 'x' }]);
+    const u1 = await d.usage('L1');
+    t.ok(u1.size >= 1 << 20 && u1.size < (1 << 20) + 64 * 1024, `size ${u1.size} counts the 1 MiB file once`);
+    t.equal(u1.inodes, 3, 'root dir + big (2 links) + small');
+    await d.prepare('c', 'L1');
+    const w = await d.writableDir('c');
+    await fsp.writeFile(path.join(w, 'mine'), Buffer.alloc(64 * 1024, 1));
+    const u2 = await d.usage('c');
+    t.ok(u2.size >= 64 * 1024, `child's usage ${u2.size} includes its own file`);
+    t.equal(await d.usage('L1').then((u) => u.size), u1.size, 'parent usage unchanged');
+  });
+
+  t.test(`${name}: walk never lists half-made snapshots; cleanup removes them`, async (t) => {
+    const { root, d } = await fresh(t);
+    await layer(d, 'L1', '', [{ name: 'a', data: '1' }]);
+    // What a process killed inside prepare/remove leaves: temp dirs of a dead pid, and an
+    // id directory the index never named.
+    const snapRoot = path.dirname(path.dirname(await d.prepare('probe', '')));
+    await d.remove('probe');
+    const dead = 999_999_99;
+    fs.mkdirSync(path.join(snapRoot, `.tmp-${dead}-4242`, 'fs'), { recursive: true });
+    fs.writeFileSync(path.join(snapRoot, `.tmp-${dead}-4242`, 'fs', 'half'), 'x');
+    fs.mkdirSync(path.join(snapRoot, '4243', 'fs'), { recursive: true });
+    fs.mkdirSync(path.join(snapRoot, `.rm-${dead}-1-abc`, 'fs'), { recursive: true });
+    const live = path.join(snapRoot, `.tmp-${process.pid}-4244`);
+    fs.mkdirSync(live);
+    const names: string[] = [];
+    await d.walk((i) => { names.push(i.name); });
+    t.same(names, ['L1'], 'walk lists complete snapshots only');
+    t.ok(isCleaner(d), 'driver implements Cleaner');
+    if (!isCleaner(d)) return;
+    t.equal(await d.cleanup(), 3, 'three leftovers removed');
+    t.ok(fs.existsSync(live), 'a temp dir of a live process is left alone');
+    t.notOk(fs.existsSync(path.join(snapRoot, '4243')));
+    t.equal(await d.cleanup(), 0, 'idempotent');
+    fs.rmdirSync(live);
+    await withMounted(await d.mounts('L1'), async (m) => t.same(await listTree(m), ['a = 1']), { dir: mnt(t, root) });
+  });
+
+  t.test(`${name}: a failed apply leaves a removable snapshot and nothing committed`, async (t) => {
+    const { d } = await fresh(t);
+    await d.prepare('x', '');
+    await expectCode(t, d.apply('x', tarStream([{ name: 'ok', data: '1' }, { name: '../escape', data: 'x' }])), 'ERR_LAYER_UNSAFE_PATH', 'invalidArgument', 'unsafe tar');
+    await d.remove('x');
+    await expectCode(t, d.stat('x'), 'ERR_SNAPSHOT_NOT_FOUND', 'notFound', 'removed');
+  });
+
+  t.test(`${name}: 128 layers still mount`, async (t) => {
+    const { root, d } = await fresh(t);
+    let parent = '';
+    for (let i = 0; i < 128; i++) {
+      const n = `sha256:${String(i).padStart(64, '0')}`;
+      await layer(d, n, parent, [{ name: `layer-${i}`, data: String(i) }, ...(i > 0 ? [{ name: `.wh.layer-${i - 1}` }] : [])]);
+      parent = n;
+    }
+    await d.prepare('top', parent);
+    const mounts = await d.mounts('top');
+    await withMounted(mounts, async (m) => {
+      t.same(await listTree(m), ['layer-127 = 127'], 'only the top file survives 127 whiteouts');
+      await fsp.writeFile(path.join(m, 'w'), 'w');
+    }, { dir: mnt(t, root) });
+  });
+
+  t.test(`${name}: two driver instances on one root: parallel prepares, one winner per key`, async (t) => {
+    const { root, d } = await fresh(t);
+    const d2 = await factory(root);
+    await layer(d, 'L1', '', [{ name: 'a', data: '1' }]);
+    const keys = Array.from({ length: 8 }, (_, i) => `k${i}`);
+    await Promise.all(keys.map((k, i) => (i % 2 ? d : d2).prepare(k, 'L1')));
+    const seen: string[] = [];
+    await d2.walk((i) => { seen.push(i.name); });
+    t.same(seen, ['L1', ...keys], 'all prepares recorded');
+    const race = await Promise.allSettled([d.prepare('same', 'L1'), d2.prepare('same', 'L1'), d.prepare('same', 'L1')]);
+    t.equal(race.filter((r) => r.status === 'fulfilled').length, 1, 'exactly one prepare of the same key wins');
+    for (const r of race) if (r.status === 'rejected') t.ok(hasCode(r.reason, 'ERR_SNAPSHOT_EXISTS'), 'the others get ERR_SNAPSHOT_EXISTS');
+    const commits = await Promise.allSettled([d.commit('C', 'k0'), d2.commit('C', 'k1')]);
+    t.equal(commits.filter((r) => r.status === 'fulfilled').length, 1, 'exactly one commit to a name wins');
+  });
+}
