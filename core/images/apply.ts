@@ -132,7 +132,7 @@ class Applier {
   private readonly known = new Set<string>(['']);
   private readonly batch: FsOpsBatch;
   private readonly dirMeta = new Map<string, Meta>();
-  private readonly nodeMeta: Meta[] = [];
+  private readonly nodeMeta = new Map<string, Meta>();
   private readonly opaque: string[] = [];
   /** Delete mode: every path this layer wrote, for opaque processing. */
   private readonly written = new Set<string>();
@@ -150,7 +150,9 @@ class Applier {
 
   /** Forgets `rel` and everything below it (it was removed or replaced by a non-directory). */
   private forget(rel: string): void {
+    this.nodeMeta.delete(rel);
     if (this.known.delete(rel)) {
+      if (this.nodeMeta.size) for (const k of this.nodeMeta.keys()) if (k.startsWith(rel + '/')) this.nodeMeta.delete(k);
       const prefix = rel + '/';
       for (const k of this.known) if (k.startsWith(prefix)) this.known.delete(k);
       for (const k of this.dirMeta.keys()) if (k === rel || k.startsWith(prefix)) this.dirMeta.delete(k);
@@ -212,6 +214,7 @@ class Applier {
 
   private io(err: unknown, what: string): BerthError {
     if (err instanceof BerthError) return err;
+    if (isTarStreamError(err)) return ERR_LAYER_CORRUPT.with({ cause: err }, `${JSON.stringify(what)}: ${(err as Error).message}`);
     return ERR_FSOPS_FAILED.with({ cause: err }, `${JSON.stringify(what)}: ${(err as Error).message}`);
   }
 
@@ -324,7 +327,7 @@ class Applier {
         const fmt = type === 'fifo' ? S_IFIFO : type === 'character-device' ? S_IFCHR : S_IFBLK;
         this.replaceWith(rel, what, () => undefined);
         this.batch.mknod(rel, fmt | mode, h.devmajor ?? 0, h.devminor ?? 0);
-        this.nodeMeta.push({ rel, uid, gid, mode, atime, mtime });
+        this.nodeMeta.set(rel, { rel, uid, gid, mode, atime, mtime });
         break;
       }
     }
@@ -508,18 +511,14 @@ class Applier {
         if (!this.written.has(c)) {
           this.forget(c);
           fs.rmSync(this.abs(c), { recursive: true, force: true });
-        } else if (this.known.has(c)) {
+        } else if (this.known.has(c) && fs.lstatSync(this.abs(c)).isDirectory()) {
           walk(c);
         }
       }
     };
-    // The opaque dir's parents were verified when the marker was read; re-check it is a dir.
-    try {
-      const st = fs.lstatSync(this.abs(dir));
-      if (!st.isDirectory()) return;
-    } catch {
-      return;
-    }
+    // Later entries may have replaced a parent: re-check the whole path, never follow a link.
+    const st = this.stillSafe(dir);
+    if (!st || !st.isDirectory()) return;
     walk(dir);
   }
 
@@ -527,7 +526,11 @@ class Applier {
     await this.batch.flush();
     for (const d of this.opaque) this.applyOpaque(d);
     try {
-      for (const m of this.nodeMeta) {
+      for (const m of this.nodeMeta.values()) {
+        // Defence in depth: the node must still be a special file behind real directories
+        // (chmod/utimes follow symlinks; a replaced path must never redirect them).
+        const st = this.stillSafe(m.rel);
+        if (!st || !(st.isCharacterDevice() || st.isBlockDevice() || st.isFIFO())) continue;
         const abs = this.abs(m.rel);
         if (this.ownership) fs.lchownSync(abs, m.uid, m.gid);
         fs.chmodSync(abs, m.mode);
@@ -536,6 +539,8 @@ class Applier {
       // Deepest first, so setting a child's times cannot disturb a parent's.
       const dirs = [...this.dirMeta.values()].sort((a, b) => depth(b.rel) - depth(a.rel));
       for (const m of dirs) {
+        const st = this.stillSafe(m.rel);
+        if (!st || !st.isDirectory()) continue;
         const abs = this.abs(m.rel);
         if (this.ownership) fs.lchownSync(abs, m.uid, m.gid);
         fs.chmodSync(abs, m.mode);
@@ -543,6 +548,22 @@ class Applier {
       }
     } catch (err) {
       throw this.io(err, 'metadata');
+    }
+  }
+
+  /** lstat of `rel` when every parent is still a real directory (else undefined). */
+  private stillSafe(rel: string): fs.Stats | undefined {
+    if (rel !== '') {
+      try {
+        if (!this.parents(rel.split('/'), rel, false)) return undefined;
+      } catch {
+        return undefined;
+      }
+    }
+    try {
+      return fs.lstatSync(this.abs(rel));
+    } catch {
+      return undefined;
     }
   }
 }

@@ -82,6 +82,27 @@ async function buildHelper(): Promise<string> {
   throw ERR_HELPER_BUILD.with({ cause: lastErr }, (lastErr as Error).message);
 }
 
+/**
+ * Reads xattr `name` of `rel` under `root` without following symlinks (used to read overlay
+ * opaque markers when exporting a layer, and by tests). Undefined when unset.
+ */
+export async function getXattr(root: string, rel: string, name: string): Promise<Buffer | undefined> {
+  const bin = await fsopsHelper();
+  const out = await new Promise<Buffer>((resolve, reject) => {
+    const child = spawn(bin, [root], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const o: Buffer[] = [];
+    const e: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => o.push(d));
+    child.stderr.on('data', (d: Buffer) => e.push(d));
+    child.on('error', (err) => reject(ERR_FSOPS_FAILED.with({ cause: err }, err.message)));
+    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(o)) : reject(ERR_FSOPS_FAILED(Buffer.concat(e).toString().trim()))));
+    child.stdin.end(Buffer.from(`G${rel}\0${name}\0`, 'utf8'));
+  });
+  if (out.subarray(0, 2).toString() === '-\n') return undefined;
+  const nl = out.indexOf(10);
+  return out.subarray(nl + 1, nl + 1 + Number(out.subarray(0, nl).toString()));
+}
+
 /** A batch of helper ops against one root. Paths are relative, already validated. */
 export class FsOpsBatch {
   private readonly chunks: Buffer[] = [];

@@ -6,6 +6,7 @@
  * Each op on stdin is a one-byte code followed by NUL-terminated fields:
  *   'N' path NUL mode-octal NUL major NUL minor NUL   mknod (mode includes S_IFCHR/S_IFBLK/S_IFIFO)
  *   'X' path NUL name NUL length-decimal NUL <length bytes>   lsetxattr on the entry itself
+ *   'G' path NUL name NUL   lgetxattr: writes "<length>\n<bytes>" to stdout, or "-\n" when unset
  * `path` is relative to ROOT ("" = ROOT itself). Every directory component is opened with
  * O_NOFOLLOW|O_DIRECTORY from the previous one (openat), so a symlink anywhere in the path makes
  * the op fail instead of being followed: nothing can be created outside ROOT. "." and ".."
@@ -117,6 +118,25 @@ int main(int argc, char **argv) {
       }
       close(dfd);
       free(name); free(lens); free(val);
+    } else if (code == 'G') {
+      char *name = field(in);
+      if (!name) die("getxattr", path, "truncated op");
+      char *base;
+      int dfd = open_parent("getxattr", path, &base);
+      char proc[64 + 4096];
+      static char val[65536];
+      ssize_t n;
+      if (base) {
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d/%s", dfd, base);
+        n = lgetxattr(proc, name, val, sizeof val);
+      } else {
+        n = fgetxattr(dfd, name, val, sizeof val);
+      }
+      if (n < 0 && errno != ENODATA) die("getxattr", path, strerror(errno));
+      if (n < 0) fputs("-\n", stdout);
+      else { printf("%zd\n", n); fwrite(val, 1, (size_t)n, stdout); }
+      close(dfd);
+      free(name);
     } else {
       die("read", path, "unknown op");
     }
