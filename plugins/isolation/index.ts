@@ -1,4 +1,5 @@
 /** The isolation plugins berth ships, in preference order. */
 import type { PluginRegistration } from '../../core/plugin';
+import { ociIsolationPlugin } from './oci/plugin';
 
-export const isolationPlugins: PluginRegistration[] = [];
+export const isolationPlugins: PluginRegistration[] = [ociIsolationPlugin];
