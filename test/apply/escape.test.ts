@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { applyLayer } from '../../core/images/apply';
 import { hasCode } from '../../core/errors';
 import { buildTar, tarEntry, type TarEntry } from '../../core/testsuite/tar';
@@ -28,7 +28,7 @@ interface Case {
   /** Expected error code; undefined when the apply must succeed (resolved inside the root). */
   code?: string;
   /** Extra checks after the apply (on success or failure). */
-  check?: (t: Tap.Test, a: Arena) => void | Promise<void>;
+  check?: (t: Test, a: Arena) => unknown;
 }
 
 const V = '../victim';
