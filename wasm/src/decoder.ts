@@ -1,0 +1,193 @@
+/**
+ * The streaming driver shared by the inflate and zstd modules, and the Node `Transform` around it.
+ *
+ * Both modules speak the same protocol (see the header of wasm/assembly/inflate.ts):
+ * `compact()` → offset where new input goes, `push(n)`, `run(final)` → status, then the range
+ * [flushStart, flushEnd) of the output region is copied out and `flushed()` acknowledges it.
+ * Input is copied in large pieces (up to the module's input capacity) and output leaves in
+ * pieces of up to 512 KiB, so the boundary is crossed per chunk, never per byte.
+ *
+ * Backpressure: when `push()` of the readable side returns false the transform stops decoding
+ * and resumes from `_read()`, so a decompression bomb fed in one large chunk does not pile up
+ * its output in memory. `maxOutputLength` caps the total output (ERR_WASM_LIMIT_EXCEEDED).
+ */
+import { Transform, TransformCallback, TransformOptions } from 'node:stream';
+import { BaseExports } from './loader';
+import { BerthError } from '../../core/errors';
+import { ERR_WASM_CORRUPT_INPUT, ERR_WASM_LIMIT_EXCEEDED } from './errors';
+
+export const ST_NEED_INPUT = 0;
+export const ST_OUTPUT_FULL = 1;
+export const ST_DONE = 2;
+
+export interface StreamDecoderExports extends BaseExports {
+  inputPtr(): number;
+  inputCap(): number;
+  compact(): number;
+  push(n: number): void;
+  run(final: number): number;
+  outPtr(): number;
+  flushStart(): number;
+  flushEnd(): number;
+  flushed(): void;
+}
+
+export interface DecoderOptions {
+  /** Total output above this many bytes is an error (ERR_WASM_LIMIT_EXCEEDED). Default: unlimited. */
+  maxOutputLength?: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A decoder fed with `write(chunk)` / `end()`. `emit` receives each output piece (a fresh Buffer
+ * the decoder no longer touches) and returns false to ask the producer to pause.
+ */
+export class DecoderCore {
+  private chunk: Uint8Array = EMPTY;
+  private off = 0;
+  private final = false;
+  private finished = false;
+  private total = 0;
+
+  constructor(
+    private readonly ex: StreamDecoderExports,
+    private readonly what: string,
+    private readonly mapError: (code: number) => BerthError,
+    private readonly maxOutput: number = Number.POSITIVE_INFINITY,
+  ) {}
+
+  get done(): boolean {
+    return this.finished;
+  }
+
+  /** Sets the next input. `final` means no input follows `chunk`. */
+  feed(chunk: Uint8Array, final: boolean): void {
+    this.chunk = chunk;
+    this.off = 0;
+    this.final = final;
+  }
+
+  /**
+   * Decodes the fed input. Returns true when it is all consumed (and, if final, the stream ended),
+   * false when `emit` asked to pause (call `pump` again later).
+   */
+  pump(emit: (buf: Buffer) => boolean): boolean {
+    const ex = this.ex;
+    for (;;) {
+      if (this.finished) {
+        if (this.off < this.chunk.length && this.chunk.subarray(this.off).some((b) => b !== 0)) {
+          throw ERR_WASM_CORRUPT_INPUT(this.what, 'data after the end of the stream');
+        }
+        this.off = this.chunk.length;
+        return true;
+      }
+      const chunk = this.chunk;
+      if (this.off < chunk.length) {
+        const at = ex.compact();
+        const room = ex.inputCap() - at;
+        if (room > 0) {
+          const n = Math.min(room, chunk.length - this.off);
+          new Uint8Array(ex.memory.buffer).set(chunk.subarray(this.off, this.off + n), ex.inputPtr() + at);
+          ex.push(n);
+          this.off += n;
+        }
+      }
+      const last = this.final && this.off >= chunk.length;
+      const st = ex.run(last ? 1 : 0);
+      if (st < 0) throw this.mapError(st);
+      if (st === ST_DONE) this.finished = true;
+      if (!this.drain(emit)) return false; // paused; calling pump again re-runs harmlessly
+      if (st === ST_NEED_INPUT && this.off >= chunk.length) {
+        if (last) throw ERR_WASM_CORRUPT_INPUT(this.what, 'unexpected end of input');
+        return true;
+      }
+      if (st === ST_DONE && this.off >= chunk.length) return true;
+    }
+  }
+
+  /** Hands the pending output to `emit`; false when emit asked to pause. */
+  private drain(emit: (buf: Buffer) => boolean): boolean {
+    const ex = this.ex;
+    const s = ex.flushStart();
+    const e = ex.flushEnd();
+    let more = true;
+    if (e > s) {
+      this.total += e - s;
+      if (this.total > this.maxOutput) {
+        throw ERR_WASM_LIMIT_EXCEEDED(this.what, `output exceeds maxOutputLength (${this.maxOutput} bytes)`);
+      }
+      const p = ex.outPtr();
+      const out = Buffer.allocUnsafe(e - s);
+      out.set(new Uint8Array(ex.memory.buffer, p + s, e - s));
+      more = emit(out);
+    }
+    ex.flushed();
+    return more;
+  }
+
+  /** Decodes a whole buffer. */
+  decodeAll(input: Uint8Array): Buffer {
+    const parts: Buffer[] = [];
+    this.feed(input, true);
+    this.pump((b) => {
+      parts.push(b);
+      return true;
+    });
+    if (!this.finished) throw ERR_WASM_CORRUPT_INPUT(this.what, 'unexpected end of input');
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+}
+
+/** A Node Transform around a DecoderCore, honouring backpressure of its readable side. */
+export class DecoderTransform extends Transform {
+  private waiting: TransformCallback | undefined;
+  private pumping = false;
+
+  constructor(
+    private readonly core: DecoderCore,
+    opts?: TransformOptions,
+  ) {
+    super(opts);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.core.feed(chunk, false);
+    this.waiting = cb;
+    this.pumpNow();
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.core.feed(EMPTY, true);
+    this.waiting = cb;
+    this.pumpNow();
+  }
+
+  override _read(size: number): void {
+    if (this.waiting !== undefined && !this.pumping) {
+      this.pumpNow();
+      return;
+    }
+    super._read(size);
+  }
+
+  private pumpNow(): void {
+    const cb = this.waiting;
+    if (cb === undefined || this.pumping) return;
+    this.pumping = true;
+    let complete: boolean;
+    try {
+      complete = this.core.pump((b) => this.push(b));
+    } catch (err) {
+      this.pumping = false;
+      this.waiting = undefined;
+      cb(err as Error);
+      return;
+    }
+    this.pumping = false;
+    if (complete) {
+      this.waiting = undefined;
+      cb();
+    }
+  }
+}

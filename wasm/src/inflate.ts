@@ -1,0 +1,89 @@
+/**
+ * gzip / zlib / raw DEFLATE decompression over wasm/assembly/inflate.ts.
+ *
+ *   fs.createReadStream('layer.tar.gz').pipe(createGunzip()).pipe(tarExtract)
+ *   gunzipSync(buf)   inflateSync(buf)   (zlib framing)
+ *
+ * gzip: multi-member streams are concatenated (as gzip -d does); zero bytes after the last member
+ * are ignored, anything else is ERR_WASM_CORRUPT_INPUT. Every member's CRC-32 and ISIZE are
+ * verified; FEXTRA/FNAME/FCOMMENT are skipped and FHCRC checked.
+ */
+import { BerthError } from '../../core/errors';
+import { DecoderCore, DecoderOptions, DecoderTransform, StreamDecoderExports } from './decoder';
+import { ERR_WASM_CORRUPT_INPUT, ERR_WASM_LIMIT_EXCEEDED, ERR_WASM_UNSUPPORTED } from './errors';
+import { instantiate } from './loader';
+import { TransformOptions } from 'node:stream';
+
+export interface InflateExports extends StreamDecoderExports {
+  init(format: number): void;
+  crc32(crc: number, ptr: number, len: number): number;
+}
+
+export type DeflateFormat = 'gzip' | 'zlib' | 'raw';
+const FORMAT_CODE: Record<DeflateFormat, number> = { raw: 0, zlib: 1, gzip: 2 };
+
+export interface InflateOptions extends DecoderOptions {
+  /** Framing; default 'gzip' for createGunzip, 'zlib' for createInflate. */
+  format?: DeflateFormat;
+  /** Options for the Transform (highWaterMark …). */
+  stream?: TransformOptions;
+}
+
+const MESSAGES: Record<number, string> = {
+  [-1]: 'not in gzip format (bad magic)',
+  [-2]: 'unknown compression method',
+  [-3]: 'reserved header flags set',
+  [-4]: 'header CRC mismatch',
+  [-5]: 'gzip header longer than the input buffer',
+  [-6]: 'invalid block type',
+  [-7]: 'stored block length does not match its complement',
+  [-8]: 'invalid Huffman code lengths',
+  [-9]: 'invalid literal/length code',
+  [-10]: 'invalid distance code',
+  [-11]: 'invalid distance too far back',
+  [-12]: 'CRC-32 mismatch',
+  [-13]: 'length (ISIZE) mismatch',
+  [-14]: 'Adler-32 mismatch',
+  [-15]: 'unexpected end of input',
+  [-16]: 'trailing garbage after the compressed stream',
+  [-17]: 'zlib preset dictionary',
+  [-18]: 'incorrect zlib header check',
+};
+
+function mapError(what: string) {
+  return (code: number): BerthError => {
+    const msg = MESSAGES[code] ?? `decoder error ${code}`;
+    if (code === -17) return ERR_WASM_UNSUPPORTED(what, msg);
+    return ERR_WASM_CORRUPT_INPUT(what, msg);
+  };
+}
+
+function newCore(format: DeflateFormat, opts: DecoderOptions = {}): DecoderCore {
+  const ex = instantiate<InflateExports>('inflate');
+  ex.init(FORMAT_CODE[format]);
+  const max = opts.maxOutputLength ?? Number.POSITIVE_INFINITY;
+  if (!(max >= 0)) throw ERR_WASM_LIMIT_EXCEEDED(format, 'maxOutputLength must be >= 0');
+  return new DecoderCore(ex, format, mapError(format), max);
+}
+
+/** A Transform decompressing gzip (or, with opts.format, zlib / raw deflate). */
+export function createGunzip(opts: InflateOptions = {}): DecoderTransform {
+  return new DecoderTransform(newCore(opts.format ?? 'gzip', opts), opts.stream);
+}
+
+/** A Transform decompressing zlib-framed data (or opts.format). */
+export function createInflate(opts: InflateOptions = {}): DecoderTransform {
+  return new DecoderTransform(newCore(opts.format ?? 'zlib', opts), opts.stream);
+}
+
+export function gunzipSync(input: Uint8Array, opts: DecoderOptions = {}): Buffer {
+  return newCore('gzip', opts).decodeAll(input);
+}
+
+export function inflateSync(input: Uint8Array, opts: DecoderOptions = {}): Buffer {
+  return newCore('zlib', opts).decodeAll(input);
+}
+
+export function inflateRawSync(input: Uint8Array, opts: DecoderOptions = {}): Buffer {
+  return newCore('raw', opts).decodeAll(input);
+}

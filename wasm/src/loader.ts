@@ -1,0 +1,115 @@
+/**
+ * Finds, compiles (once per process) and instantiates the modules built by `wasm/build.js`.
+ *
+ * The build directory is `<package root>/wasm/build`, where the package root is the first
+ * ancestor of this file holding a `package.json`; this works from `wasm/src/*.ts` (tests run
+ * the sources) and from `dist/wasm/src/*.js` (compiled). `BERTH_WASM_DIR` overrides it and
+ * `BERTH_WASM_DEBUG=1` loads the debug builds (`<name>.debug.wasm`, assertions on).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ERR_WASM_ABORT, ERR_WASM_UNAVAILABLE } from './errors';
+
+/*
+ * Minimal typings of the WebAssembly JS API: @types/node 20 does not declare the global and the
+ * project's lib is ES2022 without DOM.
+ */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(deltaPages: number): number;
+}
+export type WasmModule = object;
+interface WasmInstance {
+  readonly exports: Record<string, unknown>;
+}
+interface WebAssemblyApi {
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Instance: new (module: WasmModule, imports: Record<string, Record<string, unknown>>) => WasmInstance;
+  validate(bytes: Uint8Array): boolean;
+}
+const WA: WebAssemblyApi | undefined = (globalThis as unknown as { WebAssembly?: WebAssemblyApi }).WebAssembly;
+
+/** Exports every module shares: its memory. */
+export interface BaseExports {
+  readonly memory: WasmMemory;
+}
+
+let buildDir: string | undefined;
+
+export function wasmBuildDir(): string {
+  if (buildDir !== undefined) return buildDir;
+  const override = process.env.BERTH_WASM_DIR;
+  if (override) return (buildDir = override);
+  let dir = __dirname;
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) break;
+    const up = path.dirname(dir);
+    if (up === dir) {
+      dir = path.resolve(__dirname, '..', '..');
+      break;
+    }
+    dir = up;
+  }
+  return (buildDir = path.join(dir, 'wasm', 'build'));
+}
+
+const modules = new Map<string, WasmModule>();
+
+export function wasmModule(name: string): WasmModule {
+  if (WA === undefined) throw ERR_WASM_UNAVAILABLE(name, 'this runtime has no WebAssembly');
+  const debug = process.env.BERTH_WASM_DEBUG === '1';
+  const key = debug ? `${name}.debug` : name;
+  let mod = modules.get(key);
+  if (mod === undefined) {
+    const file = path.join(wasmBuildDir(), `${key}.wasm`);
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(file);
+    } catch (err) {
+      throw ERR_WASM_UNAVAILABLE.with({ cause: err }, name, `${file} not found; run \`npm run build:wasm\``);
+    }
+    try {
+      mod = new WA.Module(bytes);
+    } catch (err) {
+      throw ERR_WASM_UNAVAILABLE.with({ cause: err }, name, (err as Error).message);
+    }
+    modules.set(key, mod);
+  }
+  return mod;
+}
+
+/** True when the module can be loaded on this host. */
+export function wasmAvailable(name: string): boolean {
+  try {
+    wasmModule(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads an AssemblyScript string (UTF-16, byte length at ptr - 4) out of memory. */
+function readString(memory: WasmMemory, ptr: number): string {
+  if (!ptr) return '';
+  const u32 = new Uint32Array(memory.buffer);
+  const len = u32[(ptr - 4) >>> 2] ?? 0;
+  return Buffer.from(memory.buffer, ptr, len).toString('utf16le');
+}
+
+/** A fresh instance (own memory) of module `name`, typed by the caller's exports interface. */
+export function instantiate<T extends BaseExports>(name: string): T {
+  let memory: WasmMemory | undefined;
+  const imports = {
+    env: {
+      abort(msg: number, file: number, line: number, col: number): never {
+        const text = memory ? `${readString(memory, msg)} at ${readString(memory, file)}:${line}:${col}` : `at ${line}:${col}`;
+        throw ERR_WASM_ABORT(name, text);
+      },
+    },
+  };
+  const mod = wasmModule(name);
+  const instance = new WA!.Instance(mod, imports);
+  const exports = instance.exports as unknown as T;
+  memory = exports.memory;
+  return exports;
+}
