@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
-import { runIsolationSuite, runRuntime } from '../../core/testsuite/isolation';
+import { cgroupMounts, runIsolationSuite, runRuntime } from '../../core/testsuite/isolation';
 import { makeBundle } from '../helpers/oci-bundle';
 
 const nsrunBuild = require('../../plugins/isolation/ns/build.js') as { build(): string };
@@ -33,9 +33,19 @@ async function refusal(runtime: string): Promise<string | undefined> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-iso-probe-'));
   try {
     fs.chmodSync(tmp, 0o755);
-    const b = makeBundle(path.join(tmp, 'b'), { args: ['true'] });
+    const parent = `/berth-suite-probe-${process.pid}`;
+    const b = makeBundle(path.join(tmp, 'b'), { args: ['true'], cgroupsPath: `${parent}/probe` });
     const r = await runRuntime(runtime, ['--root', path.join(tmp, 'state'), 'run', '--bundle', b.dir, `probe-${process.pid}`], { cwd: tmp });
     await runRuntime(runtime, ['--root', path.join(tmp, 'state'), 'delete', '--force', `probe-${process.pid}`], { cwd: tmp }).catch(() => undefined);
+    for (const m of cgroupMounts()) {
+      for (const d of [path.join(m.mountpoint, parent, 'probe'), path.join(m.mountpoint, parent)]) {
+        try {
+          fs.rmdirSync(d);
+        } catch {
+          /* absent */
+        }
+      }
+    }
     if (r.code === 0) return undefined;
     const why = r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`;
     if (/hybrid/i.test(why)) return `${why} — this host is cgroup-hybrid and its cgroup2 mount holds a controller (${fs.readFileSync('/sys/fs/cgroup/unified/cgroup.controllers', 'utf8').trim() || 'none'}); crun 1.8.1 refuses such hosts`;

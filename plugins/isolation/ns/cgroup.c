@@ -70,7 +70,7 @@ void cg_compute(cgroups_t *cg, const char *cgpath, const char *id) {
     if (sscanf(line, "%*s %*s %*s %1023s %1023s", root, mp) < 2) continue;
     int v2 = !strcmp(fstype, "cgroup2");
     if (!v2 && strcmp(fstype, "cgroup")) continue;
-    if (cg->v2only && !v2) continue;
+    if (cg->v2only && (!v2 || strcmp(mp, "/sys/fs/cgroup"))) continue;
     if (strcmp(root, "/")) continue; /* a bind of a sub-cgroup (e.g. inside a container): skip */
     char name[256] = "";
     if (v2) snprintf(name, sizeof name, "unified");

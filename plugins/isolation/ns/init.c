@@ -3,19 +3,19 @@
  * execs the user process. Every failure goes back to the runtime over the sync
  * socket (die() knows g_errfd) so the caller sees one clear message.
  *
- * Path safety: every destination inside the rootfs is resolved with
- * openat2(RESOLVE_IN_ROOT) from a descriptor of the rootfs, so a symlink in
- * the image ("/etc -> /host/etc", "../../..") can never lead a mount or a
- * mknod outside it. Missing components are created one at a time with
- * mkdirat() on a descriptor resolved the same way, and the mount itself
- * targets /proc/self/fd/N, the already-resolved directory.
+ * Path safety: every destination inside the rootfs is resolved component by
+ * component from a descriptor of the rootfs (resolve_create: absolute
+ * symlinks restart at the rootfs, ".." stops there), so a symlink in the
+ * image ("/etc -> /host/etc", "../../..") can never lead a mount or a mknod
+ * outside it. Missing components are created with mkdirat() on the
+ * descriptor reached so far, and the mount itself targets /proc/self/fd/N,
+ * the already-resolved directory.
  */
 #include "nsrun.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
-#include <linux/openat2.h>
 #include <net/if.h>
 #include <pwd.h>
 #include <sched.h>
@@ -51,56 +51,82 @@
 
 static int rootfd = -1;
 
-static int openat2_(int dirfd, const char *path, int flags) {
-  struct open_how how;
-  memset(&how, 0, sizeof how);
-  how.flags = (uint64_t)flags | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-}
-
-/* Resolve path inside the rootfs; create missing parents (and the last
- * component as a dir or, with as_file, an empty file). Returns an O_PATH fd. */
+/* Resolve path inside the rootfs like chroot would (absolute symlinks restart
+ * at the rootfs, ".." stops at it), walking one component at a time from a
+ * descriptor of the rootfs. With create, missing components are made as
+ * directories (the last one as an empty file with as_file), wherever the
+ * walk has taken us — always inside the rootfs. Returns an O_PATH fd or -1. */
 static int resolve_create(const char *path, int create, int as_file) {
-  while (*path == '/') path++;
-  if (!*path) return openat2_(rootfd, ".", O_PATH);
-  int fd = openat2_(rootfd, path, O_PATH);
-  if (fd >= 0 || errno != ENOENT || !create) return fd;
-  char *copy = xstrdup(path);
-  size_t len = strlen(copy);
-  for (size_t i = 0; i <= len; i++) {
-    if (copy[i] != '/' && copy[i] != 0) continue;
-    int last = copy[i] == 0 || i == len;
-    char saved = copy[i];
-    copy[i] = 0;
-    int cur = openat2_(rootfd, copy, O_PATH);
-    if (cur < 0 && errno == ENOENT) {
-      char *slash = strrchr(copy, '/');
-      int parent;
-      const char *name;
-      if (slash) { *slash = 0; parent = openat2_(rootfd, copy, O_PATH | O_DIRECTORY); *slash = '/'; name = slash + 1; }
-      else { parent = openat2_(rootfd, ".", O_PATH | O_DIRECTORY); name = copy; }
-      if (parent < 0) die("resolve %s in rootfs: %s", copy, strerror(errno));
-      if (strcmp(name, "..") == 0 || strcmp(name, ".") == 0) die("path %s: bad component", path);
-      if (last && as_file) {
-        int f = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (f < 0 && errno != EEXIST) die("create %s in rootfs: %s", copy, strerror(errno));
-        if (f >= 0) close(f);
-      } else if (mkdirat(parent, name, 0755) && errno != EEXIST) {
-        die("mkdir %s in rootfs: %s", copy, strerror(errno));
-      }
-      close(parent);
-      cur = openat2_(rootfd, copy, O_PATH);
-      if (cur < 0) die("%s in rootfs: %s (a dangling symlink?)", copy, strerror(errno));
-    } else if (cur < 0) {
-      die("resolve %s in rootfs: %s", copy, strerror(errno));
+  char *queue = xstrdup(path); /* remaining components, '/'-separated */
+  int stack[256];              /* ancestors, for ".." */
+  int depth = 0, links = 0;
+  int cur = dup(rootfd);
+  if (cur < 0) die("dup: %s", strerror(errno));
+  for (;;) {
+    char *q = queue;
+    while (*q == '/') q++;
+    if (!*q) break;
+    char *slash = strchr(q, '/');
+    size_t cl = slash ? (size_t)(slash - q) : strlen(q);
+    char comp[256];
+    if (cl >= sizeof comp) { errno = ENAMETOOLONG; goto fail; }
+    memcpy(comp, q, cl);
+    comp[cl] = 0;
+    char *rest = xstrdup(q + cl);
+    free(queue);
+    queue = rest;
+    int last = 1;
+    for (char *r = queue; *r; r++) if (*r != '/') { last = 0; break; }
+    if (!strcmp(comp, ".")) continue;
+    if (!strcmp(comp, "..")) {
+      if (depth > 0) { close(cur); cur = stack[--depth]; }
+      continue;
     }
-    copy[i] = saved;
-    if (last) { free(copy); return cur; }
-    close(cur);
+    struct stat st;
+    if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW)) {
+      if (errno != ENOENT || !create) goto fail;
+      if (last && as_file) {
+        int f = openat(cur, comp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (f < 0 && errno != EEXIST) goto fail;
+        if (f >= 0) close(f);
+      } else if (mkdirat(cur, comp, 0755) && errno != EEXIST) {
+        goto fail;
+      }
+      if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW)) goto fail;
+    }
+    if (S_ISLNK(st.st_mode)) {
+      if (++links > 40) { errno = ELOOP; goto fail; }
+      char target[4096];
+      ssize_t tl = readlinkat(cur, comp, target, sizeof target - 1);
+      if (tl < 0) goto fail;
+      target[tl] = 0;
+      char *nq = xasprintf("%s/%s", target, queue);
+      free(queue);
+      queue = nq;
+      if (target[0] == '/') {
+        while (depth > 0) close(stack[--depth]);
+        close(cur);
+        cur = dup(rootfd);
+      }
+      continue;
+    }
+    int next = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0) goto fail;
+    if (depth >= 256) { close(next); errno = ELOOP; goto fail; }
+    stack[depth++] = cur;
+    cur = next;
   }
-  free(copy);
-  return -1;
+  while (depth > 0) close(stack[--depth]);
+  free(queue);
+  return cur;
+fail: {
+    int e = errno;
+    while (depth > 0) close(stack[--depth]);
+    close(cur);
+    free(queue);
+    errno = e;
+    return -1;
+  }
 }
 
 static char *fdpath(int fd) { return xasprintf("/proc/self/fd/%d", fd); }
@@ -398,6 +424,7 @@ char *lookup_exe(const procspec *p) {
   if (strchr(a0, '/')) {
     if (stat(a0, &st)) die("exec: \"%s\": stat %s: %s", a0, a0, strerror(errno));
     if (S_ISDIR(st.st_mode)) die("exec: \"%s\": is a directory", a0);
+    if (!(st.st_mode & 0111)) die("exec: \"%s\": permission denied", a0);
     return xstrdup(a0);
   }
   const char *path = env_get(p, "PATH");

@@ -18,6 +18,8 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +28,8 @@ int g_strict = 0;
 static FILE *g_log = NULL;
 static int g_log_json = 0;
 static const char *g_root = "/run/berth-nsrun";
+/* Undo for a create/run that fails half-way (kill init, remove cgroups and state). */
+static void (*g_cleanup)(void) = NULL;
 
 /* ---------- small helpers ---------- */
 
@@ -86,6 +90,11 @@ void die(const char *fmt, ...) {
   }
   log_line("error", msg);
   fprintf(stderr, "berth-nsrun: %s\n", msg);
+  if (g_cleanup) {
+    void (*c)(void) = g_cleanup;
+    g_cleanup = NULL;
+    c();
+  }
   exit(1);
 }
 
@@ -332,6 +341,88 @@ static const char *ns_name(int flag) {
   return "?";
 }
 
+/* ---------- terminal proxy (no --console-socket: we hold the master, like runc) ---------- */
+
+static int recv_fd(int sock) {
+  char name[256];
+  struct iovec iov = {name, sizeof name};
+  union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof u.buf;
+  ssize_t r;
+  do r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
+  if (r <= 0) return -1;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+static int g_master = -1;
+static volatile sig_atomic_t g_winch = 0;
+static void on_winch(int sig) { (void)sig; g_winch = 1; }
+
+static void copy_winsize(void) {
+  struct winsize ws;
+  if (g_master >= 0 && ioctl(0, TIOCGWINSZ, &ws) == 0) ioctl(g_master, TIOCSWINSZ, &ws);
+}
+
+/* Copies stdin → master and master → stdout until the pty closes; returns
+ * the child's exit status. Our stdin goes raw while we run if it is a tty. */
+static int tty_proxy(int master, pid_t child) {
+  g_master = master;
+  struct termios saved;
+  int raw = isatty(0) && tcgetattr(0, &saved) == 0;
+  if (raw) {
+    struct termios t = saved;
+    cfmakeraw(&t);
+    tcsetattr(0, TCSANOW, &t);
+  }
+  copy_winsize();
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_winch;
+  sigaction(SIGWINCH, &sa, NULL);
+  int in_open = 1;
+  char buf[8192];
+  for (;;) {
+    if (g_winch) { g_winch = 0; copy_winsize(); }
+    struct pollfd p[2] = {{master, POLLIN, 0}, {in_open ? 0 : -1, POLLIN, 0}};
+    int r = poll(p, 2, -1);
+    if (r < 0) { if (errno == EINTR) continue; break; }
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = read(master, buf, sizeof buf);
+      if (n <= 0) break; /* EIO: every slave fd is closed */
+      for (ssize_t off = 0; off < n;) {
+        ssize_t w = write(1, buf + off, (size_t)(n - off));
+        if (w < 0) { if (errno == EINTR) continue; break; }
+        off += w;
+      }
+    }
+    if (in_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t n = read(0, buf, sizeof buf);
+      if (n <= 0) in_open = 0;
+      else for (ssize_t off = 0; off < n;) {
+        ssize_t w = write(master, buf + off, (size_t)(n - off));
+        if (w < 0) { if (errno == EINTR) continue; break; }
+        off += w;
+      }
+    }
+  }
+  if (raw) tcsetattr(0, TCSANOW, &saved);
+  int status;
+  while (waitpid(child, &status, 0) < 0) if (errno != EINTR) return 1;
+  close(master);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
 /* ---------- create / run ---------- */
 
 static volatile pid_t g_fwd_pid = 0;
@@ -368,12 +459,27 @@ typedef struct {
   int preserve_fds;
 } create_opts;
 
+static state_t *g_cst = NULL;
+static pid_t g_cpid = 0;
+static void create_cleanup(void) {
+  if (g_cpid > 0) {
+    kill(g_cpid, SIGKILL);
+    waitpid(g_cpid, NULL, 0);
+  }
+  if (g_cst) {
+    if (g_cst->cg.n) cg_destroy(&g_cst->cg);
+    remove_state(g_cst->dir);
+  }
+}
+
 /* mode: 0 create, 1 run (foreground or detached) */
 static int do_create(const char *id, const create_opts *o, int run) {
   valid_id(id);
   spec_t *s = calloc(1, sizeof *s);
   spec_load(s, o->bundle ? o->bundle : ".");
-  if (s->proc.terminal && !o->console) die("process.terminal is true: --console-socket is required");
+  /* run in the foreground with a terminal and no console socket: we hold the master (like runc) */
+  int own_tty = s->proc.terminal && !o->console && run && !o->detach;
+  if (s->proc.terminal && !o->console && !own_tty) die("process.terminal is true: --console-socket is required");
   if (!s->proc.terminal && o->console) die("--console-socket given but process.terminal is false");
   if (mkdir(g_root, 0711) && errno != EEXIST) die("mkdir %s: %s", g_root, strerror(errno));
   state_t st;
@@ -385,6 +491,8 @@ static int do_create(const char *id, const create_opts *o, int run) {
     die("mkdir %s: %s", st.dir, strerror(errno));
   }
   chmod(st.dir, 0711);
+  g_cst = &st;
+  g_cleanup = create_cleanup;
   st.bundle = s->bundle;
   st.rootfs = s->rootfs;
   char created[64];
@@ -405,6 +513,11 @@ static int do_create(const char *id, const create_opts *o, int run) {
     if (statedir_fd < 0) die("open %s: %s", st.dir, strerror(errno));
   }
   int console_fd = o->console ? connect_console(o->console) : -1;
+  int tty_pair[2] = {-1, -1};
+  if (own_tty) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tty_pair)) die("socketpair: %s", strerror(errno));
+    console_fd = tty_pair[1];
+  }
   cg_compute(&st.cg, s->cgroups_path, id);
 
   /* join namespaces given by path: user first (others may belong to it) */
@@ -424,13 +537,14 @@ static int do_create(const char *id, const create_opts *o, int run) {
   pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(s->newflags | SIGCHLD), NULL, NULL, NULL, NULL);
   if (pid < 0) {
     int e = errno;
-    remove_state(st.dir);
     die("clone(%s%s%s%s%s%s): %s", s->newflags & CLONE_NEWPID ? "pid " : "", s->newflags & CLONE_NEWNS ? "mnt " : "",
         s->newflags & CLONE_NEWUTS ? "uts " : "", s->newflags & CLONE_NEWIPC ? "ipc " : "",
         s->newflags & CLONE_NEWNET ? "net " : "", s->newflags & CLONE_NEWUSER ? "user" : "", strerror(e));
   }
   if (pid == 0) {
+    g_cleanup = NULL;
     close(sv[0]);
+    if (tty_pair[0] >= 0) close(tty_pair[0]);
     init_args a = {s, &st.cg, sv[1], console_fd, statedir_fd, o->preserve_fds};
     container_init(&a);
   }
@@ -439,6 +553,7 @@ static int do_create(const char *id, const create_opts *o, int run) {
   if (statedir_fd >= 0) close(statedir_fd);
 
   /* anything failing from here must not leave the child or cgroups behind */
+  g_cpid = pid;
   st.pid = pid;
   st.starttime = proc_starttime(pid, NULL);
   if (s->newflags & CLONE_NEWUSER) {
@@ -457,12 +572,11 @@ static int do_create(const char *id, const create_opts *o, int run) {
   int r = sync_read(sv[0], "create");
   if (r < 0) {
     int code = wait_status(pid);
-    cg_destroy(&st.cg);
-    remove_state(st.dir);
+    g_cpid = 0;
     die("container init exited during setup (status %d)", code);
   }
   write_pidfile(o->pidfile, pid);
-  if (!run) return 0;
+  if (!run) { g_cleanup = NULL; return 0; }
   if (o->detach) {
     /* release it like `start` would */
     char *fifo = xasprintf("%s/exec.fifo", st.dir);
@@ -472,9 +586,17 @@ static int do_create(const char *id, const create_opts *o, int run) {
     close(ff);
     unlink(fifo);
     if (sync_read(sv[0], "run") == 0) die("unexpected message after start");
+    g_cleanup = NULL;
     return 0;
   }
+  g_cleanup = NULL;
   install_forwarding(pid);
+  int master = -1;
+  if (own_tty) {
+    close(tty_pair[1]);
+    master = recv_fd(tty_pair[0]);
+    close(tty_pair[0]);
+  }
   /* EOF means exec succeeded; an 'E' is an exec failure */
   char buf[4200];
   ssize_t n = recv(sv[0], buf, sizeof buf - 1, 0);
@@ -485,7 +607,7 @@ static int do_create(const char *id, const create_opts *o, int run) {
     log_line("error", buf + 1);
     exec_failed = 1;
   }
-  int code = wait_status(pid);
+  int code = master >= 0 ? tty_proxy(master, pid) : wait_status(pid);
   /* kill leftovers (a pid namespace dies with its init; a shared one may not) */
   pid_t procs[4096];
   int np = cg_procs(&st.cg, procs, 4096);
@@ -646,10 +768,16 @@ static int cmd_exec(const char *id, const exec_opts *o, char **args, int nargs) 
       p.ngids = 0;
     }
   }
+  if (o->tty) p.terminal = 1;
   if (!p.nargs || !p.args) die("exec: no command given");
-  if (p.terminal && !o->console) die("exec with a terminal needs --console-socket");
+  if (p.terminal && !o->console && o->detach) die("exec --detach with a terminal needs --console-socket");
   if (o->console && !p.terminal) die("--console-socket given but the process has no terminal");
   int console_fd = o->console ? connect_console(o->console) : -1;
+  int tty_pair[2] = {-1, -1};
+  if (p.terminal && !o->console) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tty_pair)) die("socketpair: %s", strerror(errno));
+    console_fd = tty_pair[1];
+  }
 
   /* join the cgroups first (inherited by the child), then the namespaces */
   cg_join(&st.cg, getpid());
@@ -666,7 +794,19 @@ static int cmd_exec(const char *id, const exec_opts *o, char **args, int nargs) 
       if (fds[i] < 0) die("open %s: %s", theirs, strerror(errno));
     }
   }
-  for (int i = 0; i < 7; i++)
+  /* the pid file is written from the host's mount namespace (we never join it; the child does) */
+  int pid_dirfd = -1;
+  char *pid_base = NULL;
+  if (o->pidfile) {
+    char *abs = o->pidfile[0] == '/' ? xstrdup(o->pidfile) : NULL;
+    if (!abs) { char cwd[4096]; if (!getcwd(cwd, sizeof cwd)) die("getcwd: %s", strerror(errno)); abs = xasprintf("%s/%s", cwd, o->pidfile); }
+    char *sl = strrchr(abs, '/');
+    pid_base = xstrdup(sl + 1);
+    *sl = 0;
+    pid_dirfd = open(abs[0] ? abs : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (pid_dirfd < 0) die("pid file directory %s: %s", abs, strerror(errno));
+  }
+  for (int i = 0; i < 6; i++) /* all but mnt (last in order[]) */
     if (fds[i] >= 0) {
       if (setns(fds[i], order[i])) die("join %s namespace of the container: %s", ns_name(order[i]), strerror(errno));
       close(fds[i]);
@@ -678,7 +818,9 @@ static int cmd_exec(const char *id, const exec_opts *o, char **args, int nargs) 
   if (pid < 0) die("fork: %s", strerror(errno));
   if (pid == 0) {
     close(sv[0]);
+    if (tty_pair[0] >= 0) close(tty_pair[0]);
     g_errfd = sv[1];
+    if (fds[6] >= 0 && setns(fds[6], CLONE_NEWNS)) die("join mnt namespace of the container: %s", strerror(errno));
     if (setsid() < 0) die("setsid: %s", strerror(errno));
     if (p.terminal) setup_console_and_send(console_fd, &p);
     if (chdir(p.cwd)) die("exec: chdir to %s: %s", p.cwd, strerror(errno));
@@ -701,9 +843,26 @@ static int cmd_exec(const char *id, const exec_opts *o, char **args, int nargs) 
     waitpid(pid, NULL, 0);
     die("%s", buf + 1);
   }
-  write_pidfile(o->pidfile, pid);
+  if (fds[6] >= 0) close(fds[6]);
+  if (pid_dirfd >= 0) {
+    char buf[32], tmpn[300];
+    snprintf(buf, sizeof buf, "%d", (int)pid);
+    snprintf(tmpn, sizeof tmpn, ".%s.tmp%d", pid_base, (int)getpid());
+    int f = openat(pid_dirfd, tmpn, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f < 0 || write(f, buf, strlen(buf)) != (ssize_t)strlen(buf)) die("write pid file %s: %s", o->pidfile, strerror(errno));
+    close(f);
+    if (renameat(pid_dirfd, tmpn, pid_dirfd, pid_base)) die("rename pid file %s: %s", o->pidfile, strerror(errno));
+    close(pid_dirfd);
+  }
   if (o->detach) return 0;
   install_forwarding(pid);
+  if (tty_pair[0] >= 0) {
+    close(tty_pair[1]);
+    int master = recv_fd(tty_pair[0]);
+    close(tty_pair[0]);
+    if (master < 0) die("exec: the process sent no terminal");
+    return tty_proxy(master, pid);
+  }
   return wait_status(pid);
 }
 

@@ -1,0 +1,244 @@
+/**
+ * berth-nsrun beyond the shared isolation suite: what it refuses (and that a
+ * refusal leaves no state, cgroup or process behind), path safety of mount
+ * destinations against symlinks in the image, the exec options the oci
+ * backend uses, signals, failure cleanup, rlimits/no_new_privs/ambient caps,
+ * the terminal proxy, and the cgroup v2 code path (in a private mount
+ * namespace where /sys/fs/cgroup is the host's cgroup2 hierarchy).
+ * Needs root.
+ */
+import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t, { type Test } from 'tap';
+import { cgroupMounts, runRuntime, type RunResult } from '../../core/testsuite/isolation';
+import { makeBundle, type BundleOptions } from '../helpers/oci-bundle';
+
+const nsrunBuild = require('../../plugins/isolation/ns/build.js') as { build(): string };
+
+if (process.getuid?.() !== 0) {
+  t.plan(0, 'needs root: namespaces, cgroups and mounts');
+} else {
+  const bin = nsrunBuild.build();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-nsrun-'));
+  fs.chmodSync(tmp, 0o755);
+  const state = path.join(tmp, 'state');
+  const cgParent = `/berth-nsrun-test-${crypto.randomBytes(4).toString('hex')}`;
+  const ids: string[] = [];
+  t.teardown(async () => {
+    for (const id of ids) await rt(['delete', '--force', id]).catch(() => undefined);
+    for (const m of cgroupMounts()) {
+      const parent = path.join(m.mountpoint, cgParent);
+      if (!fs.existsSync(parent)) continue;
+      for (const d of fs.readdirSync(parent, { withFileTypes: true })) if (d.isDirectory()) fs.rmdirSync(path.join(parent, d.name));
+      fs.rmdirSync(parent);
+    }
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const rt = (args: string[], extra: string[] = []): Promise<RunResult> => runRuntime(bin, [...extra, '--root', state, ...args], { cwd: tmp });
+  let n = 0;
+  const newId = () => {
+    const id = `ns-${process.pid}-${++n}`;
+    ids.push(id);
+    return id;
+  };
+  const bundle = (id: string, opts: BundleOptions) => makeBundle(path.join(tmp, id), { cgroupsPath: `${cgParent}/${id}`, ...opts });
+  const run = async (opts: BundleOptions, extra: string[] = []) => {
+    const id = newId();
+    const b = bundle(id, opts);
+    return { id, b, ...(await rt(['run', '--bundle', b.dir, id], extra)) };
+  };
+  /** No state dir and no cgroup directory of `id` survives. */
+  const assertNothingLeft = (t: Test, id: string) => {
+    t.notOk(fs.existsSync(path.join(state, id)), `no state left for ${id}`);
+    const left = cgroupMounts().map((m) => path.join(m.mountpoint, cgParent, id)).filter((d) => fs.existsSync(d));
+    t.same(left, [], 'no cgroup left');
+  };
+
+  t.test('refuses what it cannot honour, naming the field, leaving nothing behind', async (t) => {
+    const cases: [string, (c: Record<string, any>) => void, RegExp, string[]?][] = [
+      ['unknown linux field', (c) => (c.linux.intelRdt = { closID: 'x' }), /linux\.intelRdt is not supported/],
+      ['apparmor profile', (c) => (c.process.apparmorProfile = 'docker-default'), /process\.apparmorProfile is not supported/],
+      ['hooks', (c) => (c.hooks = { prestart: [{ path: '/bin/true' }] }), /hooks are not supported/],
+      ['time namespace', (c) => c.linux.namespaces.push({ type: 'time' }), /namespace type time is not supported/],
+      ['no mount namespace', (c) => (c.linux.namespaces = c.linux.namespaces.filter((x: any) => x.type !== 'mount')), /must include "mount"/],
+      ['nfs mount', (c) => c.mounts.push({ destination: '/mnt', type: 'nfs', source: 'h:/x' }), /mount type "nfs"/],
+      ['systemd cgroups path', (c) => (c.linux.cgroupsPath = 'system.slice:berth:x'), /systemd/],
+      ['host-wide sysctl', (c) => (c.linux.sysctl = { 'kernel.panic': '1' }), /not namespaced/],
+      ['unknown capability', (c) => c.process.capabilities.bounding.push('CAP_FLY'), /unknown capability CAP_FLY/],
+      ['seccomp under --strict', (c) => (c.linux.seccomp = { defaultAction: 'SCMP_ACT_ERRNO' }), /seccomp/, ['--strict']],
+      ['missing cwd', (c) => (c.process.cwd = '/does/not/exist'), /chdir to cwd/],
+      ['missing executable', (c) => (c.process.args = ['no-such-binary']), /executable file not found/],
+      ['terminal without console socket on create', (c) => (c.process.terminal = true), /--console-socket is required/],
+    ];
+    for (const [name, edit, re, extra] of cases) {
+      const id = newId();
+      const b = bundle(id, { args: ['true'], edit });
+      const cmd = name.includes('on create') ? ['create', '--bundle', b.dir, id] : ['run', '--bundle', b.dir, id];
+      const r = await rt(cmd, extra);
+      t.equal(r.code, 1, `${name}: exit 1`);
+      t.match(r.stderr, /^berth-nsrun: /m, `${name}: prefixed message`);
+      t.match(r.stderr, re, `${name}: says why (${r.stderr.trim()})`);
+      assertNothingLeft(t, id);
+    }
+    const seccompOk = await run({ args: ['true'], edit: (c) => (c.linux.seccomp = { defaultAction: 'SCMP_ACT_ERRNO' }) });
+    t.equal(seccompOk.code, 0, 'seccomp without --strict runs');
+    t.match(seccompOk.stderr, /seccomp is not implemented/, '… and warns');
+  });
+
+  t.test('mount destinations cannot escape the rootfs through symlinks', async (t) => {
+    const hostDir = path.join(tmp, `host-target-${n}`);
+    fs.mkdirSync(hostDir);
+    const id = newId();
+    const b = bundle(id, {
+      args: ['sh', '-c', 'ls -d /evil/sub /rel/sub /bindfile && grep -c " /tmp/.*sub tmpfs\\| /evil" /proc/mounts; echo ok'],
+      mounts: [
+        { destination: '/evil/sub', type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] },
+        { destination: '/rel/sub', type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] },
+        { destination: '/bindfile', type: 'bind', source: '/etc/hostname', options: ['rbind', 'ro'] },
+      ],
+    });
+    fs.symlinkSync(hostDir, path.join(b.rootfs, 'evil')); // absolute: must resolve inside the rootfs
+    fs.symlinkSync('../../../../../../..' + hostDir, path.join(b.rootfs, 'rel')); // .. past the root
+    const r = await rt(['run', '--bundle', b.dir, id]);
+    t.equal(r.code, 0, r.stderr);
+    t.match(r.stdout, /ok/);
+    t.same(fs.readdirSync(hostDir), [], 'nothing was created in the host directory');
+    t.ok(fs.existsSync(path.join(b.rootfs, hostDir, 'sub')), 'the destination was created inside the rootfs instead');
+    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+    t.notMatch(mounts, new RegExp(hostDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 'no mount leaked into the host namespace');
+  });
+
+  t.test('exec options: --env --cwd --user --process --detach --pid-file', async (t) => {
+    const id = newId();
+    const b = bundle(id, { args: ['sleep', '60'], hostname: 'exec-box' });
+    t.equal((await rt(['run', '--detach', '--bundle', b.dir, '--pid-file', path.join(tmp, 'p'), id])).code, 0, 'run --detach');
+    const st = JSON.parse((await rt(['state', id])).stdout) as { status: string; pid: number };
+    t.equal(st.status, 'running');
+    t.equal(st.pid, Number(fs.readFileSync(path.join(tmp, 'p'), 'utf8')));
+    const e1 = await rt(['exec', '--env', 'FOO=bar', '--cwd', '/etc', '--user', '1000:1001', id, 'sh', '-c', 'echo $FOO $(pwd) $(id -u) $(id -g) $(hostname); grep CapEff /proc/self/status']);
+    t.equal(e1.code, 0, e1.stderr);
+    t.match(e1.stdout, /^bar \/etc 1000 1001 exec-box$/m);
+    t.match(e1.stdout, /CapEff:\s+0000000000000000/, 'a non-root exec user has no effective capabilities');
+    const proc = path.join(tmp, 'process.json');
+    fs.writeFileSync(proc, JSON.stringify({ args: ['sh', '-c', 'echo from-process-file; exit 9'], env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0 } }));
+    const e2 = await rt(['exec', '--process', proc, id]);
+    t.equal(e2.code, 9, 'exit status of --process');
+    t.match(e2.stdout, /from-process-file/);
+    const pidFile = path.join(tmp, 'exec.pid');
+    const e3 = await rt(['exec', '--detach', '--pid-file', pidFile, id, 'sleep', '30']);
+    t.equal(e3.code, 0, e3.stderr);
+    const epid = Number(fs.readFileSync(pidFile, 'utf8'));
+    t.ok(fs.existsSync(`/proc/${epid}`), 'detached exec is running');
+    t.equal(fs.readlinkSync(`/proc/${epid}/ns/pid`), fs.readlinkSync(`/proc/${st.pid}/ns/pid`), 'in the container pid namespace');
+    const cgOf = (pid: number) => fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.includes(':memory:'));
+    t.equal(cgOf(epid), cgOf(st.pid), 'in the container cgroup');
+    const e4 = await rt(['exec', id, 'no-such-cmd']);
+    t.equal(e4.code, 1);
+    t.match(e4.stderr, /executable file not found in \$PATH/);
+    const tty = spawnSync(bin, ['--root', state, 'exec', '--tty', id, 'sh'], { input: 'tty; exit 5\n', encoding: 'utf8', timeout: 20_000 });
+    t.equal(tty.status, 5, 'exec --tty without a console socket proxies a pty and returns the status');
+    t.match(tty.stdout, /\/dev\/pts\/\d+/, 'the process runs on a pts');
+    t.equal((await rt(['kill', '--all', id, 'SIGKILL'])).code, 0, 'kill --all SIGKILL');
+    for (let i = 0; i < 100 && JSON.parse((await rt(['state', id])).stdout).status !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 20));
+    t.equal(JSON.parse((await rt(['state', id])).stdout).status, 'stopped');
+    t.notOk(fs.existsSync(`/proc/${epid}/ns`) && fs.readFileSync(`/proc/${epid}/stat`, 'utf8').split(' ')[2] !== 'Z', 'the exec process died with the container');
+    t.equal((await rt(['delete', id])).code, 0);
+    assertNothingLeft(t, id);
+  });
+
+  t.test('signals by name and number; errors for bad ones; state/delete of unknown ids', async (t) => {
+    const id = newId();
+    const b = bundle(id, { args: ['sleep', '60'] });
+    t.equal((await rt(['run', '-d', '--bundle', b.dir, id])).code, 0);
+    const bad = await rt(['kill', id, 'SIGNOPE']);
+    t.equal(bad.code, 1);
+    t.match(bad.stderr, /unknown signal/);
+    t.equal((await rt(['kill', id, '9'])).code, 0, 'numeric signal');
+    for (let i = 0; i < 100 && JSON.parse((await rt(['state', id])).stdout).status !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 20));
+    const k2 = await rt(['kill', id, 'TERM']);
+    t.equal(k2.code, 1, 'kill of a stopped container fails');
+    t.match(k2.stderr, /not running/);
+    t.equal((await rt(['delete', id])).code, 0);
+    const s = await rt(['state', 'no-such-id']);
+    t.equal(s.code, 1);
+    t.match(s.stderr, /does not exist/);
+    t.equal((await rt(['delete', '--force', 'no-such-id'])).code, 0, 'delete --force of a missing id is a no-op');
+    const inv = await rt(['state', '../etc']);
+    t.match(inv.stderr, /invalid container id/);
+  });
+
+  t.test('rlimits, noNewPrivileges, ambient capabilities for a non-root user', async (t) => {
+    const r = await run({
+      args: ['sh', '-c', 'ulimit -n; grep -E "NoNewPrivs|CapAmb|CapEff" /proc/self/status; id -u'],
+      edit: (c) => {
+        c.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 123, soft: 123 }];
+        c.process.noNewPrivileges = true;
+        c.process.user = { uid: 1000, gid: 1000, additionalGids: [5] };
+        c.process.capabilities.inheritable = ['CAP_NET_BIND_SERVICE'];
+        c.process.capabilities.ambient = ['CAP_NET_BIND_SERVICE'];
+      },
+    });
+    t.equal(r.code, 0, r.stderr);
+    t.match(r.stdout, /^123$/m, 'RLIMIT_NOFILE');
+    t.match(r.stdout, /NoNewPrivs:\s+1/);
+    t.match(r.stdout, /CapAmb:\s+0000000000000400/, 'ambient NET_BIND_SERVICE');
+    t.match(r.stdout, /CapEff:\s+0000000000000400/, 'effective after exec = ambient');
+    t.match(r.stdout, /^1000$/m);
+  });
+
+  t.test('the device cgroup denies devices outside the allow list', async (t) => {
+    const r = await run({ args: ['sh', '-c', 'mknod /tmp/sda b 8 0 && head -c 1 /tmp/sda > /dev/null && echo READ; echo null-ok > /dev/null && echo null-ok'] });
+    t.notMatch(r.stdout, /READ/);
+    t.match(r.stderr, /Operation not permitted/);
+    t.match(r.stdout, /null-ok/);
+  });
+
+  t.test('run with a terminal and no console socket proxies the pty', async (t) => {
+    const id = newId();
+    const b = bundle(id, { terminal: true, args: ['sh', '-c', 'tty; exit 6'] });
+    const r = spawnSync(bin, ['--root', state, 'run', '--bundle', b.dir, id], { encoding: 'utf8', input: '', timeout: 20_000 });
+    t.equal(r.status, 6, r.stderr);
+    t.match(r.stdout, /\/dev\/pts\/\d+/);
+    assertNothingLeft(t, id);
+  });
+
+  const unified = cgroupMounts().find((m) => m.v2);
+  t.test('cgroup v2 path (private mount namespace with cgroup2 on /sys/fs/cgroup)', { skip: unified && unified.mountpoint !== '/sys/fs/cgroup' ? false : 'host has no separate cgroup2 mount to emulate a v2 host with' }, async (t) => {
+    // its own parent: the emulated hierarchy is the host's unified one, shared with the other subtests
+    const cgParent = `/berth-nsrun-v2-${crypto.randomBytes(4).toString('hex')}`;
+    t.teardown(() => {
+      const p = path.join(unified!.mountpoint, cgParent);
+      if (!fs.existsSync(p)) return;
+      for (const d of fs.readdirSync(p, { withFileTypes: true })) if (d.isDirectory()) fs.rmdirSync(path.join(p, d.name));
+      fs.rmdirSync(p);
+    });
+    const bundle = (id: string, opts: BundleOptions) => makeBundle(path.join(tmp, id), { cgroupsPath: `${cgParent}/${id}`, ...opts });
+    const id = newId();
+    const b = bundle(id, { args: ['sleep', '30'], edit: (c) => delete c.linux.resources.devices });
+    const script = [
+      'set -e',
+      'mount -t cgroup2 none /sys/fs/cgroup',
+      `${bin} --root ${state} run -d --bundle ${b.dir} ${id}`,
+      `test -d /sys/fs/cgroup${cgParent}/${id} && echo cgroup-created`,
+      `grep -q "^0::${cgParent}/${id}$" /proc/$(${bin} --root ${state} state ${id} | sed -n 's/.*"pid": \\([0-9]*\\).*/\\1/p')/cgroup && echo joined`,
+      `${bin} --root ${state} pause ${id}`,
+      `${bin} --root ${state} state ${id} | grep -q '"paused"' && echo paused`,
+      `${bin} --root ${state} resume ${id}`,
+      `${bin} --root ${state} delete --force ${id}`,
+      `test ! -d /sys/fs/cgroup${cgParent}/${id} && echo removed`,
+      `rmdir /sys/fs/cgroup${cgParent}`,
+    ].join('\n');
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', timeout: 30_000 });
+    t.equal(r.status, 0, r.stderr);
+    t.same(r.stdout.trim().split('\n'), ['cgroup-created', 'joined', 'paused', 'removed']);
+    const limId = newId();
+    const lb = bundle(limId, { args: ['true'], resources: { memory: { limit: 64 << 20 } }, edit: (c) => delete c.linux.resources.devices });
+    const r2 = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t cgroup2 none /sys/fs/cgroup && ${bin} --root ${state} run --bundle ${lb.dir} ${limId}; rc=$?; rmdir /sys/fs/cgroup${cgParent}/${limId} /sys/fs/cgroup${cgParent} 2>/dev/null; exit $rc`], { encoding: 'utf8', timeout: 30_000 });
+    t.equal(r2.status, 1, 'a memory limit without the memory controller is refused');
+    t.match(r2.stderr, /memory controller is not enabled/);
+  });
+}
