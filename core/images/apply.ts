@@ -182,6 +182,8 @@ class Applier {
     let rel = '';
     for (let i = 0; i < comps.length - 1; i++) {
       rel = rel === '' ? comps[i]! : rel + '/' + comps[i]!;
+      // Delete mode: a directory this layer writes into counts as written by it (opaque rule).
+      if (create && this.opts.whiteoutMode === 'delete') this.written.add(rel);
       if (this.known.has(rel)) continue;
       let st: fs.Stats | undefined;
       try {
@@ -201,7 +203,6 @@ class Applier {
         } catch (err) {
           throw this.io(err, what);
         }
-        if (this.opts.whiteoutMode === 'delete') this.written.add(rel);
       } else if (st.isSymbolicLink()) {
         throw ERR_LAYER_UNSAFE_PATH(JSON.stringify(what), `parent ${JSON.stringify(rel)} is a symlink; apply never writes through symlinks`);
       } else if (!st.isDirectory()) {
@@ -613,7 +614,8 @@ export async function applyLayer(tar: NodeJS.ReadableStream, targetDir: string, 
   } catch (err) {
     src.unpipe(ex as unknown as NodeJS.WritableStream);
     ex.destroy();
-    if (srcErr !== undefined && (err === srcErr || !(err instanceof BerthError))) throw srcErr;
+    // A failing source (network, digest check upstream) explains everything after it.
+    if (srcErr !== undefined) throw srcErr;
     // Destroyed without an error: the caller learns the reason from our rejection, and no
     // 'error' event fires on a stream nobody may be listening to any more.
     src.destroy?.();

@@ -19,7 +19,7 @@ import t, { type Test } from 'tap';
 import { applyLayer } from '../../core/images/apply';
 import { hasCode } from '../../core/errors';
 import { buildTar, tarEntry, type TarEntry } from '../../core/testsuite/tar';
-import { arena, baseNames, hashTree, type Arena } from './fixture';
+import { arena, baseNames, hashTree, type Arena } from './fixtures/arena';
 
 interface Case {
   name: string;
