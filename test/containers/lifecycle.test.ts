@@ -1,0 +1,198 @@
+/**
+ * Container lifecycle through the real built CLI, real runtime (crun/runc), real kernel, with
+ * the static busybox image imported into a fresh state root. Every subtest shares one root
+ * (one import) and removes what it made; the teardown removes every container, mount, cgroup.
+ */
+import t from 'tap';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { berthCli, cleanupRoot, haveBuild, importBusyboxImage, makeBusyboxRootfs } from '../helpers/busybox-rootfs';
+
+if (!haveBuild()) t.fail('dist/ is missing: run `npm run build` first');
+if (process.getuid?.() !== 0) t.skip('needs root (namespaces, cgroups, mounts)');
+else {
+  const tmp = mkdtempSync(join(tmpdir(), 'berth-ctr-'));
+  const root = join(tmp, 'root');
+  const b = berthCli(root);
+  t.teardown(async () => {
+    await cleanupRoot(root);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  t.before(async () => {
+    await importBusyboxImage(root, tmp, 'bb:latest');
+  });
+
+  t.test('foreground run: output, exit codes 0 and 3, --rm', async (t) => {
+    const r = await b(['run', '--rm', 'bb', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    t.equal(r.code, 3);
+    t.equal(r.stdout, 'out\n');
+    t.equal(r.stderr, 'err\n');
+    const r0 = await b(['run', '--rm', 'bb', 'true']);
+    t.equal(r0.code, 0);
+    t.equal((await b(['ps', '-aq'])).stdout, '', '--rm removed both');
+  });
+
+  t.test('exit codes 125, 126, 127, 137', async (t) => {
+    t.equal((await b(['run', '--rm', '--bogus-flag', 'bb', 'true'])).code, 125, 'bad flag');
+    const missing = await b(['run', '--rm', '--pull', 'never', 'nosuchimage:1', 'true']);
+    t.equal(missing.code, 125, 'unknown image');
+    const nf = await b(['run', '--rm', 'bb', 'nosuchcmd']);
+    t.equal(nf.code, 127, 'command not found');
+    t.match(nf.stderr, /not found/);
+    t.equal((await b(['run', '--rm', 'bb', '/etc'])).code, 126, 'not executable');
+    // PID 1 cannot be SIGKILLed from inside its namespace; with --init, sh is tini's child.
+    t.equal((await b(['run', '--rm', '--init', 'bb', 'sh', '-c', 'kill -9 $$'])).code, 137, 'SIGKILL');
+    t.equal((await b(['run', '--rm', '--init', 'bb', 'sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "'])).stdout, '/sbin/docker-init -- sh -c cat /proc/1/cmdline | tr "\\0" " " ', '--init is PID 1');
+    t.equal((await b(['ps', '-aq'])).stdout, '');
+  });
+
+  t.test('stdin with -i', async (t) => {
+    const r = await b(['run', '--rm', '-i', 'bb', 'sh', '-c', 'read x; echo got:$x; cat'], { input: 'hello\nworld\n' });
+    t.equal(r.code, 0);
+    t.equal(r.stdout, 'got:hello\nworld\n');
+  });
+
+  t.test('detached: ps, logs, exec, top, stats, stop, start, restart, kill, wait, rm', async (t) => {
+    const r = await b(['run', '-d', '--name', 'web', '-l', 'tier=front', '-e', 'FOO=bar', 'bb', 'sh', '-c', 'trap "exit 0" TERM; echo started; while true; do sleep 0.2; done']);
+    t.equal(r.code, 0, r.stderr);
+    const id = r.stdout.trim();
+    t.match(id, /^[a-f0-9]{64}$/, '-d prints the full id');
+    const ps = await b(['ps']);
+    t.match(ps.stdout, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES\n/);
+    t.match(ps.stdout, new RegExp(`${id.slice(0, 12)}\\s+bb\\s+"sh -c 'trap.*"\\s+.*Up .*web\\n`.replace("'", '')));
+    t.equal((await b(['ps', '-q', '--filter', 'label=tier=front'])).stdout, `${id.slice(0, 12)}\n`);
+    t.equal((await b(['ps', '-q', '--filter', 'name=nomatch'])).stdout, '');
+    t.equal((await b(['ps', '--format', '{{.Names}} {{.State}}'])).stdout, 'web running\n');
+    // logs
+    for (let i = 0; i < 50 && !(await b(['logs', 'web'])).stdout.includes('started'); i++) await new Promise((r) => setTimeout(r, 100));
+    t.equal((await b(['logs', 'web'])).stdout, 'started\n');
+    t.match((await b(['logs', '-t', 'web'])).stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z started\n$/);
+    // exec
+    const e = await b(['exec', 'web', 'sh', '-c', 'echo $FOO; exit 4']);
+    t.equal(e.code, 4);
+    t.equal(e.stdout, 'bar\n');
+    t.equal((await b(['exec', '-u', 'user', '-w', '/tmp', 'web', 'sh', '-c', 'id -u; pwd'])).stdout, '1000\n/tmp\n');
+    t.equal((await b(['exec', 'web', 'nosuch'])).code, 127);
+    t.equal((await b(['exec', '-d', 'web', 'sleep', '5'])).code, 0);
+    // top / stats / inspect
+    const top = await b(['top', 'web']);
+    t.match(top.stdout, /^UID\s+PID\s+PPID/);
+    t.match(top.stdout, /sleep 5/);
+    const stats = await b(['stats', '--no-stream', 'web']);
+    t.match(stats.stdout, /CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT/);
+    t.match(stats.stdout, /web\s+\d+\.\d\d%/);
+    const ins = JSON.parse((await b(['inspect', 'web'])).stdout)[0];
+    t.equal(ins.Id, id);
+    t.equal(ins.Name, '/web');
+    t.equal(ins.State.Status, 'running');
+    t.equal(ins.State.Running, true);
+    t.ok(ins.State.Pid > 0);
+    t.equal(ins.Config.Labels.tier, 'front');
+    t.ok(ins.Config.Env.includes('FOO=bar'));
+    t.equal(ins.HostConfig.NetworkMode, 'none');
+    t.match(ins.Image, /^sha256:/);
+    // pause / unpause
+    t.equal((await b(['pause', 'web'])).code, 0);
+    t.match((await b(['ps'])).stdout, /\(Paused\)/);
+    t.equal((await b(['exec', 'web', 'true'])).code, 125, 'exec in a paused container fails');
+    t.equal((await b(['unpause', 'web'])).code, 0);
+    // stop (trap → exit 0), start, restart, kill
+    const stop = await b(['stop', 'web']);
+    t.equal(stop.stdout, 'web\n');
+    t.equal(JSON.parse((await b(['inspect', 'web'])).stdout)[0].State.ExitCode, 0);
+    t.match((await b(['ps', '-a'])).stdout, /Exited \(0\)/);
+    t.equal((await b(['wait', 'web'])).stdout, '0\n');
+    t.equal((await b(['start', 'web'])).code, 0);
+    t.equal(JSON.parse((await b(['inspect', 'web'])).stdout)[0].State.Status, 'running');
+    t.equal((await b(['restart', '-t', '1', 'web'])).code, 0);
+    t.equal(JSON.parse((await b(['inspect', 'web'])).stdout)[0].State.Status, 'running');
+    t.equal((await b(['rm', 'web'])).code, 1, 'rm of a running container is refused');
+    t.equal((await b(['kill', 'web'])).code, 0);
+    t.equal((await b(['wait', 'web'])).stdout, '137\n');
+    t.equal((await b(['kill', 'web'])).code, 1, 'kill of a stopped container is an error');
+    t.equal((await b(['rm', 'web'])).stdout, 'web\n');
+    t.equal((await b(['inspect', 'web'])).code, 1);
+  });
+
+  t.test('create, start -a, rename, port, container prune', async (t) => {
+    const c = await b(['create', '--name', 'c1', 'bb', 'echo', 'created-then-started']);
+    t.equal(c.code, 0, c.stderr);
+    t.match((await b(['ps', '-a'])).stdout, /Created\s+c1/);
+    const s = await b(['start', '-a', 'c1']);
+    t.equal(s.stdout, 'created-then-started\n');
+    t.equal((await b(['rename', 'c1', 'c2'])).code, 0);
+    t.equal(JSON.parse((await b(['inspect', 'c2'])).stdout)[0].Name, '/c2');
+    t.equal((await b(['port', 'c2'])).stdout, '');
+    const p = await b(['container', 'prune', '-f']);
+    t.match(p.stdout, /Deleted Containers:\n[a-f0-9]{64}\n/);
+    t.equal((await b(['ps', '-aq'])).stdout, '');
+  });
+
+  t.test('cp both ways, safe against symlinks out of the container; export', async (t) => {
+    const id = (await b(['run', '-d', 'bb', 'sleep', '100'])).stdout.trim();
+    const host = join(tmp, 'cp');
+    mkdirSync(host, { recursive: true });
+    writeFileSync(join(host, 'in.txt'), 'into the container\n');
+    t.equal((await b(['cp', join(host, 'in.txt'), `${id}:/tmp/in.txt`])).code, 0);
+    t.equal((await b(['exec', id, 'cat', '/tmp/in.txt'])).stdout, 'into the container\n');
+    await b(['exec', id, 'sh', '-c', 'echo from-ctr > /tmp/out.txt; ln -s /etc/hostname-of-host /tmp/evil; ln -s / /tmp/rootlink']);
+    t.equal((await b(['cp', `${id}:/tmp/out.txt`, join(host, 'out.txt')])).code, 0);
+    t.equal(readFileSync(join(host, 'out.txt'), 'utf8'), 'from-ctr\n');
+    // /tmp/rootlink/etc/passwd resolves inside the container, never to the host's /etc/passwd
+    t.equal((await b(['cp', `${id}:/tmp/rootlink/etc/passwd`, join(host, 'passwd')])).code, 0);
+    t.match(readFileSync(join(host, 'passwd'), 'utf8'), /^root:x:0:0:root:\/root:\/bin\/sh\nuser:/);
+    // writing through a symlink pointing at / stays inside the container
+    writeFileSync(join(host, 'marker'), 'x');
+    t.equal((await b(['cp', join(host, 'marker'), `${id}:/tmp/rootlink/berth-cp-marker`])).code, 0);
+    t.notOk(existsSync('/berth-cp-marker'), 'nothing written to the host root');
+    t.equal((await b(['exec', id, 'cat', '/berth-cp-marker'])).stdout, 'x');
+    const ex = await b(['export', '-o', join(host, 'fs.tar'), id]);
+    t.equal(ex.code, 0, ex.stderr);
+    const { execFileSync } = await import('node:child_process');
+    const list = execFileSync('tar', ['-tf', join(host, 'fs.tar')]).toString();
+    t.match(list, /\.\/bin\/busybox/);
+    t.match(list, /\.\/tmp\/out\.txt/);
+    await b(['rm', '-f', id]);
+  });
+
+  t.test('a foreign directory symlinked as rootfs: --rootfs runs a plain directory', async (t) => {
+    const rootfs = makeBusyboxRootfs(join(tmp, 'plain'));
+    symlinkSync(rootfs, join(tmp, 'plain-link'));
+    const r = await b(['run', '--rm', '--rootfs', rootfs, 'sh', '-c', 'echo plain; cat /etc/hostname']);
+    t.equal(r.code, 0, r.stderr);
+    t.match(r.stdout, /^plain\n[a-f0-9]{12}\n$/);
+  });
+
+  t.test('restart policy on-failure:2 restarts twice, then stays exited', async (t) => {
+    const id = (await b(['run', '-d', '--restart', 'on-failure:2', 'bb', 'sh', '-c', 'echo run; exit 5'])).stdout.trim();
+    t.match(id, /^[a-f0-9]{64}$/);
+    t.equal((await b(['wait', id])).stdout.trim().length > 0, true);
+    let ins;
+    for (let i = 0; i < 100; i++) {
+      ins = JSON.parse((await b(['inspect', id])).stdout)[0];
+      if (ins.State.Status === 'exited' && ins.RestartCount === 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.equal(ins.RestartCount, 2);
+    t.equal(ins.State.ExitCode, 5);
+    t.equal((await b(['logs', id])).stdout, 'run\nrun\nrun\n');
+    await b(['rm', '-f', id]);
+  });
+
+  t.test('bad input is a clear, coded error', async (t) => {
+    const r = await b(['run', '--rm', '--restart', 'sometimes', 'bb', 'true']);
+    t.equal(r.code, 125);
+    t.match(r.stderr, /ERR_CONTAINER_INVALID_OPTION/);
+    const p = await b(['run', '--rm', '-p', '8080:80', 'bb', 'true']);
+    t.equal(p.code, 125);
+    t.match(p.stderr, /ERR_CONTAINER_PORTS_UNSUPPORTED/);
+    const n = await b(['run', '--rm', '--name', 'bad name!', 'bb', 'true']);
+    t.match(n.stderr, /ERR_CONTAINER_NAME_INVALID/);
+    const nf = await b(['stop', 'nosuchcontainer']);
+    t.equal(nf.code, 1);
+    t.match(nf.stderr, /No such container: nosuchcontainer/);
+    t.equal((await b(['ps', '-aq'])).stdout, '', 'nothing left behind by failed creates');
+  });
+}
