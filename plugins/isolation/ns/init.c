@@ -210,7 +210,7 @@ static void do_mount(const spec_t *s, const cgroups_t *cg, const mountspec *m) {
         sfd = resolve_create(sub, 0, 0);
         free(st);
         st = fdpath(sfd);
-        bind_remount(st, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, sub);
+        bind_remount(st, (m->flags & MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, sub);
         close(sfd);
         free(st);
         free(sub);

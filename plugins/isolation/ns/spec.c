@@ -113,6 +113,14 @@ static uint64_t caps_mask(const jv *arr, const char *where) {
   return m;
 }
 
+/* 2^64-1 (JSON writers send it as 18446744073709552000) and -1 mean unlimited. */
+static uint64_t rlim_value(const jv *v, const char *type) {
+  if (v->isint) return v->i < 0 ? (uint64_t)RLIM_INFINITY : (uint64_t)v->i;
+  if (v->n >= 18446744073709551615.0 || v->n < 0) return (uint64_t)RLIM_INFINITY;
+  if (v->n != (double)(uint64_t)v->n) die("process.rlimits: %s value %g is not an integer", type, v->n);
+  return (uint64_t)v->n;
+}
+
 void proc_parse(procspec *p, const jv *proc, const char *where) {
   static const char *const known[] = {"args", "env", "cwd", "user", "terminal", "consoleSize", "capabilities",
                                       "rlimits", "noNewPrivileges", "oomScoreAdj", "commandLine", NULL};
@@ -171,8 +179,8 @@ void proc_parse(procspec *p, const jv *proc, const char *where) {
       jv *h = jget(e, "hard"), *s = jget(e, "soft");
       if (!h || !s || h->t != J_NUM || s->t != J_NUM) die("%s.rlimits: %s needs numeric soft and hard", where, t);
       p->rl[p->nrl].res = r;
-      p->rl[p->nrl].hard = h->isint ? (uint64_t)h->i : (uint64_t)h->n;
-      p->rl[p->nrl].soft = s->isint ? (uint64_t)s->i : (uint64_t)s->n;
+      p->rl[p->nrl].hard = rlim_value(h, t);
+      p->rl[p->nrl].soft = rlim_value(s, t);
       if (p->rl[p->nrl].soft > p->rl[p->nrl].hard) die("%s.rlimits: %s soft limit above hard limit", where, t);
       p->nrl++;
     }
