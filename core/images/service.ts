@@ -172,7 +172,23 @@ class Images implements ImageService {
       return true;
     });
     out.sort((a, b) => Date.parse(b.created) - Date.parse(a.created) || b.stored - a.stored);
-    return out.map(toRecord);
+    const recs = out.map(toRecord);
+    if (filters.reference?.length) {
+      // Like Docker, only the names that match are listed.
+      const keep = (n: string) => {
+        try {
+          const r = parseNormalized(n);
+          return filters.reference!.some((p) => matchesReferenceFilter(p, r));
+        } catch {
+          return false;
+        }
+      };
+      for (const r of recs) {
+        r.repoTags = r.repoTags.filter(keep);
+        r.repoDigests = r.repoDigests.filter(keep);
+      }
+    }
+    return recs;
   }
 
   async pull(ref: string, opts: { platform?: string; progress?: Progress; quiet?: boolean } = {}): Promise<ImageRecord> {
