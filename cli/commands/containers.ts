@@ -293,7 +293,12 @@ function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin
     client.begin();
     onWinch();
     if (o.stdin) {
-      if (stdin.isTTY && o.tty) stdin.setRawMode(true);
+      if (stdin.isTTY && o.tty) {
+        stdin.setRawMode(true);
+        // libuv's raw mode keeps output post-processing (ONLCR); Docker's terminal is fully raw,
+        // and the container's own pty already turns \n into \r\n.
+        try { (require('node:child_process') as typeof import('node:child_process')).spawnSync('stty', ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'] }); } catch { /* no stty */ }
+      }
       stdin.on('data', onData);
       stdin.on('end', onEnd);
       stdin.resume();
