@@ -118,7 +118,7 @@ export async function saveImages(engine: Engine, refs: string[], out: NodeJS.Wri
   }
 }
 
-const SAFE_NAME = /^(?:blobs\/[a-z0-9]+\/[a-f0-9]{32,128}|index\.json|oci-layout|manifest\.json|repositories|[a-f0-9]{64}(?:\.json|\/(?:layer\.tar|json|VERSION))|[a-f0-9]{64})$/;
+const SAFE_NAME = /^(?:blobs\/[a-z0-9]+\/[a-f0-9]{32,128}|index\.json|oci-layout|manifest\.json|repositories|[a-f0-9]{64}(?:\.json|\.tar|\/(?:layer\.tar|json|VERSION))|[a-f0-9]{64})$/;
 
 /** Unpacks an archive into `dir`, accepting only layout names. */
 async function unpackArchive(input: NodeJS.ReadableStream, dir: string): Promise<void> {
