@@ -3,8 +3,10 @@
  * Three host shapes:
  *   v1       every controller (and name=systemd) on its own cgroup mount;
  *   hybrid   v1 controllers plus a cgroup2 mount (usually /sys/fs/cgroup/unified)
- *            that may hold a controller (hugetlb on some hosts); we create and
- *            join a directory there too, but put resource limits on v1 files;
+ *            that may hold a controller (hugetlb on some hosts); we use the v1
+ *            hierarchies only (no limit we support lives on the cgroup2 side, and
+ *            a v2 migration costs up to ~13 ms of `run` latency) — see
+ *            docs/decisions/050-berth-nsrun.md;
  *   v2       /sys/fs/cgroup itself is cgroup2: limits go to memory.max, cpu.max,
  *            pids.max, cpuset.cpus, after enabling the controllers in every
  *            ancestor's cgroup.subtree_control.
@@ -71,6 +73,9 @@ void cg_compute(cgroups_t *cg, const char *cgpath, const char *id) {
     int v2 = !strcmp(fstype, "cgroup2");
     if (!v2 && strcmp(fstype, "cgroup")) continue;
     if (cg->v2only && (!v2 || strcmp(mp, "/sys/fs/cgroup"))) continue;
+    /* hybrid: every limit we support lives on v1; joining the cgroup2 tree as well
+     * costs a v2 migration (up to ~13 ms here) and buys nothing we enforce */
+    if (!cg->v2only && v2) continue;
     if (strcmp(root, "/")) continue; /* a bind of a sub-cgroup (e.g. inside a container): skip */
     char name[256] = "";
     if (v2) snprintf(name, sizeof name, "unified");

@@ -507,6 +507,7 @@ void container_init(init_args *a) {
   g_errfd = a->sync_fd;
   char go;
   if (read(a->sync_fd, &go, 1) != 1) _exit(1); /* the runtime died */
+  trace_phase("init: go");
   if (setsid() < 0) die("setsid: %s", strerror(errno));
   if (s->newflags & CLONE_NEWUSER) {
     if (setresgid(0, 0, 0) || setresuid(0, 0, 0)) die("become root in the user namespace (does uidMappings map container uid 0?): %s", strerror(errno));
@@ -520,10 +521,14 @@ void container_init(init_args *a) {
   if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL)) die("bind rootfs %s: %s", s->rootfs, strerror(errno));
   rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) die("open rootfs %s: %s", s->rootfs, strerror(errno));
+  trace_phase("init: namespaces set");
   for (int i = 0; i < s->nmounts; i++) do_mount(s, a->cg, &s->mounts[i]);
+  trace_phase("init: mounts done");
   setup_dev(s);
   close(rootfd);
+  trace_phase("init: devices done");
   pivot(s->rootfs);
+  trace_phase("init: pivoted");
 
   if (s->proc.terminal) {
     if (a->console_fd < 0) die("process.terminal is true but no --console-socket was given");
@@ -544,6 +549,7 @@ void container_init(init_args *a) {
   char *exe = lookup_exe(&s->proc);
   char **env = env_with_home(&s->proc);
 
+  trace_phase("init: ready");
   sync_send(a->sync_fd, 'R', "");
   if (a->statedir_fd >= 0) {
     /* created: block until `start` opens the fifo for reading */

@@ -33,6 +33,18 @@ static void (*g_cleanup)(void) = NULL;
 
 /* ---------- small helpers ---------- */
 
+static double g_t0 = 0;
+static int g_trace = -1;
+void trace_phase(const char *what) {
+  if (g_trace < 0) g_trace = getenv("BERTH_NSRUN_TRACE") != NULL;
+  if (!g_trace) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  double now = ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+  if (g_t0 == 0) g_t0 = now;
+  fprintf(stderr, "berth-nsrun[%d] %8.2f ms %s\n", (int)getpid(), now - g_t0, what);
+}
+
 char *xstrdup(const char *s) {
   char *r = strdup(s ? s : "");
   if (!r) { perror("strdup"); exit(1); }
@@ -153,7 +165,8 @@ static void write_atomic(const char *path, const char *data) {
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) die("create %s: %s", tmp, strerror(errno));
   size_t l = strlen(data);
-  if (write(fd, data, l) != (ssize_t)l || fsync(fd)) die("write %s: %s", tmp, strerror(errno));
+  /* no fsync: state lives on a tmpfs (/run) in practice and rename keeps it whole */
+  if (write(fd, data, l) != (ssize_t)l) die("write %s: %s", tmp, strerror(errno));
   close(fd);
   if (rename(tmp, path)) die("rename %s: %s", tmp, strerror(errno));
   free(tmp);
@@ -477,6 +490,7 @@ static int do_create(const char *id, const create_opts *o, int run) {
   valid_id(id);
   spec_t *s = calloc(1, sizeof *s);
   spec_load(s, o->bundle ? o->bundle : ".");
+  trace_phase("config loaded");
   /* run in the foreground with a terminal and no console socket: we hold the master (like runc) */
   int own_tty = s->proc.terminal && !o->console && run && !o->detach;
   if (s->proc.terminal && !o->console && !own_tty) die("process.terminal is true: --console-socket is required");
@@ -519,6 +533,7 @@ static int do_create(const char *id, const create_opts *o, int run) {
     console_fd = tty_pair[1];
   }
   cg_compute(&st.cg, s->cgroups_path, id);
+  trace_phase("cgroups computed");
 
   /* join namespaces given by path: user first (others may belong to it) */
   for (int pass = 0; pass < 2; pass++)
@@ -554,6 +569,7 @@ static int do_create(const char *id, const create_opts *o, int run) {
 
   /* anything failing from here must not leave the child or cgroups behind */
   g_cpid = pid;
+  trace_phase("cloned");
   st.pid = pid;
   st.starttime = proc_starttime(pid, NULL);
   if (s->newflags & CLONE_NEWUSER) {
@@ -561,7 +577,9 @@ static int do_create(const char *id, const create_opts *o, int run) {
     write_map(pid, "gid_map", s->gidm, s->ngid);
   }
   cg_create_apply(&st.cg, s);
+  trace_phase("cgroups created");
   cg_join(&st.cg, pid);
+  trace_phase("cgroups joined");
   if (s->proc.has_oom) {
     char b[16];
     snprintf(b, sizeof b, "%d", s->proc.oom);
@@ -569,7 +587,9 @@ static int do_create(const char *id, const create_opts *o, int run) {
   }
   state_save(&st);
   if (send(sv[0], "g", 1, MSG_NOSIGNAL) != 1) die("container init died before setup");
+  trace_phase("go sent");
   int r = sync_read(sv[0], "create");
+  trace_phase("init ready");
   if (r < 0) {
     int code = wait_status(pid);
     g_cpid = 0;
@@ -607,13 +627,16 @@ static int do_create(const char *id, const create_opts *o, int run) {
     log_line("error", buf + 1);
     exec_failed = 1;
   }
+  trace_phase("exec done");
   int code = master >= 0 ? tty_proxy(master, pid) : wait_status(pid);
+  trace_phase("exited");
   /* kill leftovers (a pid namespace dies with its init; a shared one may not) */
   pid_t procs[4096];
   int np = cg_procs(&st.cg, procs, 4096);
   for (int i = 0; i < np; i++) kill(procs[i], SIGKILL);
   cg_destroy(&st.cg);
   remove_state(st.dir);
+  trace_phase("cleaned up");
   return exec_failed ? 1 : code;
 }
 
@@ -902,6 +925,7 @@ static int is_flag(const char *a, const char *lng, const char *shrt) {
 }
 
 int main(int argc, char **argv) {
+  trace_phase("start");
   int i = 1;
   const char *logp = NULL;
   int json = 0;

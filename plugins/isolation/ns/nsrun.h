@@ -143,5 +143,7 @@ char *read_file(const char *path); /* NULL on error */
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sync_send(int fd, char tag, const char *msg);
+/* BERTH_NSRUN_TRACE=1: phase timings (ms since start) on stderr. */
+void trace_phase(const char *what);
 
 #endif
