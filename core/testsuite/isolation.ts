@@ -338,14 +338,28 @@ export function runIsolationSuite(t: T, opts: IsolationSuiteOptions): void {
       }
       return Number(fs.readFileSync(path.join(dir, 'cpuacct.usage'), 'utf8').trim());
     };
+    const cpuDir = cgroupDir(h.cgpath(id), 'cpu')!;
+    const throttled = (): number => Number(/nr_throttled (\d+)/.exec(fs.readFileSync(path.join(cpuDir, 'cpu.stat'), 'utf8'))?.[1] ?? 0);
     await sleep(300);
     const u0 = usage();
+    const th0 = throttled();
     const t0 = process.hrtime.bigint();
     await sleep(2000);
     const u1 = usage();
+    const th1 = throttled();
     const t1 = process.hrtime.bigint();
     const share = (u1 - u0) / Number(t1 - t0);
-    t.ok(share >= 0.35 && share <= 0.65, `CPU share ${(share * 100).toFixed(1)} % within 35–65 %`);
+    const pct = `${(share * 100).toFixed(1)} %`;
+    t.ok(share <= 0.65, `CPU share ${pct} is capped (≤ 65 %)`);
+    // On a contended host the loop may not even get its 50 %: the lower bound and the
+    // throttling evidence are only meaningful when CPU is available.
+    const load = os.loadavg()[0]! / os.cpus().length;
+    if (load < 1.5) {
+      t.ok(share >= 0.35, `CPU share ${pct} near 50 % (≥ 35 %)`);
+      t.ok(th1 > th0, `the quota throttled the cgroup (${th1 - th0} periods)`);
+    } else {
+      t.comment(`host busy (load ${load.toFixed(1)} per CPU): lower bound not checked; share ${pct}, throttled ${th1 - th0} periods`);
+    }
     const k = await h.rt(['kill', id, 'KILL']);
     t.equal(k.code, 0, k.stderr);
     t.ok(await h.waitStopped(id), 'killed');
