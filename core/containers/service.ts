@@ -237,12 +237,18 @@ export class ContainerService {
 
   // ---- create -------------------------------------------------------------------------------
 
-  private async reserveName(name: string, id: string): Promise<void> {
+  /**
+   * Takes `name` for `id` under the names bucket lock. When `rec` is given it is written inside
+   * the same lock, so a reservation whose record is missing is always stale (a crash between the
+   * two writes) and can be taken over.
+   */
+  private async reserveName(name: string, id: string, rec?: ContainerRecord): Promise<void> {
     const meta = this.engine.metadata;
     await meta.withBucketLock(NAMES_BUCKET, async () => {
       const cur = await meta.get<string>(NAMES_BUCKET, name);
       if (cur && cur !== id && (await meta.get(BUCKET, cur))) throw ERR_CONTAINER_NAME_CONFLICT(name, cur);
       await meta.put(NAMES_BUCKET, name, id);
+      if (rec) await meta.put(BUCKET, id, { ...rec, name });
     });
   }
 
@@ -310,13 +316,13 @@ export class ContainerService {
       ...(o.rootfs ? { rootfs: o.rootfs } : {}),
       config, hostConfig: hc, path: cmd.args[0]!, args: cmd.args.slice(1), isolation: backend.name, complete: false,
     };
-    // Name: given, or random until one is free.
-    if (name) await this.reserveName(name, id);
+    // Name: given, or random until one is free. The record is written with the reservation.
+    if (name) await this.reserveName(name, id, rec);
     else {
       for (let i = 0; ; i++) {
         const n = randomName(i > 3 ? 1 : 0);
         try {
-          await this.reserveName(n, id);
+          await this.reserveName(n, id, rec);
           rec.name = n;
           break;
         } catch (e) {
@@ -324,7 +330,6 @@ export class ContainerService {
         }
       }
     }
-    await this.engine.metadata.put(BUCKET, id, rec);
     try {
       await this.materialize(rec, img, backend);
     } catch (e) {
@@ -586,9 +591,9 @@ export class ContainerService {
     const rec = await this.resolve(ref);
     const name = validateName(newName);
     if (name === rec.name) throw ERR_CONTAINER_BAD_OPTION('name', `Renaming a container with the same name as its current name`);
-    await this.reserveName(name, rec.id);
     const old = rec.name;
-    await this.engine.metadata.update<ContainerRecord>(BUCKET, rec.id, (cur) => (cur ? { ...cur, name } : cur));
+    const cur = await this.engine.metadata.get<ContainerRecord>(BUCKET, rec.id);
+    await this.reserveName(name, rec.id, cur ?? rec);
     if (old) await this.releaseName(old, rec.id);
     await this.publish('rename', { ...rec, name }, { oldName: `/${old}` });
   }

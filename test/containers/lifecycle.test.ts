@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { berthCli, cleanupRoot, haveBuild, importBusyboxImage, makeBusyboxRootfs } from '../helpers/busybox-rootfs';
 
 if (!haveBuild()) t.fail('dist/ is missing: run `npm run build` first');
-if (process.getuid?.() !== 0) t.skip('needs root (namespaces, cgroups, mounts)');
+if (process.getuid?.() !== 0) t.plan(0, 'needs root (namespaces, cgroups, mounts)');
 else {
   const tmp = mkdtempSync(join(tmpdir(), 'berth-ctr-'));
   const root = join(tmp, 'root');

@@ -649,8 +649,22 @@ int main(int argc, char **argv) {
   }
   if (sync_fd >= 0) dprintf(sync_fd, "listening %d\n", (int)getpid());
   if (wait_attach) {
-    struct pollfd pf = {.fd = listen_fd, .events = POLLIN};
-    if (poll(&pf, 1, 10000) > 0) accept_client();
+    /* The CLI connects right after "listening". If it dies first (its end of the sync socket
+     * hangs up) or never comes, the container is not started: like a `docker run` killed before
+     * `start`, it stays created. */
+    int attached = 0;
+    double until = mono_now() + 10.0;
+    while (!attached && mono_now() < until) {
+      struct pollfd pf[2] = {{.fd = listen_fd, .events = POLLIN}, {.fd = sync_fd, .events = 0}};
+      int r = poll(pf, sync_fd >= 0 ? 2 : 1, 200);
+      if (r > 0 && (pf[0].revents & POLLIN)) attached = accept_client() >= 0;
+      else if (r > 0 && (pf[1].revents & (POLLHUP | POLLERR))) break;
+    }
+    if (!attached) {
+      if (mnt_type && mnt_target) umount2(mnt_target, MNT_DETACH);
+      fprintf(stderr, "berth-monitor: no attach client came; not starting %s\n", cid);
+      _exit(125);
+    }
   }
 
   int max_retries, kind = parse_policy(&max_retries);
