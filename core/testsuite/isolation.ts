@@ -351,10 +351,10 @@ export function runIsolationSuite(t: T, opts: IsolationSuiteOptions): void {
     const share = (u1 - u0) / Number(t1 - t0);
     const pct = `${(share * 100).toFixed(1)} %`;
     t.ok(share <= 0.65, `CPU share ${pct} is capped (≤ 65 %)`);
-    // On a contended host the loop may not even get its 50 %: the lower bound and the
-    // throttling evidence are only meaningful when CPU is available.
+    // On a contended host the loop may not even get its 50 %: when it fell short and the
+    // host is busy, the lower bound and the throttling evidence are not meaningful.
     const load = os.loadavg()[0]! / os.cpus().length;
-    if (load < 1.5) {
+    if (load < 1.5 || share >= 0.35) {
       t.ok(share >= 0.35, `CPU share ${pct} near 50 % (≥ 35 %)`);
       t.ok(th1 > th0, `the quota throttled the cgroup (${th1 - th0} periods)`);
     } else {
