@@ -244,19 +244,24 @@ export abstract class SnapshotDriver implements StorageDriver, Cleaner {
 
   async remove(key: string): Promise<void> {
     checkSnapshotKey(key);
-    const gone = path.join(this.snapDir, `.rm-${process.pid}-${Date.now()}-${Math.random().toString(16).slice(2, 8)}`);
-    await this.mutate(async (idx) => {
-      const rec = Object.prototype.hasOwnProperty.call(idx.snaps, key) ? idx.snaps[key] : undefined;
-      if (!rec) throw ERR_SNAPSHOT_NOT_FOUND(key);
-      for (const r of Object.values(idx.snaps)) if (r.parent === key) throw ERR_SNAPSHOT_IN_USE(key);
+    // 1. The index forgets the snapshot (atomically); from then on nobody can reach its id.
+    // 2. Its dir is renamed out of the way and deleted. A crash between 1 and 2 leaves an id dir
+    //    the index does not name, which cleanup() removes; never a listed snapshot without a dir.
+    const rec = await this.mutate((idx) => {
+      const r = Object.prototype.hasOwnProperty.call(idx.snaps, key) ? idx.snaps[key] : undefined;
+      if (!r) throw ERR_SNAPSHOT_NOT_FOUND(key);
+      for (const o of Object.values(idx.snaps)) if (o.parent === key) throw ERR_SNAPSHOT_IN_USE(key);
       delete idx.snaps[key];
-      try {
-        await fsp.rename(this.dirOf(rec), gone);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ERR_SNAPSHOT_IO.with({ cause: err }, key, 'remove', (err as Error).message);
-      }
+      return r;
     });
-    await fsp.rm(gone, { recursive: true, force: true });
+    const gone = path.join(this.snapDir, `.rm-${process.pid}-${rec.id}`);
+    try {
+      await fsp.rename(this.dirOf(rec), gone);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw ERR_SNAPSHOT_IO.with({ cause: err }, key, 'remove', (err as Error).message);
+    }
+    await fsp.rm(gone, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
   }
 
   async mounts(key: string): Promise<Mount[]> {
@@ -306,7 +311,8 @@ export abstract class SnapshotDriver implements StorageDriver, Cleaner {
         else if (n.startsWith('.rm-')) drop = !pidAlive(Number(n.split('-')[1]));
         else if (/^\d+$/.test(n)) drop = !ids.has(n);
         if (!drop) continue;
-        await fsp.rm(path.join(this.snapDir, n), { recursive: true, force: true });
+        // Retries: a helper the dead process started (cp) may still be finishing.
+        await fsp.rm(path.join(this.snapDir, n), { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
         removed++;
       }
     });

@@ -26,7 +26,9 @@ export class VfsDriver extends SnapshotDriver {
       await fsp.mkdir(fsDir, { mode: 0o755 });
       return;
     }
-    await run('cp', ['-a', '--reflink=auto', '--', this.layerDirOf(parent.rec), fsDir]);
+    // setpriv --pdeathsig: if berth is killed mid-copy, cp dies with it instead of writing on
+    // into a temp dir that cleanup() is about to remove.
+    await run('setpriv', ['--pdeathsig', 'SIGKILL', '--', 'cp', '-a', '--reflink=auto', '--', this.layerDirOf(parent.rec), fsDir]);
   }
 
   protected lowerDirsOf(): string[] {
