@@ -27,7 +27,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { MetadataStore } from '../../../core/store/metadata';
+import type { MetadataStore } from '../../../core/store/metadata';
 import {
   ERR_SNAPSHOT_EXISTS,
   ERR_SNAPSHOT_IN_USE,
@@ -117,11 +117,20 @@ export async function diskUsage(dir: string): Promise<Usage> {
 export abstract class SnapshotDriver implements StorageDriver, Cleaner {
   abstract readonly name: string;
   abstract readonly whiteoutMode: 'overlay' | 'delete';
-  protected readonly meta: MetadataStore;
+  private _meta: MetadataStore | undefined;
   readonly snapDir: string;
 
+  /** The index store, loaded on first use (msgpackr is not free to load; plugin init must be cheap). */
+  protected get meta(): MetadataStore {
+    if (!this._meta) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { MetadataStore: Store } = require('../../../core/store/metadata') as typeof import('../../../core/store/metadata');
+      this._meta = new Store(path.join(this.dataDir, 'meta'));
+    }
+    return this._meta;
+  }
+
   constructor(readonly dataDir: string) {
-    this.meta = new MetadataStore(path.join(dataDir, 'meta'));
     this.snapDir = path.join(dataDir, 'snapshots');
     fs.mkdirSync(this.snapDir, { recursive: true });
   }
