@@ -69,7 +69,9 @@ if (process.getuid?.() !== 0) {
       ['systemd cgroups path', (c) => (c.linux.cgroupsPath = 'system.slice:berth:x'), /systemd/],
       ['host-wide sysctl', (c) => (c.linux.sysctl = { 'kernel.panic': '1' }), /not namespaced/],
       ['unknown capability', (c) => c.process.capabilities.bounding.push('CAP_FLY'), /unknown capability CAP_FLY/],
-      ['seccomp under --strict', (c) => (c.linux.seccomp = { defaultAction: 'SCMP_ACT_ERRNO' }), /seccomp/, ['--strict']],
+      ['seccomp notify action', (c) => (c.linux.seccomp = { defaultAction: 'SCMP_ACT_NOTIFY' }), /seccomp action SCMP_ACT_NOTIFY is not supported/],
+      ['seccomp foreign architecture', (c) => (c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_AARCH64'] }), /architecture SCMP_ARCH_AARCH64/],
+      ['seccomp unknown op', (c) => (c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['kill'], action: 'SCMP_ACT_ERRNO', args: [{ index: 1, value: 1, op: 'SCMP_CMP_ALMOST' }] }] }), /op SCMP_CMP_ALMOST/],
       ['missing cwd', (c) => (c.process.cwd = '/does/not/exist'), /chdir to cwd/],
       ['missing executable', (c) => (c.process.args = ['no-such-binary']), /executable file not found/],
       ['terminal without console socket on create', (c) => (c.process.terminal = true), /--console-socket is required/],
@@ -84,9 +86,6 @@ if (process.getuid?.() !== 0) {
       t.match(r.stderr, re, `${name}: says why (${r.stderr.trim()})`);
       assertNothingLeft(t, id);
     }
-    const seccompOk = await run({ args: ['true'], edit: (c) => (c.linux.seccomp = { defaultAction: 'SCMP_ACT_ERRNO' }) });
-    t.equal(seccompOk.code, 0, 'seccomp without --strict runs');
-    t.match(seccompOk.stderr, /seccomp is not implemented/, '… and warns');
   });
 
   t.test('mount destinations cannot escape the rootfs through symlinks', async (t) => {
@@ -169,6 +168,42 @@ if (process.getuid?.() !== 0) {
     t.equal((await rt(['delete', '--force', 'no-such-id'])).code, 0, 'delete --force of a missing id is a no-op');
     const inv = await rt(['state', '../etc']);
     t.match(inv.stderr, /invalid container id/);
+  });
+
+  t.test('seccomp: every comparison op, errnoRet, and the filter follows exec', async (t) => {
+    // kill(2) with harmless signals (0, CHLD, URG, WINCH) as the probe: args[1] is the signal
+    const probe = 'for s in 0 17 23 28; do kill -$s $$ 2>/dev/null && echo $s:ok || echo $s:blocked; done';
+    const cases: [string, number, number | undefined, string][] = [
+      ['SCMP_CMP_EQ', 17, undefined, '0:ok 17:blocked 23:ok 28:ok'],
+      ['SCMP_CMP_NE', 17, undefined, '0:blocked 17:ok 23:blocked 28:blocked'],
+      ['SCMP_CMP_GT', 23, undefined, '0:ok 17:ok 23:ok 28:blocked'],
+      ['SCMP_CMP_GE', 23, undefined, '0:ok 17:ok 23:blocked 28:blocked'],
+      ['SCMP_CMP_LT', 23, undefined, '0:blocked 17:blocked 23:ok 28:ok'],
+      ['SCMP_CMP_LE', 23, undefined, '0:blocked 17:blocked 23:blocked 28:ok'],
+      ['SCMP_CMP_MASKED_EQ', 8, 8, '0:ok 17:ok 23:ok 28:blocked'],
+    ];
+    for (const [op, value, valueTwo, want] of cases) {
+      const r = await run({
+        args: ['sh', '-c', probe],
+        edit: (c) => (c.linux.seccomp = {
+          defaultAction: 'SCMP_ACT_ALLOW',
+          architectures: ['SCMP_ARCH_X86_64'],
+          syscalls: [{ names: ['kill'], action: 'SCMP_ACT_ERRNO', errnoRet: 13, args: [{ index: 1, value, ...(valueTwo !== undefined ? { valueTwo } : {}), op }] }],
+        }),
+      });
+      t.equal(r.code, 0, `${op}: ${r.stderr}`);
+      t.equal(r.stdout.trim().split('\n').join(' '), want, op);
+    }
+    const id = newId();
+    const b = bundle(id, {
+      args: ['sleep', '60'],
+      edit: (c) => (c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat', 'no_such_syscall_in_this_kernel'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }] }),
+    });
+    t.equal((await rt(['run', '-d', '--bundle', b.dir, id])).code, 0);
+    const e = await rt(['exec', id, 'sh', '-c', 'mkdir /tmp/x; grep ^Seccomp: /proc/self/status']);
+    t.match(e.stderr, /Permission denied/, 'errnoRet 13 (EACCES) for mkdir inside exec');
+    t.match(e.stdout, /Seccomp:\s+2/, 'exec runs under the filter');
+    t.equal((await rt(['delete', '--force', id])).code, 0);
   });
 
   t.test('rlimits, noNewPrivileges, ambient capabilities for a non-root user', async (t) => {

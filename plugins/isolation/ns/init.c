@@ -452,6 +452,8 @@ static int capset_(uint64_t eff, uint64_t perm, uint64_t inh) {
  * set can only shrink while we still hold CAP_SETPCAP, and setuid() away
  * from root clears the effective set unless KEEPCAPS. */
 void finalize_process(const procspec *p, int preserve_fds) {
+  /* without no_new_privs the filter must go in while we still hold CAP_SYS_ADMIN (runc's order) */
+  if (p->seccomp && !p->nnp) seccomp_apply(p->seccomp, p->seccomp_flags);
   for (int i = 0; i < p->nrl; i++) {
     struct rlimit r = {p->rl[i].soft, p->rl[i].hard};
     if (setrlimit(p->rl[i].res, &r)) die("setrlimit %d: %s", p->rl[i].res, strerror(errno));
@@ -477,6 +479,7 @@ void finalize_process(const procspec *p, int preserve_fds) {
         die("raise ambient capability %d: %s (it must also be permitted and inheritable)", c, strerror(errno));
   }
   if (p->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) die("no_new_privs: %s", strerror(errno));
+  if (p->seccomp && p->nnp) seccomp_apply(p->seccomp, p->seccomp_flags);
   unsigned first = 3 + (unsigned)(preserve_fds > 0 ? preserve_fds : 0);
   if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC)) {
     for (int fd = (int)first; fd < 1024; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);

@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 int g_errfd = -1;
-int g_strict = 0;
 static FILE *g_log = NULL;
 static int g_log_json = 0;
 static const char *g_root = "/run/berth-nsrun";
@@ -792,6 +791,9 @@ static int cmd_exec(const char *id, const exec_opts *o, char **args, int nargs) 
     }
   }
   if (o->tty) p.terminal = 1;
+  /* the container's seccomp filter applies to exec'd processes too */
+  jv *sc = jget(jget(cfg, "linux"), "seccomp");
+  if (sc && sc->t == J_OBJ && !jempty(sc)) seccomp_compile(sc, &p.seccomp, &p.seccomp_flags);
   if (!p.nargs || !p.args) die("exec: no command given");
   if (p.terminal && !o->console && o->detach) die("exec --detach with a terminal needs --console-socket");
   if (o->console && !p.terminal) die("--console-socket given but the process has no terminal");
@@ -893,7 +895,7 @@ static int cmd_exec(const char *id, const exec_opts *o, char **args, int nargs) 
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: berth-nsrun [--root DIR] [--log FILE] [--log-format text|json] [--strict] COMMAND ...\n"
+          "usage: berth-nsrun [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...\n"
           "commands:\n"
           "  create --bundle DIR [--pid-file F] [--console-socket SOCK] [--preserve-fds N] ID\n"
           "  start ID\n"
@@ -934,7 +936,6 @@ int main(int argc, char **argv) {
     if (optval(argv, argc, &i, "--root", NULL, &v)) g_root = v;
     else if (optval(argv, argc, &i, "--log", NULL, &v)) logp = v;
     else if (optval(argv, argc, &i, "--log-format", NULL, &v)) json = !strcmp(v, "json");
-    else if (!strcmp(argv[i], "--strict")) g_strict = 1;
     else if (!strcmp(argv[i], "--debug")) {}
     else if (!strcmp(argv[i], "--systemd-cgroup")) die("--systemd-cgroup is not supported by berth-nsrun (cgroupfs only)");
     else if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-v")) {
@@ -1029,7 +1030,7 @@ int main(int argc, char **argv) {
            "\"mountOptions\":[\"ro\",\"rw\",\"nosuid\",\"suid\",\"nodev\",\"dev\",\"noexec\",\"exec\",\"bind\",\"rbind\","
            "\"private\",\"rprivate\",\"shared\",\"rshared\",\"slave\",\"rslave\"],"
            "\"linux\":{\"namespaces\":[\"cgroup\",\"ipc\",\"mount\",\"network\",\"pid\",\"user\",\"uts\"],"
-           "\"cgroup\":{\"v1\":true,\"v2\":true,\"systemd\":false},\"seccomp\":{\"enabled\":false},"
+           "\"cgroup\":{\"v1\":true,\"v2\":true,\"systemd\":false},\"seccomp\":{\"enabled\":true,\"actions\":[\"SCMP_ACT_ALLOW\",\"SCMP_ACT_ERRNO\",\"SCMP_ACT_KILL\",\"SCMP_ACT_KILL_PROCESS\",\"SCMP_ACT_KILL_THREAD\",\"SCMP_ACT_LOG\",\"SCMP_ACT_TRACE\",\"SCMP_ACT_TRAP\"],\"operators\":[\"SCMP_CMP_EQ\",\"SCMP_CMP_GE\",\"SCMP_CMP_GT\",\"SCMP_CMP_LE\",\"SCMP_CMP_LT\",\"SCMP_CMP_MASKED_EQ\",\"SCMP_CMP_NE\"],\"archs\":[\"SCMP_ARCH_X86_64\"]},"
            "\"apparmor\":{\"enabled\":false},\"selinux\":{\"enabled\":false}}}\n");
     return 0;
   }

@@ -17,8 +17,7 @@
  * stopped (init exited) → delete (cgroups and state removed).
  *
  * Policy: every config field is either honoured or refused with a message
- * naming it ("refuses to start and says why"); nothing is silently ignored,
- * except seccomp, which is refused only under --strict (see README.md).
+ * naming it ("refuses to start and says why"); nothing is silently ignored.
  */
 #ifndef NSRUN_H
 #define NSRUN_H
@@ -61,6 +60,8 @@ typedef struct {
   rlim_t_ rl[20]; int nrl;
   int nnp;
   int has_oom; int oom;
+  void *seccomp;          /* struct sock_fprog *, or NULL */
+  unsigned seccomp_flags;
 } procspec;
 
 typedef struct {
@@ -94,7 +95,6 @@ typedef struct {
 /* errors: die() prints "berth-nsrun: msg" (and a JSON line to --log) and
  * exits 1; inside init it sends the message to the runtime instead. */
 extern int g_errfd;
-extern int g_strict;
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void set_log(const char *path, int json);
@@ -105,6 +105,10 @@ void proc_parse(procspec *p, const jv *proc, const char *where);
 int cap_from_name(const char *name);
 int signal_from_name(const char *name);
 int rlimit_from_name(const char *name);
+
+/* seccomp.c */
+void seccomp_compile(const jv *sc, void **prog, unsigned *flags);
+void seccomp_apply(void *prog, unsigned flags);
 
 /* cgroup.c */
 typedef struct {

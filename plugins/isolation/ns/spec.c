@@ -463,12 +463,12 @@ void spec_load(spec_t *s, const char *bundle) {
   s->masked = str_array(jget(lx, "maskedPaths"), &s->nmasked, "linux.maskedPaths");
   s->ropaths = str_array(jget(lx, "readonlyPaths"), &s->nropaths, "linux.readonlyPaths");
   devices_parse(s, jget(lx, "devices"));
-  jv *sc = jget(lx, "sysctl");
-  if (sc && sc->t == J_OBJ) {
-    int n = jlen(sc);
+  jv *sy = jget(lx, "sysctl");
+  if (sy && sy->t == J_OBJ) {
+    int n = jlen(sy);
     s->sysctl_k = calloc((size_t)n + 1, sizeof(char *));
     s->sysctl_v = calloc((size_t)n + 1, sizeof(char *));
-    for (jv *e = sc->child; e; e = e->next) {
+    for (jv *e = sy->child; e; e = e->next) {
       if (e->t != J_STR) die("linux.sysctl.%s must be a string", e->key);
       if (strstr(e->key, "..") || strchr(e->key, '/')) die("linux.sysctl: bad key %s", e->key);
       sysctl_check(s, e->key);
@@ -481,10 +481,10 @@ void spec_load(spec_t *s, const char *bundle) {
     s->rootfs_prop = prop_from_name(jstr(lx, "rootfsPropagation"));
     if (!s->rootfs_prop) die("linux.rootfsPropagation: unknown value %s", jstr(lx, "rootfsPropagation"));
   }
-  if (!jempty(jget(lx, "seccomp"))) {
+  jv *sc = jget(lx, "seccomp");
+  if (sc && sc->t == J_OBJ && !jempty(sc)) {
     s->has_seccomp = 1;
-    if (g_strict) die("linux.seccomp is set but berth-nsrun does not implement seccomp filters (--strict)");
-    warnx_("warning: linux.seccomp is not implemented by berth-nsrun; the container runs without a seccomp filter");
+    seccomp_compile(sc, &s->proc.seccomp, &s->proc.seccomp_flags);
   }
   if (s->hostname && !(s->newflags & CLONE_NEWUTS)) die("config.hostname needs a new uts namespace");
 }
