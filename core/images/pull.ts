@@ -112,7 +112,14 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
     });
 }
 
+const TRACE = process.env.BERTH_TRACE_PULL === '1';
+const t0 = Date.now();
+function trace(what: string): void {
+  if (TRACE) process.stderr.write(`[pull +${Date.now() - t0} ms] ${what}\n`);
+}
+
 export async function pullImage(engine: Engine, input: string, opts: PullOptions = {}): Promise<PullResult> {
+  trace('start');
   const ref = parseReference(input);
   const progress = opts.quiet ? undefined : opts.progress;
   const want: Platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
@@ -182,7 +189,9 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
           progress?.update(id, 'Download complete');
           return;
         }
+        trace(`download ${id} start`);
         await downloadBlob(engine, session, d, (cur) => progress?.update(id, 'Downloading', { current: cur, total: d.size }), abort.signal);
+        trace(`download ${id} done`);
         progress?.update(id, 'Verifying Checksum');
         progress?.update(id, 'Download complete');
       });
@@ -196,11 +205,13 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
         const id = shortId(l.blob!.digest);
         const kind = layerKind(l.blob!.mediaType)!;
         let done = 0;
+        trace(`unpack ${id} start`);
         const r = await unpackLayer(driver, content.createReadStream(l.blob!.digest), kind.compression, i === 0 ? '' : layers[i - 1]!.chainId, { chainId: l.chainId, expectDiffId: l.diffId }, (n) => {
           done += n;
           progress?.update(id, 'Extracting', { current: done, total: 0 });
         });
         l.size = r.size;
+        trace(`unpack ${id} done`);
         progress?.update(id, 'Pull complete');
       }
     } catch (e) {
