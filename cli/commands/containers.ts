@@ -223,14 +223,39 @@ function planFromFlags(p: Parsed, isRun: boolean): RunPlan {
   return plan;
 }
 
+/**
+ * Creates the container. The image transport is not booted for `run`/`create` (it costs time on
+ * every run); when the image is missing, a second engine with the transport pulls it, printing
+ * Docker's `Unable to find image … locally` and the pull progress on stderr, then create retries.
+ */
 async function createFromPlan(ctx: CliContext, svc: ContainerService, plan: RunPlan, quiet: boolean): Promise<ContainerRecord> {
-  return svc.create({
-    ...plan,
-    onPull: (ref) => {
-      if (!quiet) ctx.err(`Unable to find image '${ref}' locally`);
-    },
-    ...(quiet ? {} : { pullProgress: kit().createProgress(ctx.stderr, {}) }),
-  });
+  const pull = async () => {
+    const { Engine } = require('../../core/engine') as typeof import('../../core/engine');
+    const { builtins } = require('../../plugins/builtins') as typeof import('../../plugins/builtins');
+    const { pullImage } = require('../../core/images/pull') as typeof import('../../core/images/pull');
+    const e2 = await Engine.open({
+      registrations: builtins, root: svc.root, onlyTypes: [HOST, STORAGE, TRANSPORT],
+      ...(ctx.globals.config !== undefined ? { configFile: ctx.globals.config } : {}),
+    });
+    const progress = kit().createProgress(ctx.stderr, { quiet });
+    try {
+      await pullImage(e2, plan.image, { progress, quiet });
+    } finally {
+      progress.close();
+      await e2.close();
+    }
+  };
+  if (!plan.rootfs && plan.pull === 'always') await pull();
+  try {
+    return await svc.create({ ...plan, pull: 'never' });
+  } catch (e) {
+    const { BerthError } = require('../../core/errors') as typeof import('../../core/errors');
+    const missing = e instanceof BerthError && e.cls === 'notFound' && /IMAGE/.test(e.code);
+    if (!missing || plan.rootfs || plan.pull !== 'missing') throw e;
+    if (!quiet) ctx.err(`Unable to find image '${plan.image}' locally`);
+    await pull();
+    return svc.create({ ...plan, pull: 'never' });
+  }
 }
 
 /** Exit code for a failed start: 126/127 for the runtime's exec errors, else 125. */
@@ -347,7 +372,7 @@ const run: CliCommand = {
     args: { min: 1 },
     flags: RUN_FLAGS,
   },
-  plugins: [...PLUGINS, TRANSPORT],
+  plugins: PLUGINS,
   runLike: true,
   async run(ctx, p) {
     const plan = planFromFlags(p, true);
@@ -382,7 +407,7 @@ const create: CliCommand = {
     args: { min: 1 },
     flags: CREATE_FLAGS,
   },
-  plugins: [...PLUGINS, TRANSPORT],
+  plugins: PLUGINS,
   runLike: true,
   async run(ctx, p) {
     const plan = planFromFlags(p, false);

@@ -311,9 +311,10 @@ export class ContainerService {
     if (!config.Env.some((e) => e.startsWith('PATH='))) config.Env.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
     if (config.StopSignal) parseSignal(config.StopSignal);
     const backend = this.backend();
+    const storageName = o.rootfs ? undefined : this.engine.storage().name;
     const rec: ContainerRecord = {
       id, name: name || '', created: new Date().toISOString(), image: config.Image, imageId: img?.id ?? '',
-      ...(o.rootfs ? { rootfs: o.rootfs } : {}),
+      ...(o.rootfs ? { rootfs: o.rootfs } : { driver: storageName!, snapshotKey: id }),
       config, hostConfig: hc, path: cmd.args[0]!, args: cmd.args.slice(1), isolation: backend.name, complete: false,
     };
     // Name: given, or random until one is free. The record is written with the reservation.
@@ -353,10 +354,7 @@ export class ContainerService {
       rootPath = rec.rootfs;
       readers = [rec.rootfs];
     } else {
-      const storage = this.engine.storage();
-      rec.driver = storage.name;
-      rec.snapshotKey = rec.id;
-      await this.engine.metadata.put(BUCKET, rec.id, rec);
+      const storage = this.engine.storage(rec.driver);
       await storage.prepare(rec.id, img?.chainIds.at(-1) ?? '', { 'berth.container': rec.id });
       const mounts = await storage.mounts(rec.id);
       if (mounts.length !== 1) throw ERR_CONTAINER_START(`storage driver ${storage.name} returned ${mounts.length} mounts; one is supported`);
@@ -400,7 +398,19 @@ export class ContainerService {
       // The remapped root must be able to reach its files: own the container dir and, for a
       // snapshot, its writable layer (lower layers stay root-owned and read-only, like
       // Docker's userns-remap on a shared image store).
-      const { chown } = require('node:fs/promises') as typeof import('node:fs/promises');
+      const { chown, chmod } = require('node:fs/promises') as typeof import('node:fs/promises');
+      // runc binds the rootfs from inside the user namespace: every directory on the way must be
+      // searchable by the remapped root. Inside the state root we make it so (0711, like
+      // Docker's /var/lib/docker with userns-remap); above it we only check and explain.
+      const { dirname } = require('node:path') as typeof import('node:path');
+      for (let a = dirname(this.engine.root); ; a = dirname(a)) {
+        if ((statSync(a).mode & 0o001) === 0) throw ERR_CONTAINER_BAD_OPTION('--userns', `${a} is not searchable by the remapped root (uid ${userns.hostId}): chmod o+x ${a}`);
+        if (a === '/') break;
+      }
+      for (const d of [this.engine.root, `${this.engine.root}/containers`, dir, `${dir}/bundle`]) {
+        await mkdir(d, { recursive: true });
+        await chmod(d, (statSync(d).mode & 0o777) | 0o011);
+      }
       await chown(dir, userns.hostId, userns.hostId);
       for (const f of ['hostname', 'hosts', 'resolv.conf']) await chown(`${dir}/${f}`, userns.hostId, userns.hostId);
       if (mount) {

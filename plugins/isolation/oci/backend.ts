@@ -40,8 +40,8 @@ export interface OciBackendOptions {
 
 /** Docker's exit codes for a process that could not be started. */
 export function exitCodeForStartError(message: string): number {
-  if (/executable file .*not found|not found in \$PATH|no such file or directory|command not found/i.test(message)) return 127;
-  if (/permission denied|not executable|exec format error|is a directory/i.test(message)) return 126;
+  if (/executable file .*not found|not found in \$PATH|exec: "[^"]*": stat [^:]*: no such file|exec(?:utable)?[^\n]*no such file or directory|command not found/i.test(message)) return 127;
+  if (/exec(?:utable)?[^\n]*(?:permission denied|is a directory|exec format error)|exec format error/i.test(message)) return 126;
   return 125;
 }
 
@@ -116,8 +116,10 @@ export class OciBackend implements IsolationBackend, Pausable {
     await mkdir(`${bundle}/rootfs`, { recursive: true });
     await mkdir(this.taskIndex, { recursive: true });
     const { oci, ...task } = spec;
-    await writeFileAtomic(`${bundle}/config.json`, JSON.stringify(oci));
-    await writeFileAtomic(`${spec.dir}/task.json`, JSON.stringify(task));
+    // Renamed into place (never half-written) but not fsynced: the container record is the
+    // durable truth; a bundle lost to a power cut makes `start` fail with a clear error.
+    await writeRenamed(`${bundle}/config.json`, JSON.stringify(oci));
+    await writeRenamed(`${spec.dir}/task.json`, JSON.stringify(task));
     await unlink(`${this.taskIndex}/${id}`).catch(() => undefined);
     await symlink(spec.dir, `${this.taskIndex}/${id}`);
   }
@@ -230,7 +232,9 @@ export class OciBackend implements IsolationBackend, Pausable {
       await this.kill(id, 'KILL', true).catch(() => undefined);
       await this.wait(id, 10_000);
     }
-    await run(this.runtimePath, ['--root', this.rtRoot, 'delete', '--force', id]).catch(() => undefined);
+    // After a recorded exit the monitor has already deleted the runtime's state; only a task
+    // that was running just now, or whose monitor vanished, can have some left.
+    if (st.status !== 'exited' && st.status !== 'created') await run(this.runtimePath, ['--root', this.rtRoot, 'delete', '--force', id]).catch(() => undefined);
     await unmountIfMounted(`${dir}/bundle/rootfs`);
     await unlink(`${this.taskIndex}/${id}`).catch(() => undefined);
   }
@@ -392,6 +396,13 @@ export class OciBackend implements IsolationBackend, Pausable {
     const r = await run(this.runtimePath, ['--root', this.rtRoot, 'resume', id]);
     if (r.code !== 0) throw ERR_TASK_RUNTIME(this.runtimePath, 'resume', r.err.trim());
   }
+}
+
+async function writeRenamed(file: string, data: string): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, data);
+  const { rename } = require('node:fs/promises') as typeof import('node:fs/promises');
+  await rename(tmp, file);
 }
 
 function readlinkSyncSafe(p: string): string | undefined {
