@@ -791,6 +791,7 @@ static int cmd_exec(const char *id, const exec_opts *o, char **args, int nargs) 
     }
   }
   if (o->tty) p.terminal = 1;
+  caps_check_available(&p);
   /* the container's seccomp filter applies to exec'd processes too */
   jv *sc = jget(jget(cfg, "linux"), "seccomp");
   if (sc && sc->t == J_OBJ && !jempty(sc)) seccomp_compile(sc, &p.seccomp, &p.seccomp_flags);

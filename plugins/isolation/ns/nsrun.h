@@ -102,6 +102,7 @@ void set_log(const char *path, int json);
 /* spec.c */
 void spec_load(spec_t *s, const char *bundle);
 void proc_parse(procspec *p, const jv *proc, const char *where);
+void caps_check_available(const procspec *p);
 int cap_from_name(const char *name);
 int signal_from_name(const char *name);
 int rlimit_from_name(const char *name);

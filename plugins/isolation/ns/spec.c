@@ -380,6 +380,24 @@ static void sysctl_check(const spec_t *s, const char *k) {
   die("linux.sysctl %s is not namespaced; berth-nsrun refuses to change it for the whole host", k);
 }
 
+/* Capabilities outside our own bounding set can never be granted (capset fails with EPERM):
+ * say which ones, instead of failing later inside init. */
+void caps_check_available(const procspec *p) {
+  if (!p->has_caps) return;
+  char *st = read_file("/proc/self/status");
+  char *b = st ? strstr(st, "CapBnd:") : NULL;
+  if (!b) return;
+  uint64_t have = strtoull(b + 7, NULL, 16);
+  uint64_t want = p->cap_eff | p->cap_perm | p->cap_inh | p->cap_amb;
+  uint64_t missing = want & ~have;
+  if (!missing) return;
+  char names[1024] = "";
+  size_t l = 0;
+  for (int c = 0; c < 64; c++)
+    if (missing & (1ULL << c)) l += (size_t)snprintf(names + l, sizeof names - l, "%sCAP_%s", l ? ", " : "", c < (int)(sizeof CAPS / sizeof *CAPS) ? CAPS[c] : "?");
+  die("capabilities %s are requested but berth-nsrun itself does not hold them (its bounding set is %016llx): they cannot be granted on this host", names, (unsigned long long)have);
+}
+
 void spec_load(spec_t *s, const char *bundle) {
   memset(s, 0, sizeof *s);
   char err[512];
@@ -415,6 +433,7 @@ void spec_load(spec_t *s, const char *bundle) {
   s->proc.cwd = "/";
   proc_parse(&s->proc, proc, "process");
   if (s->proc.nargs == 0) die("process.args must not be empty");
+  caps_check_available(&s->proc);
 
   jv *mounts = jget(cfg, "mounts");
   if (mounts && mounts->t == J_ARR) {
