@@ -32,6 +32,8 @@ export interface RegistryOptions {
   user?: string;
   password?: string;
   redirectBlobs?: boolean;
+  /** The first N blob GETs are answered 503 (to exercise retries). */
+  flakyBlobs?: number;
 }
 
 export interface LoggedRequest { method: string; url: string; auth?: string }
@@ -115,7 +117,8 @@ export async function startRegistry(t: Teardownable | undefined, opts: RegistryO
     throw e;
   }
   const auth = opts.auth ?? 'none';
-  if (auth === 'none' && !opts.redirectBlobs) {
+  let flaky = opts.flakyBlobs ?? 0;
+  if (auth === 'none' && !opts.redirectBlobs && !flaky) {
     return { host: directHost, directHost, storage, log, grantedScopes, stop };
   }
   const proxyPort = await freePort();
@@ -198,6 +201,13 @@ export async function startRegistry(t: Teardownable | undefined, opts: RegistryO
         res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
         return;
       }
+    }
+    if (flaky > 0 && req.method === 'GET' && /^\/v2\/.+\/blobs\/sha256:/.test(url)) {
+      flaky--;
+      req.resume();
+      res.writeHead(503, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'try again' }] }));
+      return;
     }
     if (opts.redirectBlobs && req.method === 'GET' && /^\/v2\/.+\/blobs\/sha256:/.test(url)) {
       req.resume();

@@ -84,6 +84,22 @@ t.test('blob redirects to another host: Authorization is dropped', async (t) => 
   t.ok(cdn.every((l) => !l.auth), 'no Authorization sent to the other host');
 });
 
+t.test('retries with backoff on 503; mirrors are tried before the registry', async (t) => {
+  const reg = await startRegistry(t, { flakyBlobs: 3 });
+  await fixture(t, reg.directHost, 'flaky/bb');
+  const root = await tempRoot(t);
+  const r = await berth(['pull', `${reg.host}/flaky/bb`], { root });
+  t.equal(r.code, 0, r.stderr);
+  const blobGets = reg.log.filter((l) => l.method === 'GET' && l.url.includes('/blobs/')).length;
+  t.equal(blobGets, 2 + 3, 'config and layer fetched, after three refused attempts');
+  // A mirror for a registry that cannot exist (.invalid never resolves): served by the mirror.
+  const cfg = await tmp(t, 'berth-cfg-');
+  await writeFile(join(cfg, 'config.yaml'), `registries:\n  mirrors:\n    registry.invalid: ["http://${reg.directHost}"]\n`);
+  const m = await berth(['--config', join(cfg, 'config.yaml'), 'pull', 'registry.invalid/flaky/bb'], { root });
+  t.equal(m.code, 0, m.stderr);
+  t.match(m.stdout, /Status: Downloaded newer image for registry.invalid\/flaky\/bb:latest/);
+});
+
 t.test('a tampered blob fails the pull with ERR_CONTENT_DIGEST_MISMATCH and changes nothing', async (t) => {
   const reg = await startRegistry(t);
   const { built } = await fixture(t, reg.host, 'tamper/bb');
