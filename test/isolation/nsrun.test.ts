@@ -218,6 +218,20 @@ if (process.getuid?.() !== 0) {
     t.equal((await rt(['delete', '--force', id])).code, 0);
   });
 
+  t.test('user namespace: bind destinations missing from a root-owned image are created by the runtime', async (t) => {
+    const src = path.join(tmp, `hostname-src-${n}`);
+    fs.writeFileSync(src, 'from-the-host\n');
+    const r = await run({
+      userns: { hostId: 400000, size: 65536 },
+      mounts: [{ destination: '/etc/berth-made/hostname', type: 'bind', source: src, options: ['rbind', 'ro'] }],
+      args: ['sh', '-c', 'cat /etc/berth-made/hostname; id -u; touch /etc/x 2>&1 || true'],
+    });
+    t.equal(r.code, 0, r.stderr);
+    t.match(r.stdout, /^from-the-host$/m, 'the bind landed');
+    t.match(r.stdout, /Permission denied/, 'the image itself stays read-only to the unprivileged container root');
+    t.equal(fs.statSync(path.join(tmp, `ns-${process.pid}-${n}`, 'rootfs', 'etc', 'berth-made')).uid, 0, 'the destination was made by host root');
+  });
+
   t.test('rlimits, noNewPrivileges, ambient capabilities for a non-root user', async (t) => {
     const r = await run({
       args: ['sh', '-c', 'ulimit -n; grep -E "NoNewPrivs|CapAmb|CapEff" /proc/self/status; id -u'],

@@ -505,6 +505,36 @@ static char **env_with_home(const procspec *p) {
   return env;
 }
 
+/* User namespaces: container root is an unprivileged host uid that usually cannot create
+ * files in the image (owned by host root), so the runtime — still host root, in the host
+ * mount namespace — creates the missing destinations of mounts that land directly in the
+ * rootfs (not below another mount of the config) before init starts. Same safe resolution;
+ * failures are left for init to report. */
+void precreate_mountpoints(const spec_t *s) {
+  rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) return;
+  for (int i = 0; i < s->nmounts; i++) {
+    const mountspec *m = &s->mounts[i];
+    int below = 0;
+    for (int j = 0; j < s->nmounts; j++) {
+      size_t l = strlen(s->mounts[j].dest);
+      if (j != i && l > 1 && !strncmp(m->dest, s->mounts[j].dest, l) && m->dest[l] == '/') below = 1;
+    }
+    if (below) continue;
+    int as_file = 0;
+    if (m->bind) {
+      struct stat st;
+      char *src = m->source[0] == '/' ? xstrdup(m->source) : xasprintf("%s/%s", s->bundle, m->source);
+      as_file = stat(src, &st) == 0 && !S_ISDIR(st.st_mode);
+      free(src);
+    }
+    int fd = resolve_create(m->dest, 1, as_file);
+    if (fd >= 0) close(fd);
+  }
+  close(rootfd);
+  rootfd = -1;
+}
+
 void container_init(init_args *a) {
   spec_t *s = a->s;
   g_errfd = a->sync_fd;

@@ -545,6 +545,8 @@ static int do_create(const char *id, const create_opts *o, int run) {
       close(fd);
     }
 
+  if (s->newflags & CLONE_NEWUSER) precreate_mountpoints(s);
+
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) die("socketpair: %s", strerror(errno));
   fflush(NULL);

@@ -137,6 +137,7 @@ typedef struct {
   int preserve_fds;
 } init_args;
 void container_init(init_args *a) __attribute__((noreturn));
+void precreate_mountpoints(const spec_t *s);
 
 /* shared by init.c and exec in nsrun.c */
 void finalize_process(const procspec *p, int preserve_fds);
