@@ -68,6 +68,8 @@ async function check(t: Test, d: StorageDriver & { snapDir: string }, baseFiles:
   t.equal(bad, 0, 'every listed snapshot is complete');
   t.ok(names.has('base'), 'base still listed');
   if (isCleaner(d)) await d.cleanup();
+  const issues = await (d as unknown as { check(): Promise<Array<{ kind: string; path: string }>> }).check();
+  t.same(issues, [], 'check() finds nothing after cleanup');
   const u = await d.usage('base');
   t.equal(u.inodes, baseFiles + 1, 'base layer intact');
   let count = 0;
@@ -87,7 +89,7 @@ for (const kind of ['overlay', 'vfs'] as const) {
     await d0.commit('base', 'x');
     let total = 0;
     for (let i = 0; i < KILLS; i++) {
-      const out = await runAndKill(kind, root, 1 + (i % 9), (i * 37) % 300);
+      const out = await runAndKill(kind, root, 1 + (i % 9), (i * 67) % (kind === 'vfs' ? 900 : 300));
       total += Math.max(0, out.split('\n').length - 2);
       await check(t, make(), files.length);
     }

@@ -27,7 +27,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { MetadataStore } from '../../../core/store/metadata';
+import type { CheckIssue, MetadataStore } from '../../../core/store/metadata';
 import {
   ERR_SNAPSHOT_EXISTS,
   ERR_SNAPSHOT_IN_USE,
@@ -308,9 +308,50 @@ export abstract class SnapshotDriver implements StorageDriver, Cleaner {
     return applyLayer(tar, this.layerDirOf(rec), { whiteoutMode: this.whiteoutMode, ...(lowerDirs.length ? { lowerDirs } : {}) });
   }
 
+  /**
+   * Read-only consistency check for `berth system check`: every indexed snapshot has its dir
+   * and its parent; every dir is indexed (else a leftover of a crash, or a prepare in progress
+   * when its pid is alive); the index record itself is intact.
+   */
+  async check(): Promise<CheckIssue[]> {
+    const issues: CheckIssue[] = [...(await this.meta.check())];
+    let idx: SnapIndex;
+    try {
+      idx = await this.index();
+    } catch {
+      return issues; // the corrupt index is already reported by meta.check()
+    }
+    const ids = new Set<string>();
+    for (const [k, r] of Object.entries(idx.snaps)) {
+      ids.add(String(r.id));
+      if (!fs.existsSync(this.layerDirOf(r))) issues.push({ kind: 'snapshot-dir-missing', path: this.dirOf(r), message: `snapshot ${k} has no layer dir` });
+      if (r.parent !== '' && !Object.prototype.hasOwnProperty.call(idx.snaps, r.parent)) issues.push({ kind: 'snapshot-parent-missing', path: this.dirOf(r), message: `snapshot ${k}: parent ${r.parent} does not exist` });
+    }
+    let names: string[] = [];
+    try {
+      names = await fsp.readdir(this.snapDir);
+    } catch {
+      /* no snapshots yet */
+    }
+    for (const n of names) {
+      const p = path.join(this.snapDir, n);
+      const m = TMP_RE.exec(n);
+      if (m || n.startsWith('.rm-')) {
+        const pid = Number(m ? m[1] : n.split('-')[1]);
+        if (!pidAlive(pid)) issues.push({ kind: 'temp-dir', path: p, message: 'leftover of an interrupted snapshot operation (system prune removes it)' });
+      } else if (/^\d+$/.test(n)) {
+        if (!ids.has(n)) issues.push({ kind: 'orphan-dir', path: p, message: 'snapshot dir no index record names (system prune removes it)' });
+      } else {
+        issues.push({ kind: 'stray-file', path: p, message: 'not a snapshot dir' });
+      }
+    }
+    return issues;
+  }
+
   /** Removes half-made snapshot dirs whose process is gone and dirs no record names. */
   async cleanup(): Promise<number> {
-    let removed = 0;
+    // Temp files of index writes killed mid-way (their writer is dead).
+    let removed = await this.meta.repair();
     await this.mutate(async (idx) => {
       const ids = new Set(Object.values(idx.snaps).map((r) => String(r.id)));
       for (const n of await fsp.readdir(this.snapDir)) {

@@ -18,6 +18,8 @@ export const overlayStoragePlugin: PluginRegistration<StorageDriver> = {
     const { OverlayDriver } = require('./overlay') as typeof import('./overlay');
     ctx.meta.capabilities.push('shared-layers', 'whiteout-devices');
     ctx.meta.exports.root = `${ctx.dataDir}/snapshots`;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require('../common/maintainer') as typeof import('../common/maintainer')).registerStorageMaintainer();
     return new OverlayDriver(ctx.dataDir);
   },
 };

@@ -11,6 +11,8 @@ export const vfsStoragePlugin: PluginRegistration<StorageDriver> = {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { VfsDriver } = require('./vfs') as typeof import('./vfs');
     ctx.meta.exports.root = `${ctx.dataDir}/snapshots`;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require('../common/maintainer') as typeof import('../common/maintainer')).registerStorageMaintainer();
     return new VfsDriver(ctx.dataDir);
   },
 };
