@@ -89,6 +89,9 @@ const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
 
+/** Read once: the bits open(2) strips from a new file's mode. */
+const UMASK = process.umask();
+
 const errno = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
 
 let paxPatched = false;
@@ -361,23 +364,25 @@ class Applier {
     }
   }
 
-  private openExclusive(rel: string, abs: string, what: string): number {
+  private openExclusive(rel: string, abs: string, what: string, perm: number): number {
     this.batch.cancel(rel, true);
     try {
-      return fs.openSync(abs, OPEN_FLAGS, 0o600);
+      return fs.openSync(abs, OPEN_FLAGS, perm);
     } catch (err) {
       if (errno(err) !== 'EEXIST' && errno(err) !== 'ELOOP') throw this.io(err, what);
     }
     this.removePath(rel, what);
     try {
-      return fs.openSync(abs, OPEN_FLAGS, 0o600);
+      return fs.openSync(abs, OPEN_FLAGS, perm);
     } catch (err) {
       throw this.io(err, what);
     }
   }
 
   private async file(e: Entry, rel: string, abs: string, what: string, uid: number, gid: number, mode: number, atime: number, mtime: number): Promise<void> {
-    const fd = this.openExclusive(rel, abs, what);
+    // Created with its permission bits: when the umask strips none and there are no
+    // setuid/setgid/sticky bits (which chown would clear), no fchmod is needed.
+    const fd = this.openExclusive(rel, abs, what, mode & 0o777);
     this.forget(rel);
     try {
       for await (const chunk of e) {
@@ -386,7 +391,7 @@ class Applier {
         this.result.bytes += chunk.length;
       }
       if (this.ownership) fs.fchownSync(fd, uid, gid);
-      fs.fchmodSync(fd, mode);
+      if ((mode & 0o7000) !== 0 || (mode & UMASK) !== 0) fs.fchmodSync(fd, mode);
       fs.futimesSync(fd, atime, mtime);
     } catch (err) {
       throw this.io(err, what);

@@ -88,6 +88,8 @@ t.test('ownership, modes (setuid/setgid/sticky), times, xattrs (binary too), har
     { name: 'tmp/', type: 'dir', mode: 0o1777, mtime: 1_300_000 },
     { name: 'home/', type: 'dir', mode: 0o755, uid: 1000, gid: 1000, mtime: 1_400_000 },
     { name: 'home/u', data: 'hi', uid: 1000, gid: 1000, mode: 0o600, mtime: 1_500_000 },
+    { name: 'home/none', data: '', mode: 0o000 },
+    { name: 'home/all', data: '', mode: 0o777 },
     { name: 'home/big-id', data: 'x', uid: 7, gid: 7, pax: { uid: '3000000', gid: '3000001', mtime: '1600000000.5' } },
     { name: 'home/sym', type: 'symlink', linkname: '/nowhere', uid: 1000, gid: 1000, mtime: 1_700_000 },
     { name: 'home/x', data: 'x', pax: { 'SCHILY.xattr.user.note': 'hello', 'SCHILY.xattr.user.bin': cap, 'SCHILY.xattr.trusted.overlay.redirect': '/etc' } },
@@ -96,7 +98,7 @@ t.test('ownership, modes (setuid/setgid/sticky), times, xattrs (binary too), har
     { name: 'dev/sda', type: 'block', devmajor: 8, devminor: 0, mode: 0o660, gid: 6 },
     { name: 'dev/fifo', type: 'fifo', mode: 0o620, uid: 1000 },
   ]), a.target, { whiteoutMode: 'overlay' });
-  t.same(res, { entries: 14, bytes: 2 + 4 + 2 + 1 + 1 });
+  t.same(res, { entries: 16, bytes: 2 + 4 + 2 + 1 + 1 });
   const st = (p: string) => fs.lstatSync(path.join(a.target, p));
   t.equal(st('bin/su').mode & 0o7777, 0o4755, 'setuid kept (chmod after chown)');
   t.equal(st('bin/wall').mode & 0o7777, 0o2755, 'setgid kept');
@@ -106,6 +108,8 @@ t.test('ownership, modes (setuid/setgid/sticky), times, xattrs (binary too), har
   t.equal(st('bin/link').ino, st('bin/su').ino, 'hardlink shares the inode');
   t.equal(st('bin/su').nlink, 2);
   t.same([st('home/u').uid, st('home/u').gid, st('home/u').mode & 0o777], [1000, 1000, 0o600]);
+  t.equal(st('home/none').mode & 0o7777, 0o000, 'mode 000');
+  t.equal(st('home/all').mode & 0o7777, 0o777, 'mode 777 despite the umask');
   t.same([st('home/big-id').uid, st('home/big-id').gid], [3000000, 3000001], 'PAX uid/gid beat the header');
   t.equal(st('home/big-id').mtimeMs, 1600000000500, 'PAX sub-second mtime');
   t.same([st('home/sym').uid, st('home/sym').mtimeMs], [1000, 1_700_000_000], 'symlink owner and lutimes');
