@@ -99,7 +99,11 @@ export interface StorageDriver {
    * parent does not exist, ERR_SNAPSHOT_PARENT_NOT_COMMITTED when it is not committed.
    */
   prepare(key: string, parent: string, labels?: Record<string, string>): Promise<string>;
-  /** A read-only snapshot of committed `parent`; its `mounts` are read-only. Returns its dir. */
+  /**
+   * A read-only snapshot of committed `parent` (a child of it: the parent cannot be removed while
+   * the view exists). Returns its own, empty layer dir; read the tree through `mounts()`, which
+   * are read-only.
+   */
   view(key: string, parent: string, labels?: Record<string, string>): Promise<string>;
   /**
    * Turns active snapshot `key` into committed `name` (same content, no copy); `key` no longer

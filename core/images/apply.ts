@@ -163,15 +163,25 @@ class Applier {
     this.batch.cancel(rel, true);
   }
 
-  /** The lstat of `rel` in the first lower dir that has it, as a real directory. */
+  /**
+   * The lstat of `rel` in the first lower dir that has it, as a real directory reached through
+   * real directories only (a lower layer's symlink is never followed, not even to read).
+   */
   private lowerDir(rel: string): fs.Stats | undefined {
+    const comps = rel.split('/');
     for (const l of this.opts.lowerDirs ?? []) {
-      try {
-        const st = fs.lstatSync(`${l}/${rel}`);
-        return st.isDirectory() ? st : undefined;
-      } catch {
-        /* not in this layer */
+      let p = l;
+      let st: fs.Stats | undefined;
+      for (const c of comps) {
+        p += '/' + c;
+        try {
+          st = fs.lstatSync(p);
+        } catch {
+          st = undefined;
+        }
+        if (!st || !st.isDirectory()) break;
       }
+      if (st) return st.isDirectory() ? st : undefined;
     }
     return undefined;
   }
