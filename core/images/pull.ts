@@ -28,6 +28,7 @@ import type { CredentialLookup, Descriptor, ImageTransport, RepositorySession } 
 import { ERR_TRANSPORT_NONE } from '../contracts/image-transport';
 import type { StorageDriver } from '../contracts/storage';
 import { PluginType } from '../plugin-types';
+import { BerthError } from '../errors';
 import { ERR_CONTENT_DIGEST_MISMATCH, ERR_CONTENT_SIZE_MISMATCH } from '../store/content';
 import {
   chainIds, ERR_IMAGE_MANIFEST_INVALID, ERR_IMAGE_NO_PLATFORM, hostPlatform, ImageManifest, layerKind, OciImageConfig,
@@ -279,12 +280,20 @@ export async function downloadBlob(engine: Engine, session: RepositorySession, d
   let ok = false;
   try {
     let cur = w.offset;
-    if (cur < d.size) {
-      const body = await session.fetchBlob(d, { offset: cur, ...(signal ? { signal } : {}) });
-      for await (const c of body as AsyncIterable<Buffer>) {
-        await w.write(c);
-        cur += c.length;
-        onProgress(cur);
+    // A connection cut mid-body is resumed from where it stopped (a Range request), 3 times.
+    for (let attempt = 0; cur < d.size; attempt++) {
+      try {
+        const body = await session.fetchBlob(d, { offset: cur, ...(signal ? { signal } : {}) });
+        for await (const c of body as AsyncIterable<Buffer>) {
+          await w.write(c);
+          cur += c.length;
+          onProgress(cur);
+        }
+        if (cur < d.size) throw new Error(`connection closed after ${cur} of ${d.size} bytes`);
+      } catch (e) {
+        const transient = !(e instanceof BerthError) && !signal?.aborted;
+        if (!transient || attempt >= 3) throw e;
+        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
       }
     }
     await w.commit();

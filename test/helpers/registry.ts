@@ -34,9 +34,11 @@ export interface RegistryOptions {
   redirectBlobs?: boolean;
   /** The first N blob GETs are answered 503 (to exercise retries). */
   flakyBlobs?: number;
+  /** The first blob GET larger than 64 KiB is cut after 32 KiB (the socket is destroyed). */
+  cutBlobOnce?: boolean;
 }
 
-export interface LoggedRequest { method: string; url: string; auth?: string }
+export interface LoggedRequest { method: string; url: string; auth?: string; range?: string }
 
 export interface TestRegistry {
   /** `127.0.0.1:PORT` of the endpoint clients use (the proxy when there is one). */
@@ -118,7 +120,8 @@ export async function startRegistry(t: Teardownable | undefined, opts: RegistryO
   }
   const auth = opts.auth ?? 'none';
   let flaky = opts.flakyBlobs ?? 0;
-  if (auth === 'none' && !opts.redirectBlobs && !flaky) {
+  let cut = opts.cutBlobOnce ?? false;
+  if (auth === 'none' && !opts.redirectBlobs && !flaky && !cut) {
     return { host: directHost, directHost, storage, log, grantedScopes, stop };
   }
   const proxyPort = await freePort();
@@ -134,6 +137,22 @@ export async function startRegistry(t: Teardownable | undefined, opts: RegistryO
   const forward = (req: http.IncomingMessage, res: http.ServerResponse, path: string) => {
     const up = http.request({ host: '127.0.0.1', port, method: req.method, path, headers: req.headers }, (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers);
+      const len = Number(ur.headers['content-length'] ?? 0);
+      if (cut && req.method === 'GET' && /\/blobs\/sha256:/.test(path) && len > 65536) {
+        cut = false;
+        let sent = 0;
+        ur.on('data', (c: Buffer) => {
+          if (sent >= 32768) return;
+          const part = c.subarray(0, 32768 - sent);
+          sent += part.length;
+          const last = sent >= 32768;
+          res.write(part, () => {
+            if (last) setTimeout(() => res.socket?.destroy(), 50);
+          });
+          if (last) ur.destroy();
+        });
+        return;
+      }
       ur.pipe(res);
     });
     up.on('error', () => {
@@ -144,7 +163,7 @@ export async function startRegistry(t: Teardownable | undefined, opts: RegistryO
   };
   proxy = http.createServer((req, res) => {
     const url = req.url ?? '/';
-    log.push({ method: req.method ?? '', url, ...(req.headers.authorization ? { auth: req.headers.authorization } : {}) });
+    log.push({ method: req.method ?? '', url, ...(req.headers.authorization ? { auth: req.headers.authorization } : {}), ...(req.headers.range ? { range: req.headers.range } : {}) });
     if (url.startsWith('/_cdn/')) {
       // The "CDN": refuses a request that still carries the registry's Authorization.
       if (req.headers.authorization) {

@@ -92,6 +92,13 @@ t.test('retries with backoff on 503; mirrors are tried before the registry', asy
   t.equal(r.code, 0, r.stderr);
   const blobGets = reg.log.filter((l) => l.method === 'GET' && l.url.includes('/blobs/')).length;
   t.equal(blobGets, 2 + 3, 'config and layer fetched, after three refused attempts');
+  // A connection cut mid-layer is resumed with a Range request.
+  const reg3 = await startRegistry(t, { cutBlobOnce: true });
+  await fixture(t, reg3.directHost, 'cut/bb');
+  const root3 = await tempRoot(t);
+  const c = await berth(['pull', `${reg3.host}/cut/bb`], { root: root3 });
+  t.equal(c.code, 0, c.stderr);
+  t.ok(reg3.log.some((l) => l.range === 'bytes=32768-'), 'resumed from the cut');
   // A mirror for a registry that cannot exist (.invalid never resolves): served by the mirror.
   const cfg = await tmp(t, 'berth-cfg-');
   await writeFile(join(cfg, 'config.yaml'), `registries:\n  mirrors:\n    registry.invalid: ["http://${reg.directHost}"]\n`);
