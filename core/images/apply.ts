@@ -84,7 +84,6 @@ type Entry = AsyncIterable<Buffer> & { header: TarHeader; resume(): unknown };
 
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW;
 const OPEN_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW;
-const S_IFMT = 0o170000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
@@ -104,7 +103,6 @@ function patchPaxDecoder(): void {
   if (paxPatched) return;
   paxPatched = true;
   const headersPath = path.join(path.dirname(require.resolve('tar-stream')), 'headers.js');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const headers = require(headersPath) as { decodePax: (buf: Buffer) => Record<string, string> };
   const orig = headers.decodePax;
   headers.decodePax = function decodePax(buf: Buffer): Record<string, string> {
@@ -592,7 +590,6 @@ function depth(rel: string): number {
 }
 
 async function drain(e: Entry): Promise<void> {
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   for await (const _ of e) { /* discard */ }
 }
 
@@ -607,7 +604,6 @@ function isTarStreamError(err: unknown): boolean {
  */
 export async function applyLayer(tar: NodeJS.ReadableStream, targetDir: string, opts: ApplyOptions): Promise<ApplyResult> {
   patchPaxDecoder();
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const tarStream = require('tar-stream') as typeof import('tar-stream');
   const root = fs.realpathSync(targetDir);
   if (!fs.statSync(root).isDirectory()) throw ERR_FSOPS_FAILED(`${targetDir} is not a directory`);

@@ -123,7 +123,6 @@ export abstract class SnapshotDriver implements StorageDriver, Cleaner {
   /** The index store, loaded on first use (msgpackr is not free to load; plugin init must be cheap). */
   protected get meta(): MetadataStore {
     if (!this._meta) {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { MetadataStore: Store } = require('../../../core/store/metadata') as typeof import('../../../core/store/metadata');
       this._meta = new Store(path.join(this.dataDir, 'meta'));
     }
@@ -302,7 +301,6 @@ export abstract class SnapshotDriver implements StorageDriver, Cleaner {
     const chain = this.chainOf(idx, key);
     const rec = chain[0]!;
     if (rec.kind !== 'active') throw ERR_SNAPSHOT_NOT_ACTIVE(key);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { applyLayer } = require('../../../core/images/apply') as typeof import('../../../core/images/apply');
     const lowerDirs = this.lowerDirsOf(chain);
     return applyLayer(tar, this.layerDirOf(rec), { whiteoutMode: this.whiteoutMode, ...(lowerDirs.length ? { lowerDirs } : {}) });

@@ -14,11 +14,9 @@ export const overlayStoragePlugin: PluginRegistration<StorageDriver> = {
     const host = ctx.get<HostPlugin>(PluginType.Host);
     if (!host.features.overlayfs) throw new PluginSkipError('overlayfs is not available in this kernel', 'modprobe overlay');
     if (!host.features.isRoot) throw new PluginSkipError('overlay needs root (mknod of whiteouts, trusted.* xattrs, mounts)', 'run berth as root');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { OverlayDriver } = require('./overlay') as typeof import('./overlay');
     ctx.meta.capabilities.push('shared-layers', 'whiteout-devices');
     ctx.meta.exports.root = `${ctx.dataDir}/snapshots`;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     (require('../common/maintainer') as typeof import('../common/maintainer')).registerStorageMaintainer();
     return new OverlayDriver(ctx.dataDir);
   },

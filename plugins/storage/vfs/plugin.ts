@@ -8,10 +8,8 @@ export const vfsStoragePlugin: PluginRegistration<StorageDriver> = {
   id: 'vfs',
   description: 'plain full copies per snapshot; works on any filesystem',
   init(ctx) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { VfsDriver } = require('./vfs') as typeof import('./vfs');
     ctx.meta.exports.root = `${ctx.dataDir}/snapshots`;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     (require('../common/maintainer') as typeof import('../common/maintainer')).registerStorageMaintainer();
     return new VfsDriver(ctx.dataDir);
   },
