@@ -366,6 +366,27 @@ export class ContainerService {
         readers = [opt('upperdir'), ...(opt('lowerdir')?.split(':') ?? [])].filter((x): x is string => !!x);
       }
     }
+    // The bind-mount targets /etc/{hostname,hosts,resolv.conf} are made in the container's own
+    // layer (as Docker does), so the runtime never has to create them — it could not under
+    // --userns, where the image's root-owned /etc is not writable by the remapped root.
+    const upper = mount?.options.find((x) => x.startsWith('upperdir='))?.slice(9);
+    {
+      const { stat, chown: chownp } = require('node:fs/promises') as typeof import('node:fs/promises');
+      const target = upper ?? (rec.rootfs ? undefined : rootPath);
+      if (target) {
+        const lowerEtc = readers.map((r) => `${r}/etc`).find((d) => existsSync(d));
+        await mkdir(`${target}/etc`, { recursive: true });
+        if (lowerEtc && upper) {
+          const st = await stat(lowerEtc);
+          await chownp(`${target}/etc`, st.uid, st.gid);
+          const { chmod: chmodp } = require('node:fs/promises') as typeof import('node:fs/promises');
+          await chmodp(`${target}/etc`, st.mode & 0o7777);
+        }
+        for (const f of ['hostname', 'hosts', 'resolv.conf']) {
+          if (!readers.some((r) => existsSync(`${r}/etc/${f}`))) await writeFile(`${target}/etc/${f}`, '', { flag: 'a' });
+        }
+      }
+    }
     const readInRoot = (f: 'etc/passwd' | 'etc/group') => {
       for (const r of readers) {
         try { return readFileSync(`${r}/${f}`, 'utf8'); } catch { /* next layer */ }
@@ -413,10 +434,7 @@ export class ContainerService {
       }
       await chown(dir, userns.hostId, userns.hostId);
       for (const f of ['hostname', 'hosts', 'resolv.conf']) await chown(`${dir}/${f}`, userns.hostId, userns.hostId);
-      if (mount) {
-        const upper = mount.options.find((x) => x.startsWith('upperdir='))?.slice(9);
-        if (upper) await chown(upper, userns.hostId, userns.hostId);
-      }
+      if (upper) await chown(upper, userns.hostId, userns.hostId);
     }
     const cgroupsPath = `/${cgroupParent(this.engine.root)}/${rec.id}`;
     const oci = buildOciSpec({
@@ -424,6 +442,7 @@ export class ContainerService {
       cgroupMode: features.cgroup.mode, user, dir, ...(initPath ? { initPath } : {}), devices,
       swapAccounting: existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes') || features.cgroup.mode === 'v2',
       ...(userns ? { usernsRange: userns } : {}),
+      ...(hostBounding() !== undefined ? { hostBounding: hostBounding()! } : {}),
     });
     const oomFile = features.cgroup.mode === 'v2'
       ? `${features.cgroup.v2Mount ?? '/sys/fs/cgroup'}${cgroupsPath}/memory.events`
@@ -787,6 +806,16 @@ export class ContainerService {
 
 export function containerService(engine: Engine): ContainerService {
   return new ContainerService(engine);
+}
+
+let bounding: bigint | undefined | null = null;
+/** The engine's own capability bounding set (what it can grant at most). */
+function hostBounding(): bigint | undefined {
+  if (bounding === null) {
+    const m = /^CapBnd:\s+([0-9a-f]+)$/m.exec(readHostFile('/proc/self/status'));
+    bounding = m ? BigInt(`0x${m[1]}`) : undefined;
+  }
+  return bounding;
 }
 
 function readHostFile(p: string): string {

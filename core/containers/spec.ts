@@ -239,11 +239,17 @@ export function normCap(c: string): string {
   return n;
 }
 
-export function capabilitySet(hc: Pick<HostConfig, 'Privileged' | 'CapAdd' | 'CapDrop'>): string[] {
-  if (hc.Privileged) return [...ALL_CAPS];
+/**
+ * The container's capability set. `hostBounding` (bit mask of the engine's own bounding set, from
+ * /proc/self/status) limits --privileged and --cap-add ALL to what the host can grant, as
+ * Docker does inside a restricted host.
+ */
+export function capabilitySet(hc: Pick<HostConfig, 'Privileged' | 'CapAdd' | 'CapDrop'>, hostBounding?: bigint): string[] {
+  const all = hostBounding === undefined ? ALL_CAPS : ALL_CAPS.filter((_, i) => (hostBounding >> BigInt(i)) & 1n);
+  if (hc.Privileged) return [...all];
   const add = (hc.CapAdd ?? []).map(normCap);
   const drop = (hc.CapDrop ?? []).map(normCap);
-  let caps = add.includes('ALL') ? [...ALL_CAPS] : [...DEFAULT_CAPS, ...add.filter((c) => !DEFAULT_CAPS.includes(c))];
+  let caps = add.includes('ALL') ? [...all] : [...DEFAULT_CAPS, ...add.filter((c) => !DEFAULT_CAPS.includes(c))];
   if (drop.includes('ALL')) caps = add.filter((c) => c !== 'ALL');
   else caps = caps.filter((c) => !drop.includes(c));
   return [...new Set(caps)];
@@ -280,6 +286,7 @@ export function lookupUser(spec: string, read: PasswdReader): { uid: number; gid
     }
   }
   const additionalGids = name ? group.filter((x) => (x[3] ?? '').split(',').includes(name!)).map((x) => Number(x[2])).filter((x) => x !== gid) : [];
+  if (additionalGids.length) additionalGids.unshift(gid);
   return { uid, gid, additionalGids };
 }
 
@@ -303,6 +310,8 @@ export interface SpecInput {
   devices: Array<{ path: string; type: 'c' | 'b'; major: number; minor: number; fileMode: number; uid: number; gid: number; permissions: string }>;
   /** Whether memory.memsw (swap accounting) exists on this host. */
   swapAccounting: boolean;
+  /** The engine's capability bounding set (bit mask); --privileged gets no more than this. */
+  hostBounding?: bigint;
   /** Host uid/gid range for --userns remap. */
   usernsRange?: { hostId: number; size: number };
 }
@@ -333,7 +342,7 @@ const DEFAULT_DEVICE_RULES = [
 /** Builds the OCI runtime config for a container. */
 export function buildOciSpec(i: SpecInput): Record<string, unknown> {
   const { config: c, hostConfig: hc } = i;
-  const caps = capabilitySet(hc);
+  const caps = capabilitySet(hc, i.hostBounding);
   const nnp = (hc.SecurityOpt ?? []).some((o) => /^no-new-privileges(?:[:=]true)?$/.test(o));
   const env = mergeEnv([DEFAULT_PATH], c.Env, [`HOSTNAME=${c.Hostname}`], c.Tty ? ['TERM=xterm'] : []);
   // Docker puts PATH first only when the image has none; keep the image's order otherwise.
