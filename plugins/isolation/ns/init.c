@@ -481,6 +481,7 @@ void finalize_process(const procspec *p, int preserve_fds) {
   if (p->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) die("no_new_privs: %s", strerror(errno));
   if (p->seccomp && p->nnp) seccomp_apply(p->seccomp, p->seccomp_flags);
   unsigned first = 3 + (unsigned)(preserve_fds > 0 ? preserve_fds : 0);
+  for (unsigned fd = 3; fd < first; fd++) fcntl((int)fd, F_SETFD, 0); /* --preserve-fds: keep them across exec */
   if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC)) {
     for (int fd = (int)first; fd < 1024; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
