@@ -1,8 +1,10 @@
 /**
  * The storage drivers through the built CLI: both listed by `berth plugin ls`, overlay the
  * default, and `system check` / `system prune` finding and removing leftovers of interrupted
- * snapshot operations in both drivers. Needs dist/ (npm run build).
+ * snapshot operations in both drivers; a state root on overlayfs makes overlay skip (with the
+ * fix) and the engine fall back to vfs. Needs dist/ (npm run build) and root.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
@@ -36,4 +38,19 @@ t.test('system check reports snapshot leftovers; system prune removes them', asy
   t.notOk(fs.existsSync(path.dirname(temp)), 'temp dir removed');
   const again = await berth(['system', 'check'], { root });
   t.equal(again.code, 0, again.stdout);
+});
+
+t.test('a state root on overlayfs: overlay is skipped with the reason and fix, vfs takes over', async (t) => {
+  const base = await tempRoot(t, 'berth-storage-cli-ovl-');
+  for (const d of ['l', 'u', 'w', 'm']) fs.mkdirSync(path.join(base, d));
+  const m = path.join(base, 'm');
+  execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${base}/l,upperdir=${base}/u,workdir=${base}/w`, m]);
+  t.teardown(() => execFileSync('umount', [m]));
+  const root = path.join(m, 'root');
+  const ls = await berth(['plugin', 'ls'], { root });
+  t.match(ls.stdout, /berth\.storage\.v1\s+overlay\s+skipped\s+\S+\s+the state root .* is itself on overlayfs/);
+  const info = await berth(['info'], { root });
+  t.match(info.stdout, /Storage Driver: vfs/, 'the engine falls back to vfs');
+  const doctor = await berth(['doctor'], { root });
+  t.match(doctor.stdout + doctor.stderr, /storage-driver: vfs|--root on ext4/, 'doctor shows the fix');
 });
