@@ -161,6 +161,31 @@ if (process.getuid?.() !== 0) {
     assertNothingLeft(t, id);
   });
 
+  t.test('run --detach: init is reparented to the caller when it is a child subreaper (the monitor role)', async (t) => {
+    const python = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => fs.existsSync(p));
+    if (!python) {
+      t.pass('subreaper', { skip: 'python3 not found (it plays the subreaper via prctl)' });
+      return;
+    }
+    const id = newId();
+    const b = bundle(id, { args: ['sh', '-c', 'sleep 0.3; exit 7'] });
+    const pidFile = path.join(tmp, `${id}.pid`);
+    const script = [
+      'import ctypes, os, subprocess, sys',
+      'ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER',
+      `rc = subprocess.call([${JSON.stringify(bin)}, '--root', ${JSON.stringify(state)}, 'run', '--detach', '--bundle', ${JSON.stringify(b.dir)}, '--pid-file', ${JSON.stringify(pidFile)}, ${JSON.stringify(id)}])`,
+      `pid = int(open(${JSON.stringify(pidFile)}).read())`,
+      "ppid = int(open('/proc/%d/stat' % pid).read().rsplit(')', 1)[1].split()[1])",
+      'wpid, status = os.waitpid(pid, 0)',
+      "print('rc=%d parent-is-me=%s status=%d' % (rc, ppid == os.getpid(), os.waitstatus_to_exitcode(status)))",
+    ].join('\n');
+    const r = spawnSync(python, ['-c', script], { encoding: 'utf8', timeout: 30_000 });
+    t.equal(r.status, 0, r.stderr);
+    t.equal(r.stdout.trim(), 'rc=0 parent-is-me=True status=7', 'the runtime exits at once, init becomes the subreaper\'s child, its exit status reaches it');
+    t.equal((await rt(['delete', id])).code, 0);
+    assertNothingLeft(t, id);
+  });
+
   t.test('signals by name and number; errors for bad ones; state/delete of unknown ids', async (t) => {
     const id = newId();
     const b = bundle(id, { args: ['sleep', '60'] });
