@@ -167,9 +167,11 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
     const present: boolean[] = [];
     for (const l of layers) present.push(await snapshotExists(driver, l.chainId));
     const existing = await store.byId(imageId);
+    // Docker prints no layer lines when the image is already complete.
+    const quietLayers = !!existing && existing.sources[ref.name] === top.descriptor.digest && present.every(Boolean);
     for (let i = 0; i < layers.length; i++) {
       if (present[i]) {
-        progress?.update(shortId(layers[i]!.blob!.digest), 'Already exists');
+        if (!quietLayers) progress?.update(shortId(layers[i]!.blob!.digest), 'Already exists');
         const known = existing?.layers[i];
         if (known) layers[i]!.size = known.size;
         else layers[i]!.size = (await driver.usage(layers[i]!.chainId).catch(() => ({ size: 0 }))).size;

@@ -58,7 +58,7 @@ t.test('pull busybox (OCI, gzip) end to end', async (t) => {
   // Second pull: up to date, nothing fetched again.
   const again = await berth(['pull', ref], { root });
   t.equal(again.code, 0, again.stderr);
-  t.match(again.stdout, /Already exists/);
+  t.notMatch(again.stdout, /Already exists|Pull complete/, 'no layer lines for a complete image');
   t.match(again.stdout, new RegExp(`Status: Image is up to date for ${ref.replace(/[.]/g, '\\.')}:latest`));
 
   // -q prints only the reference; pull by digest works and records no tag.
@@ -158,6 +158,21 @@ t.test('zstd and uncompressed layers', async (t) => {
   t.equal(r2.code, 0, r2.stderr);
   // Same diff ids → same chain ids: the second pull reuses every layer.
   t.equal((r2.stdout.match(/Already exists/g) ?? []).length, 3);
+  const chk = await berth(['system', 'check'], { root });
+  t.equal(chk.code, 0, chk.stdout + chk.stderr);
+});
+
+t.test('two pulls of one image at once both succeed and share the layers', async (t) => {
+  const reg = await startRegistry(t);
+  const dir = await layoutDir(t);
+  const layers = await whiteoutLayers();
+  await buildLayout(dir, 'x', [{ layers: [await busyboxLayer(), ...layers] }]);
+  await pushLayout(dir, 'x', `${reg.host}/both:x`);
+  const root = await tempRoot(t);
+  const [a, b] = await Promise.all([berth(['pull', '-q', `${reg.host}/both:x`], { root }), berth(['pull', '-q', `${reg.host}/both:x`], { root })]);
+  t.equal(a.code, 0, a.stderr);
+  t.equal(b.code, 0, b.stderr);
+  t.equal((await berth(['images', '-q'], { root })).stdout.trim().split('\n').length, 1);
   const chk = await berth(['system', 'check'], { root });
   t.equal(chk.code, 0, chk.stdout + chk.stderr);
 });
