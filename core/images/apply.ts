@@ -135,6 +135,8 @@ class Applier {
   private readonly dirMeta = new Map<string, Meta>();
   private readonly nodeMeta = new Map<string, Meta>();
   private readonly opaque: string[] = [];
+  /** Overlay mode: paths whose whiteout device is still queued. */
+  private readonly pendingWhiteouts = new Set<string>();
   /** Delete mode: every path this layer wrote, for opaque processing. */
   private readonly written = new Set<string>();
   private readonly ownership: boolean;
@@ -152,6 +154,7 @@ class Applier {
   /** Forgets `rel` and everything below it (it was removed or replaced by a non-directory). */
   private forget(rel: string): void {
     this.nodeMeta.delete(rel);
+    this.pendingWhiteouts.delete(rel);
     if (this.known.delete(rel)) {
       if (this.nodeMeta.size) for (const k of this.nodeMeta.keys()) if (k.startsWith(rel + '/')) this.nodeMeta.delete(k);
       const prefix = rel + '/';
@@ -309,7 +312,14 @@ class Applier {
           }
         }
         this.known.add(rel);
-        this.batch.cancel(rel, false, 'N');
+        if (this.pendingWhiteouts.delete(rel)) {
+          // `.wh.x` then `x/` in one layer: the lower x is gone and a fresh x begins — in
+          // overlay terms an opaque directory, not a whiteout device.
+          this.batch.cancel(rel, false, 'N');
+          this.batch.setxattr(rel, 'trusted.overlay.opaque', Buffer.from('y'));
+        } else {
+          this.batch.cancel(rel, false, 'N');
+        }
         this.dirMeta.set(rel, { rel, uid, gid, mode, atime, mtime });
         break;
       }
@@ -483,6 +493,7 @@ class Applier {
       }
       if (exists) this.removePath(rel, what);
       this.batch.mknod(rel, S_IFCHR, 0, 0);
+      this.pendingWhiteouts.add(rel);
       return;
     }
     if (!this.parents([...dirComps, name], what, false)) return;

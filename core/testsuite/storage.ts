@@ -184,19 +184,22 @@ export function runStorageDriverSuite(t: T, name: string, factory: (root: string
       { name: 'etc/', type: 'dir' }, { name: 'etc/passwd', data: 'root' }, { name: 'etc/shadow', data: 'x' },
       { name: 'opt/', type: 'dir' }, { name: 'opt/app/', type: 'dir' }, { name: 'opt/app/old', data: 'old' }, { name: 'opt/app/sub/', type: 'dir' }, { name: 'opt/app/sub/deep', data: 'd' },
       { name: 'tree/', type: 'dir' }, { name: 'tree/a/', type: 'dir' }, { name: 'tree/a/b', data: 'b' },
+      { name: 'fresh/', type: 'dir' }, { name: 'fresh/stale', data: 's' },
     ]);
     await layer(d, 'L2', 'L1', [
       { name: 'etc/', type: 'dir' }, { name: 'etc/.wh.shadow' },
       { name: 'opt/app/', type: 'dir' }, { name: 'opt/app/.wh..wh..opq' }, { name: 'opt/app/new', data: 'new' },
       { name: '.wh.tree' },
+      // Deleted and re-created in the same layer: a fresh, empty directory.
+      { name: '.wh.fresh' }, { name: 'fresh/', type: 'dir' }, { name: 'fresh/only', data: 'o' },
     ]);
     await d.prepare('c', 'L2');
     await withMounted(await d.mounts('c'), async (m) => {
-      t.same(await listTree(m), ['etc/', 'etc/passwd = root', 'opt/', 'opt/app/', 'opt/app/new = new'], 'deleted file, deleted tree and opaque dir are gone');
+      t.same(await listTree(m), ['etc/', 'etc/passwd = root', 'fresh/', 'fresh/only = o', 'opt/', 'opt/app/', 'opt/app/new = new'], 'deleted file, deleted tree and opaque dir are gone');
     }, { dir: mnt(t, root) });
     await layer(d, 'L3', 'L2', [{ name: 'tree/', type: 'dir' }, { name: 'tree/again', data: 'a' }, { name: 'etc/shadow', data: 'back' }]);
     await withMounted(await d.mounts('L3'), async (m) => {
-      t.same(await listTree(m), ['etc/', 'etc/passwd = root', 'etc/shadow = back', 'opt/', 'opt/app/', 'opt/app/new = new', 'tree/', 'tree/again = a'], 'a later layer can re-create deleted paths');
+      t.same(await listTree(m), ['etc/', 'etc/passwd = root', 'etc/shadow = back', 'fresh/', 'fresh/only = o', 'opt/', 'opt/app/', 'opt/app/new = new', 'tree/', 'tree/again = a'], 'a later layer can re-create deleted paths');
     }, { dir: mnt(t, root) });
   });
 
