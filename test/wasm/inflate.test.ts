@@ -98,6 +98,7 @@ t.test('fixtures from gzip and pigz decode to input.bin', async (t) => {
     const want = name === 'multi-member.gz' ? Buffer.concat([input, input.subarray(0, 1000), input]) : input;
     const whole = fmt === 'zlib' ? inflateSync(file) : gunzipSync(file);
     t.ok(whole.equals(want), `${name} one-shot`);
+    if (fmt === 'gzip') t.ok(gunzipSync(file, { wasmCrc: true }).equals(want), `${name} one-shot, CRC-32 in wasm`);
     for (const c of [1, 7, 4096, 65536]) {
       const got = chunkedSync(file, c, fmt);
       t.ok(got.equals(want), `${name} in ${c}-byte chunks`);
@@ -181,6 +182,14 @@ t.test('corrupted streams fail cleanly', async (t) => {
   const crcBad = Buffer.from(gz);
   crcBad[crcBad.length - 8] ^= 0xff;
   t.throws(() => gunzipSync(crcBad), /CRC-32 mismatch/);
+  t.throws(() => gunzipSync(crcBad, { wasmCrc: true }), /CRC-32 mismatch/, 'CRC-32 in wasm');
+  const multi = fs.readFileSync(path.join(VEC, 'multi-member.gz'));
+  const multiBad = Buffer.from(multi);
+  multiBad[gz.length - 5] ^= 4; // the first member's stored CRC
+  t.throws(() => gunzipSync(multiBad), /CRC-32 mismatch/, 'first member of several');
+  const last = Buffer.from(multi);
+  last[last.length - 6] ^= 4;
+  t.throws(() => gunzipSync(last), /CRC-32 mismatch/, 'last member of several');
   t.equal(codeOf(() => gunzipSync(crcBad)), ERR_WASM_CORRUPT_INPUT.code);
   const sizeBad = Buffer.from(gz);
   sizeBad[sizeBad.length - 1] ^= 1;

@@ -31,6 +31,8 @@ const HEADER_NEED: u32 = 640;
 export const ST_NEED_INPUT: i32 = 0;
 export const ST_OUTPUT_FULL: i32 = 1;
 export const ST_DONE: i32 = 2;
+/** With external CRC: the member's output is all handed out; call provideCrc(), then run again. */
+export const ST_NEED_CHECK: i32 = 3;
 
 export const E_BAD_MAGIC: i32 = -1;
 export const E_BAD_METHOD: i32 = -2;
@@ -105,6 +107,12 @@ let crc: u32 = 0;
 let adler: u32 = 1;
 let isize: u32 = 0;
 let crcReady: bool = false;
+let extCrc: bool = false; // JS computes the gzip CRC-32 over the output it copies (zlib.crc32)
+let crcGiven: bool = false;
+let givenCrc: u32 = 0;
+
+export function setExternalCrc(on: i32): void { extCrc = on != 0; }
+export function provideCrc(c: u32): void { givenCrc = c; crcGiven = true; }
 
 export function inputPtr(): usize { return input; }
 export function inputCap(): u32 { return INPUT_CAP; }
@@ -182,7 +190,7 @@ function adler32(a: u32, p: usize, n: usize): u32 {
 function updateCheck(): void {
   const n = outPos - checkPos;
   if (n == 0) return;
-  if (format == 2) crc = crc32(crc, out + checkPos, n);
+  if (format == 2) { if (!extCrc) crc = crc32(crc, out + checkPos, n); }
   else if (format == 1) adler = adler32(adler, out + checkPos, n);
   isize += <u32>n;
   checkPos = outPos;
@@ -206,6 +214,7 @@ export function init(fmt: u32): void {
   crc = 0;
   adler = 1;
   isize = 0;
+  crcGiven = false;
   if (!crcReady) initCrc();
 }
 
@@ -521,7 +530,12 @@ function codes(inLimit: usize, outLimit: usize): i32 {
         src += 8;
       } while (op < end);
     } else if (dist == 1) {
-      memory.fill(op, load<u8>(src), len);
+      // a run of one byte: splat it and store 8 at a time (memory.fill is a call in V8)
+      const v = (<u64>load<u8>(src)) * 0x0101010101010101;
+      do {
+        store<u64>(op, v);
+        op += 8;
+      } while (op < end);
     } else {
       do {
         store<u8>(op, load<u8>(src));
@@ -612,6 +626,11 @@ function trailer(final: bool): i32 {
   const p = input + inPos;
   if (format == 2) {
     if (a < 8) return final ? E_TRUNCATED : ST_NEED_INPUT;
+    if (extCrc) {
+      if (!crcGiven) return ST_NEED_CHECK;
+      crcGiven = false;
+      crc = givenCrc;
+    }
     if (load<u32>(p) != crc) return E_CRC;
     if (load<u32>(p, 4) != isize) return E_ISIZE;
     inPos += 8;

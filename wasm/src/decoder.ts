@@ -19,6 +19,15 @@ import { ERR_WASM_CORRUPT_INPUT, ERR_WASM_LIMIT_EXCEEDED } from './errors';
 export const ST_NEED_INPUT = 0;
 export const ST_OUTPUT_FULL = 1;
 export const ST_DONE = 2;
+export const ST_NEED_CHECK = 3;
+
+/** Optional per-format hooks: see inflate.ts (CRC-32 computed natively over the copied output). */
+export interface DecoderHooks {
+  /** Called with every output piece, in order, before it is emitted. */
+  onOutput?(buf: Buffer): void;
+  /** Called when the module returns ST_NEED_CHECK (all output so far has been seen). */
+  onNeedCheck?(): void;
+}
 
 export interface StreamDecoderExports extends BaseExports {
   inputPtr(): number;
@@ -55,6 +64,7 @@ export class DecoderCore {
     private readonly what: string,
     private readonly mapError: (code: number) => BerthError,
     private readonly maxOutput: number = Number.POSITIVE_INFINITY,
+    private readonly hooks: DecoderHooks = {},
   ) {}
 
   get done(): boolean {
@@ -97,7 +107,12 @@ export class DecoderCore {
       const st = ex.run(last ? 1 : 0);
       if (st < 0) throw this.mapError(st);
       if (st === ST_DONE) this.finished = true;
-      if (!this.drain(emit)) return false; // paused; calling pump again re-runs harmlessly
+      const more = this.drain(emit);
+      if (st === ST_NEED_CHECK) {
+        if (!this.hooks.onNeedCheck) throw new Error(`${this.what}: module asked for a check value without a hook`);
+        this.hooks.onNeedCheck();
+      }
+      if (!more) return false; // paused; calling pump again re-runs harmlessly
       if (st === ST_NEED_INPUT && this.off >= chunk.length) {
         if (last) throw ERR_WASM_CORRUPT_INPUT(this.what, 'unexpected end of input');
         return true;
@@ -120,6 +135,7 @@ export class DecoderCore {
       const p = ex.outPtr();
       const out = Buffer.allocUnsafe(e - s);
       out.set(new Uint8Array(ex.memory.buffer, p + s, e - s));
+      if (this.hooks.onOutput) this.hooks.onOutput(out);
       more = emit(out);
     }
     ex.flushed();

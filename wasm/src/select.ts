@@ -23,6 +23,7 @@ import { createGunzip, gunzipSync } from './inflate';
 import { createZstdDecompress, zstdDecompressSync } from './zstd';
 import { wasmAvailable, wasmBuildDir } from './loader';
 import { ERR_WASM_UNSUPPORTED } from './errors';
+import { createThreadedDecompressor } from './thread';
 import { benchSample, zstdSample, ZSTD_SAMPLE_SIZE } from './sample';
 
 export type HotOp = 'sha256' | 'gunzip' | 'zstd';
@@ -172,10 +173,27 @@ export function hasher(choice?: ChoiceLike): Hasher {
   return backendOf(choice) === 'wasm' ? createSha256() : (crypto.createHash('sha256') as unknown as Hasher);
 }
 
+export interface DecompressorOptions {
+  /**
+   * Decode WASM on a worker thread so hashing and tar parsing on the main thread overlap with it
+   * (worth it for layers of a few MB and more on a host with 2+ cores). Native zlib already runs
+   * on libuv's thread pool.
+   */
+  thread?: boolean;
+  maxOutputLength?: number;
+}
+
 /** A decompressing Transform of the chosen backend (zstd is always WASM). */
-export function decompressor(kind: 'gzip' | 'zstd', choice?: ChoiceLike): Transform {
-  if (kind === 'zstd') return createZstdDecompress();
-  if (kind === 'gzip') return backendOf(choice) === 'wasm' ? createGunzip() : zlib.createGunzip({ chunkSize: 256 * 1024 });
+export function decompressor(kind: 'gzip' | 'zstd', choice?: ChoiceLike, opts: DecompressorOptions = {}): Transform {
+  const limits = opts.maxOutputLength !== undefined ? { maxOutputLength: opts.maxOutputLength } : {};
+  if (kind === 'zstd') return opts.thread ? createThreadedDecompressor('zstd', limits) : createZstdDecompress(limits);
+  if (kind === 'gzip') {
+    if (backendOf(choice) === 'native') {
+      const native = zlib.createGunzip({ chunkSize: 256 * 1024, ...(opts.maxOutputLength !== undefined ? { maxOutputLength: opts.maxOutputLength } : {}) });
+      return native;
+    }
+    return opts.thread ? createThreadedDecompressor('gzip', limits) : createGunzip(limits);
+  }
   throw ERR_WASM_UNSUPPORTED('decompressor', `compression ${String(kind)}`);
 }
 
@@ -196,9 +214,9 @@ export function compressionOf(mediaTypeOrKind: string): CompressionKind {
  * A Transform that decompresses a layer of the given media type (or kind `gzip`/`zstd`/`none`),
  * using `backends` when given (else WASM for both, as benchmarked in bench/wasm.ts).
  */
-export function createDecompressor(mediaTypeOrKind: string, backends?: Partial<Backends>): Transform {
+export function createDecompressor(mediaTypeOrKind: string, backends?: Partial<Backends>, opts: DecompressorOptions = {}): Transform {
   const kind = compressionOf(mediaTypeOrKind);
   if (kind === 'none') return new PassThrough();
-  if (kind === 'zstd') return decompressor('zstd');
-  return decompressor('gzip', backends?.gunzip ?? 'wasm');
+  if (kind === 'zstd') return decompressor('zstd', 'wasm', opts);
+  return decompressor('gzip', backends?.gunzip ?? 'wasm', opts);
 }

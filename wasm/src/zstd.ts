@@ -58,7 +58,7 @@ function mapError(code: number): BerthError {
   return ERR_WASM_CORRUPT_INPUT('zstd', text);
 }
 
-function newCore(opts: ZstdOptions = {}): DecoderCore {
+export function newZstdCore(opts: ZstdOptions = {}): DecoderCore {
   const win = opts.maxWindowSize ?? DEFAULT_MAX_WINDOW;
   if (!(win >= 1024 && win <= ABSOLUTE_MAX_WINDOW)) {
     throw ERR_WASM_LIMIT_EXCEEDED('zstd', `maxWindowSize must be within [1 KiB, 2 GiB], got ${win}`);
@@ -69,9 +69,9 @@ function newCore(opts: ZstdOptions = {}): DecoderCore {
 }
 
 export function createZstdDecompress(opts: ZstdOptions = {}): DecoderTransform {
-  return new DecoderTransform(newCore(opts), opts.stream);
+  return new DecoderTransform(newZstdCore(opts), opts.stream);
 }
 
 export function zstdDecompressSync(input: Uint8Array, opts: ZstdOptions = {}): Buffer {
-  return newCore(opts).decodeAll(input);
+  return newZstdCore(opts).decodeAll(input);
 }

@@ -1,0 +1,188 @@
+/**
+ * Benchmark of berth's hot paths against Node's native ones, side by side in one process.
+ *
+ *   npm run build:wasm
+ *   TS_NODE_TRANSPILE_ONLY=1 node -r @isaacs/ts-node-temp-fork-for-pr-2009/register bench/wasm.ts [--runs 5] [--quick]
+ *
+ * Data: a ~200 MB "layer" tar made from host files (/usr/share + /usr/lib/x86_64-linux-gnu,
+ * cut at 200 MiB) compressed with `gzip -6` and `zstd -3`, cached in $BERTH_BENCH_DIR
+ * (default /tmp/berth-bench). Compressed input is fed in 64 KiB chunks (as from the network),
+ * output is consumed and discarded; MB/s are 10^6 bytes of *uncompressed* data per second.
+ * Each row is the median of --runs runs; the contenders of a group alternate run by run.
+ * Results also go to bench/results/wasm-<date>.json (not committed).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { Transform } from 'node:stream';
+import { createGunzip, createSha256, createZstdDecompress, selectBackends, hasher, decompressor } from '../wasm/src/index';
+import type { Hasher } from '../wasm/src/index';
+
+const args = process.argv.slice(2);
+const RUNS = Number(args[args.indexOf('--runs') + 1] ?? 5) || 5;
+const QUICK = args.includes('--quick');
+const DIR = process.env.BERTH_BENCH_DIR ?? '/tmp/berth-bench';
+const SIZE = QUICK ? 32 << 20 : 200 << 20;
+
+function ensureData(): { tar: Buffer; gz: Buffer; zst: Buffer } {
+  fs.mkdirSync(DIR, { recursive: true });
+  const tarFile = path.join(DIR, QUICK ? 'layer-quick.tar' : 'layer.tar');
+  if (!fs.existsSync(tarFile) || fs.statSync(tarFile).size !== SIZE) {
+    process.stderr.write(`making ${tarFile} …\n`);
+    execFileSync('sh', ['-c', `tar cf - /usr/share /usr/lib/x86_64-linux-gnu 2>/dev/null | head -c ${SIZE} > ${tarFile}`]);
+  }
+  if (!fs.existsSync(`${tarFile}.gz`)) execFileSync('sh', ['-c', `gzip -6 -c ${tarFile} > ${tarFile}.gz`]);
+  if (!fs.existsSync(`${tarFile}.zst`)) execFileSync('sh', ['-c', `zstd -3 -q -c ${tarFile} > ${tarFile}.zst`]);
+  return { tar: fs.readFileSync(tarFile), gz: fs.readFileSync(`${tarFile}.gz`), zst: fs.readFileSync(`${tarFile}.zst`) };
+}
+
+function chunks(b: Buffer, n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let o = 0; o < b.length; o += n) out.push(b.subarray(o, o + n));
+  return out;
+}
+
+/** Pushes `input` chunks through `tr` honouring backpressure; resolves with output bytes. */
+function drive(tr: Transform, input: Buffer[], onData?: (b: Buffer) => void): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let total = 0;
+    tr.on('data', (b: Buffer) => {
+      total += b.length;
+      if (onData) onData(b);
+    });
+    tr.on('end', () => resolve(total));
+    tr.on('error', reject);
+    let i = 0;
+    const write = (): void => {
+      while (i < input.length) {
+        if (!tr.write(input[i++])) {
+          tr.once('drain', write);
+          return;
+        }
+      }
+      tr.end();
+    };
+    write();
+  });
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+};
+
+interface Row {
+  group: string;
+  name: string;
+  mbps: number;
+  runs: number[];
+}
+const rows: Row[] = [];
+
+async function group(name: string, bytes: number, contenders: Array<[string, () => Promise<unknown> | unknown]>): Promise<void> {
+  const times = new Map<string, number[]>(contenders.map(([n]) => [n, []]));
+  for (const [, fn] of contenders) await fn(); // warm-up
+  for (let r = 0; r < RUNS; r++) {
+    for (const [n, fn] of contenders) {
+      const t0 = process.hrtime.bigint();
+      await fn();
+      times.get(n)!.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+  }
+  for (const [n] of contenders) {
+    const runs = times.get(n)!.map((s) => bytes / s / 1e6);
+    rows.push({ group: name, name: n, mbps: median(runs), runs });
+  }
+}
+
+function hashAll(h: Hasher, data: Buffer): string {
+  for (let o = 0; o < data.length; o += 1 << 20) h.update(data.subarray(o, o + (1 << 20)));
+  return h.digest('hex');
+}
+
+async function main(): Promise<void> {
+  const { tar, gz, zst } = ensureData();
+  const gzChunks = chunks(gz, 64 << 10);
+  const zstChunks = chunks(zst, 64 << 10);
+  const tarSha = crypto.createHash('sha256').update(tar).digest('hex');
+  // correctness guard: every contender must produce the right bytes once
+  const check = async (tr: Transform, input: Buffer[], what: string): Promise<void> => {
+    const h = crypto.createHash('sha256');
+    await drive(tr, input, (b) => h.update(b));
+    if (h.digest('hex') !== tarSha) throw new Error(`${what} produced wrong output`);
+  };
+  await check(createGunzip(), gzChunks, 'wasm gunzip');
+  await check(createZstdDecompress(), zstChunks, 'wasm zstd');
+  if (hashAll(createSha256(), tar) !== tarSha) throw new Error('wasm sha256 wrong');
+
+  await group('sha256 (1 MiB updates)', tar.length, [
+    ['node:crypto (OpenSSL)', () => hashAll(crypto.createHash('sha256') as unknown as Hasher, tar)],
+    ['berth wasm', () => hashAll(createSha256(), tar)],
+  ]);
+  await group('gzip -6 inflate (64 KiB input chunks, Transform)', tar.length, [
+    ['node:zlib chunkSize 256 KiB', () => drive(zlib.createGunzip({ chunkSize: 256 << 10 }), gzChunks)],
+    ['node:zlib default 16 KiB', () => drive(zlib.createGunzip(), gzChunks)],
+    ['berth wasm', () => drive(createGunzip(), gzChunks)],
+  ]);
+  await group('zstd -3 decompress (64 KiB input chunks, Transform)', tar.length, [['berth wasm', () => drive(createZstdDecompress(), zstChunks)]]);
+  const cli = (args: string[], file: string): number => {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync('sh', ['-c', `${args.join(' ')} < ${file} > /dev/null`]);
+    if (r.status !== 0) throw new Error(`${args[0]} failed`);
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  };
+  const tarFile = path.join(DIR, QUICK ? 'layer-quick.tar' : 'layer.tar');
+  for (const [name, a, f] of [
+    ['zstd CLI -d (separate process, reference)', ['zstd', '-d', '-c'], `${tarFile}.zst`],
+    ['gzip CLI -d (separate process, reference)', ['gzip', '-d', '-c'], `${tarFile}.gz`],
+  ] as Array<[string, string[], string]>) {
+    const runs: number[] = [];
+    for (let r = 0; r < RUNS; r++) runs.push(tar.length / cli(a, f) / 1e6);
+    rows.push({ group: 'reference', name, mbps: median(runs), runs });
+  }
+
+  // the pull pipeline: sha256(compressed) + decompress + sha256(tar), vs decompression alone
+  const choice = selectBackends({ cacheFile: path.join(DIR, 'backends.json') });
+  const pipeline = async (kind: 'gzip' | 'zstd', input: Buffer[], sha: 'native' | 'wasm', dec: 'native' | 'wasm'): Promise<void> => {
+    const ch = hasher(sha);
+    for (const c of input) ch.update(c);
+    const th = hasher(sha);
+    await drive(decompressor(kind, dec), input, (b) => th.update(b));
+    ch.digest('hex');
+    th.digest('hex');
+  };
+  await group('pull pipeline, gzip (sha256 in + inflate + sha256 out)', tar.length, [
+    ['inflate alone (wasm)', () => drive(createGunzip(), gzChunks)],
+    ['pipeline: native sha + wasm inflate', () => pipeline('gzip', gzChunks, 'native', 'wasm')],
+    ['pipeline: selected backends', () => pipeline('gzip', gzChunks, choice.sha256.backend, choice.gunzip.backend)],
+    ['pipeline: all wasm', () => pipeline('gzip', gzChunks, 'wasm', 'wasm')],
+  ]);
+  await group('pull pipeline, zstd (sha256 in + decompress + sha256 out)', tar.length, [
+    ['decompress alone (wasm)', () => drive(createZstdDecompress(), zstChunks)],
+    ['pipeline: selected backends', () => pipeline('zstd', zstChunks, choice.sha256.backend, 'wasm')],
+    ['pipeline: all wasm', () => pipeline('zstd', zstChunks, 'wasm', 'wasm')],
+  ]);
+
+  const cpu = os.cpus()[0]?.model ?? 'unknown';
+  const lines: string[] = [];
+  lines.push(`berth wasm bench — ${new Date().toISOString()} — node ${process.version} — ${cpu} × ${os.cpus().length}`);
+  lines.push(`data: ${(tar.length / 1e6).toFixed(0)} MB tar, gzip -6 ${(gz.length / 1e6).toFixed(0)} MB, zstd -3 ${(zst.length / 1e6).toFixed(0)} MB; median of ${RUNS}`);
+  lines.push(`selectBackends: sha256=${choice.sha256.backend} gunzip=${choice.gunzip.backend} (${JSON.stringify(choice.gunzip.measured)})`);
+  lines.push('');
+  lines.push('| group | contender | MB/s (median) | runs |');
+  lines.push('| --- | --- | ---: | --- |');
+  for (const r of rows) lines.push(`| ${r.group} | ${r.name} | ${r.mbps.toFixed(0)} | ${r.runs.map((x) => x.toFixed(0)).join(' ')} |`);
+  const text = lines.join('\n');
+  process.stdout.write(text + '\n');
+  const resDir = path.join(__dirname, 'results');
+  fs.mkdirSync(resDir, { recursive: true });
+  fs.writeFileSync(path.join(resDir, `wasm-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify({ cpu, node: process.version, rows }, null, 2));
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exitCode = 1;
+});
