@@ -420,13 +420,18 @@ async function prune(engine: Engine, opts: PruneOptions): Promise<PruneResult> {
       /* in use or has children: keep */
     }
   }
-  // Content: blobs no image names, and stale ingests.
+  // Content: blobs no image names (older than a minute: a pull in flight commits its blobs before
+  // it writes the record that names them), and stale ingests.
   const keep = new Set((await svc.store.all()).flatMap((i) => blobsOf(i)));
+  const { stat } = require('node:fs/promises') as typeof import('node:fs/promises');
+  const graceMs = Number(process.env.BERTH_PRUNE_GRACE_MS ?? 60_000);
   for (const b of await engine.content.list()) {
     if (keep.has(b.digest)) continue;
+    const st = await stat(engine.content.path(b.digest)).catch(() => undefined);
+    if (!st || Date.now() - st.mtimeMs < graceMs) continue;
     if (await engine.content.delete(b.digest)) reclaimed += b.size;
   }
-  await engine.content.cleanupIngests(0);
+  await engine.content.cleanupIngests(graceMs);
   try {
     const { cleanupStaleExtracts } = require('./layers') as typeof import('./layers');
     await cleanupStaleExtracts(engine.storage());

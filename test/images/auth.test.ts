@@ -158,7 +158,11 @@ t.test('SIGKILL at random moments of a pull: store stays consistent, the next pu
   const chk = await berth(['system', 'check'], { root });
   t.equal(chk.code, 0, chk.stdout + chk.stderr);
   // Nothing half-made remains: no extract snapshots, no ingests.
-  const prune = await berth(['system', 'prune', '-f'], { root });
+  const prune = await berth(['system', 'prune', '-f'], { root, env: { BERTH_PRUNE_GRACE_MS: '0' } });
   t.equal(prune.code, 0, prune.stderr);
+  const blobs = (await readdir(join(root, 'content/blobs/sha256'))).sort();
+  const want = [built[0]!.configDigest, built[0]!.manifest.digest, ...built[0]!.layerDigests].map((d) => d.slice(7)).sort();
+  t.same(blobs, want, 'only the blobs the image names remain');
+  t.same(await readdir(join(root, 'content/ingest')).catch(() => []), [], 'no partial ingests remain');
   t.equal((await berth(['images', '-q'], { root })).stdout.trim().length, 12, 'the tagged image survives prune');
 });
