@@ -205,6 +205,13 @@ if (process.getuid?.() !== 0) {
     t.equal((await rt(['delete', '--force', 'no-such-id'])).code, 0, 'delete --force of a missing id is a no-op');
     const inv = await rt(['state', '../etc']);
     t.match(inv.stderr, /invalid container id/);
+    // a create that died before writing its state: "creating", and delete --force clears it
+    const half = newId();
+    fs.mkdirSync(path.join(state, half), { recursive: true });
+    t.equal(JSON.parse((await rt(['state', half])).stdout).status, 'creating');
+    t.equal((await rt(['delete', half])).code, 1, 'delete without --force refuses a creating container');
+    t.equal((await rt(['delete', '--force', half])).code, 0);
+    t.notOk(fs.existsSync(path.join(state, half)), 'its directory is gone');
   });
 
   t.test('seccomp: every comparison op, errnoRet, and the filter follows exec', async (t) => {

@@ -208,6 +208,7 @@ typedef struct {
   unsigned long long starttime;
   cgroups_t cg;
   char *dir;
+  int creating; /* the state dir exists but create has not written state.json yet */
 } state_t;
 
 static char *state_dir(const char *id) { return xasprintf("%s/%s", g_root, id); }
@@ -249,6 +250,13 @@ static void state_load(state_t *st, const char *id) {
   char err[512];
   struct stat sb;
   if (stat(st->dir, &sb)) die("container \"%s\" does not exist", id);
+  if (access(p, F_OK) && errno == ENOENT) {
+    st->id = xstrdup(id);
+    st->bundle = st->rootfs = st->created = xstrdup("");
+    st->creating = 1;
+    free(p);
+    return;
+  }
   jv *j = json_parse_file(p, err, sizeof err);
   if (!j) die("container \"%s\": state unreadable: %s", id, err);
   st->id = xstrdup(id);
@@ -278,6 +286,7 @@ static int st_alive(const state_t *st) {
 }
 
 static const char *st_status(const state_t *st) {
+  if (st->creating) return "creating";
   if (!st_alive(st)) return "stopped";
   char *fifo = xasprintf("%s/exec.fifo", st->dir);
   int created = access(fifo, F_OK) == 0;
@@ -687,7 +696,7 @@ static int cmd_kill(const char *id, const char *sigs, int all) {
   int sig = signal_from_name(sigs ? sigs : "TERM");
   if (sig < 0) die("unknown signal \"%s\"", sigs);
   const char *status = st_status(&st);
-  if (!strcmp(status, "stopped")) die("container \"%s\" is not running", id);
+  if (!strcmp(status, "stopped") || !strcmp(status, "creating")) die("container \"%s\" is not running (%s)", id, status);
   if (all) {
     pid_t procs[8192];
     int n = cg_procs(&st.cg, procs, 8192);
@@ -711,8 +720,13 @@ static int cmd_delete(const char *id, int force) {
   }
   state_load(&st, id);
   const char *status = st_status(&st);
-  if (!strcmp(status, "running") || !strcmp(status, "paused")) {
+  if (!strcmp(status, "running") || !strcmp(status, "paused") || !strcmp(status, "creating")) {
     if (!force) die("cannot delete container \"%s\" that is %s: stop it or use --force", id, status);
+  }
+  if (st.creating) {
+    /* a create died (or is running) before writing state: only its directory is known */
+    remove_state(st.dir);
+    return 0;
   }
   if (strcmp(status, "stopped")) {
     pid_t procs[8192];
