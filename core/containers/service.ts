@@ -450,6 +450,7 @@ export class ContainerService {
     const spec: TaskSpec = {
       dir, oci, tty: c.Tty, stdin: c.OpenStdin, logPath: this.logPath(rec.id), restart: restartString(hc.RestartPolicy),
       attachName: attachName(this.engine.root, rec.id), oomFile,
+      events: { file: this.engine.events.file, name: rec.name, image: rec.image },
       ...(mount ? { rootfs: { type: mount.type, source: mount.source, options: mount.options } } : {}),
     };
     if (hc.AutoRemove) spec.exitCommand = this.selfCommand(['rm', '-f', rec.id]);
@@ -515,8 +516,7 @@ export class ContainerService {
       await this.publish('kill', rec, { signal: '9' });
       await backend.wait(rec.id, 10_000);
     }
-    await this.publish('die', rec);
-    await this.publish('stop', rec);
+    await this.publish('stop', rec); // `die` is published by the monitor when the process exits
     return rec;
   }
 

@@ -146,6 +146,18 @@ else {
     await b(['rm', '-f', id]);
   });
 
+  t.test('events for each lifecycle step; inspect falls back to images', async (t) => {
+    t.equal((await b(['run', '--rm', '--name', 'evt', 'bb', 'sh', '-c', 'exit 4'])).code, 4);
+    const ev = await b(['events', '--since', '60s', '--until', '0s', '--filter', 'container=evt', '--format', '{{.Action}} {{index .Actor.Attributes "exitCode"}}']);
+    t.equal(ev.stdout, 'create \nstart \ndie 4\ndestroy \n');
+    const img = JSON.parse((await b(['inspect', 'bb'])).stdout)[0];
+    t.match(img.Id, /^sha256:/);
+    t.same(img.RepoTags, ['bb:latest']);
+    const none = await b(['inspect', 'nothing-by-this-name']);
+    t.equal(none.code, 1);
+    t.match(none.stderr, /No such object: nothing-by-this-name/);
+  });
+
   t.test('bad input is a clear, coded error', async (t) => {
     const r = await b(['run', '--rm', '--restart', 'sometimes', 'bb', 'true']);
     t.equal(r.code, 125);

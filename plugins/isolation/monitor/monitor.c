@@ -54,7 +54,7 @@
 #define LINE_MAX_BYTES 16384
 
 static const char *runtime, *rtroot, *bundle, *cid, *ctrdir, *sockname, *logpath, *policy = "no";
-static const char *oomfile, *mnt_type, *mnt_src, *mnt_opts, *mnt_target;
+static const char *oomfile, *mnt_type, *mnt_src, *mnt_opts, *mnt_target, *events_file, *ev_name = "", *ev_image = "";
 static int tty, keep_stdin, wait_attach, sync_fd = -1;
 static char **exit_cmd;
 
@@ -376,6 +376,25 @@ static void json_escape_into(char *dst, size_t n, const char *src) {
   dst[o] = 0;
 }
 
+/* Appends a Docker-shaped container event to the engine's event log (one write, O_APPEND). */
+static void publish_event(const char *action, int exit_code) {
+  if (!events_file) return;
+  int fd = open(events_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  char name[512], image[1024], line[2400], extra[64] = "";
+  json_escape_into(name, sizeof name, ev_name);
+  json_escape_into(image, sizeof image, ev_image);
+  if (exit_code >= 0) snprintf(extra, sizeof extra, "\"exitCode\":\"%d\",", exit_code);
+  int n = snprintf(line, sizeof line,
+                   "{\"Type\":\"container\",\"Action\":\"%s\",\"Actor\":{\"ID\":\"%s\",\"Attributes\":{%s\"image\":\"%s\",\"name\":\"%s\"}},"
+                   "\"scope\":\"local\",\"time\":%ld,\"timeNano\":%ld%09ld,\"status\":\"%s\",\"id\":\"%s\",\"from\":\"%s\"}\n",
+                   action, cid, extra, image, name, (long)ts.tv_sec, (long)ts.tv_sec, ts.tv_nsec, action, cid, image);
+  if (n > 0 && (size_t)n < sizeof line) { ssize_t w = write(fd, line, (size_t)n); (void)w; }
+  close(fd);
+}
+
 static void pump_fd(int *fdp, int stream) {
   unsigned char buf[32768];
   ssize_t r = read(*fdp, buf, sizeof buf);
@@ -567,13 +586,13 @@ static int parse_policy(int *max) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: berth-monitor -r RUNTIME -R RTROOT -b BUNDLE -i ID -d CTRDIR -s SOCKNAME [-l LOG] [-t] [-I] [-w] [-p POLICY] [-c OOMFILE] [-M TYPE -O SRC -P OPTS -T TARGET] [-S FD] [-- EXITCMD...]\n");
+  fprintf(stderr, "usage: berth-monitor -r RUNTIME -R RTROOT -b BUNDLE -i ID -d CTRDIR -s SOCKNAME [-l LOG] [-t] [-I] [-w] [-p POLICY] [-c OOMFILE] [-M TYPE -O SRC -P OPTS -T TARGET] [-S FD] [-E EVENTS -N NAME -G IMAGE] [-- EXITCMD...]\n");
   exit(125);
 }
 
 int main(int argc, char **argv) {
   int c;
-  while ((c = getopt(argc, argv, "r:R:b:i:d:s:l:tIwp:c:M:O:P:T:S:")) != -1) {
+  while ((c = getopt(argc, argv, "r:R:b:i:d:s:l:tIwp:c:M:O:P:T:S:E:N:G:")) != -1) {
     switch (c) {
       case 'r': runtime = optarg; break;
       case 'R': rtroot = optarg; break;
@@ -592,6 +611,9 @@ int main(int argc, char **argv) {
       case 'P': mnt_opts = optarg; break;
       case 'T': mnt_target = optarg; break;
       case 'S': sync_fd = atoi(optarg); break;
+      case 'E': events_file = optarg; break;
+      case 'N': ev_name = optarg; break;
+      case 'G': ev_image = optarg; break;
       default: usage();
     }
   }
@@ -711,6 +733,8 @@ int main(int argc, char **argv) {
       int fl = snprintf(fr, sizeof fr, "{\"exitCode\":%d,\"oomKilled\":%s}", last_exit, last_oom ? "true" : "false");
       broadcast(3, fr, (size_t)fl);
       for (int i = 0; i < MAX_CLIENTS; i++) if (clients[i] >= 0) drop_client(i);
+      if (last_oom) publish_event("oom", -1);
+      publish_event("die", last_exit);
     }
     final_code = last_exit;
     int again = 0;
@@ -721,6 +745,7 @@ int main(int argc, char **argv) {
     if (!again) { write_status("exited", NULL); break; }
     if (mono_now() - t0 >= 10.0) backoff = 0.1;
     write_status("restarting", NULL);
+    publish_event("restart", -1);
     /* Back off, still answering attach clients' connects and signals. */
     double until = mono_now() + backoff;
     while (mono_now() < until && !stop_requested) {
