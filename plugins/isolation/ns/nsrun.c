@@ -19,6 +19,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -821,6 +824,8 @@ static int cmd_exec(const char *id, const exec_opts *o, char **args, int nargs) 
     console_fd = tty_pair[1];
   }
 
+  /* not dumpable: the container cannot ptrace us or open our /proc entries while we are in it */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   /* join the cgroups first (inherited by the child), then the namespaces */
   cg_join(&st.cg, getpid());
   static const int order[] = {CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_NEWNS};
@@ -908,6 +913,38 @@ static int cmd_exec(const char *id, const exec_opts *o, char **args, int nargs) 
   return wait_status(pid);
 }
 
+/* ---------- CVE-2019-5736 defence ---------- */
+
+/* A process that enters a container (init before its execve, every `exec`) could let the
+ * container open /proc/PID/exe — this very binary on the host — and overwrite it. Like runc,
+ * we first re-exec from a sealed, anonymous copy (memfd), so the file they can reach is
+ * read-only and private to this invocation. */
+static void reexec_from_memfd(char **argv) {
+  char self[64];
+  ssize_t l = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (l > 0) {
+    self[l] = 0;
+    if (!strncmp(self, "/memfd:berth-nsrun", 18)) return; /* already the copy */
+  }
+  int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (src < 0) die("open /proc/self/exe: %s", strerror(errno));
+  int mfd = (int)syscall(SYS_memfd_create, "berth-nsrun", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mfd < 0) die("memfd_create: %s", strerror(errno));
+  struct stat st;
+  if (fstat(src, &st)) die("fstat /proc/self/exe: %s", strerror(errno));
+  off_t off = 0;
+  while (off < st.st_size) {
+    ssize_t n = sendfile(mfd, src, NULL, (size_t)(st.st_size - off));
+    if (n <= 0) die("copy self into memfd: %s", strerror(errno));
+    off += n;
+  }
+  close(src);
+  if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)) die("seal memfd: %s", strerror(errno));
+  extern char **environ;
+  fexecve(mfd, argv, environ);
+  die("re-exec from memfd: %s", strerror(errno));
+}
+
 /* ---------- argument parsing ---------- */
 
 static void usage(void) {
@@ -964,6 +1001,10 @@ int main(int argc, char **argv) {
   set_log(logp, json);
   if (i >= argc) usage();
   const char *cmd = argv[i++];
+  if (!strcmp(cmd, "create") || !strcmp(cmd, "run") || !strcmp(cmd, "exec")) {
+    reexec_from_memfd(argv);
+    trace_phase("running from a sealed copy");
+  }
   if (!strcmp(cmd, "create") || !strcmp(cmd, "run")) {
     create_opts o = {0};
     const char *id = NULL;
