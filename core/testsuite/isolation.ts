@@ -354,12 +354,11 @@ export function runIsolationSuite(t: T, opts: IsolationSuiteOptions): void {
     // On a contended host the loop may not even get its 50 %: when it fell short and the
     // host is busy, the lower bound and the throttling evidence are not meaningful.
     const load = os.loadavg()[0]! / os.cpus().length;
-    if (load < 1.5 || share >= 0.35) {
-      t.ok(share >= 0.35, `CPU share ${pct} near 50 % (≥ 35 %)`);
-      t.ok(th1 > th0, `the quota throttled the cgroup (${th1 - th0} periods)`);
-    } else {
-      t.comment(`host busy (load ${load.toFixed(1)} per CPU): lower bound not checked; share ${pct}, throttled ${th1 - th0} periods`);
-    }
+    if (load < 1.5 || share >= 0.35) t.ok(share >= 0.35, `CPU share ${pct} near 50 % (≥ 35 %)`);
+    else t.comment(`host busy (load ${load.toFixed(1)} per CPU): lower bound not checked; share ${pct}`);
+    // a loop that reached its quota must have been throttled (below it, the host held it back)
+    if (share >= 0.45) t.ok(th1 > th0, `the quota throttled the cgroup (${th1 - th0} periods)`);
+    else t.comment(`share ${pct} stayed under the quota: throttling not expected (${th1 - th0} periods)`);
     const k = await h.rt(['kill', id, 'KILL']);
     t.equal(k.code, 0, k.stderr);
     t.ok(await h.waitStopped(id), 'killed');
