@@ -83,10 +83,12 @@ async function buildHelper(): Promise<string> {
 }
 
 /**
- * Reads xattr `name` of `rel` under `root` without following symlinks (used to read overlay
- * opaque markers when exporting a layer, and by tests). Undefined when unset.
+ * Reads xattr `name` of each of `rels` under `root` in one helper process, never following
+ * symlinks. The map holds undefined for entries without it.
  */
-export async function getXattr(root: string, rel: string, name: string): Promise<Buffer | undefined> {
+export async function getXattrs(root: string, rels: string[], name: string): Promise<Map<string, Buffer | undefined>> {
+  const result = new Map<string, Buffer | undefined>();
+  if (rels.length === 0) return result;
   const bin = await fsopsHelper();
   const out = await new Promise<Buffer>((resolve, reject) => {
     const child = spawn(bin, [root], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -96,11 +98,50 @@ export async function getXattr(root: string, rel: string, name: string): Promise
     child.stderr.on('data', (d: Buffer) => e.push(d));
     child.on('error', (err) => reject(ERR_FSOPS_FAILED.with({ cause: err }, err.message)));
     child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(o)) : reject(ERR_FSOPS_FAILED(Buffer.concat(e).toString().trim()))));
-    child.stdin.end(Buffer.from(`G${rel}\0${name}\0`, 'utf8'));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(Buffer.concat(rels.map((r) => Buffer.from(`G${r}\0${name}\0`, 'utf8'))));
   });
-  if (out.subarray(0, 2).toString() === '-\n') return undefined;
-  const nl = out.indexOf(10);
-  return out.subarray(nl + 1, nl + 1 + Number(out.subarray(0, nl).toString()));
+  let off = 0;
+  for (const r of rels) {
+    const nl = out.indexOf(10, off);
+    const head = out.subarray(off, nl).toString();
+    if (head === '-') {
+      result.set(r, undefined);
+      off = nl + 1;
+    } else {
+      const len = Number(head);
+      result.set(r, out.subarray(nl + 1, nl + 1 + len));
+      off = nl + 1 + len;
+    }
+  }
+  return result;
+}
+
+/**
+ * Reads xattr `name` of `rel` under `root` without following symlinks (used to read overlay
+ * opaque markers when exporting a layer, and by tests). Undefined when unset.
+ */
+export async function getXattr(root: string, rel: string, name: string): Promise<Buffer | undefined> {
+  return (await getXattrs(root, [rel], name)).get(rel);
+}
+
+/**
+ * The directories (relative paths, '' for the root) under an overlay layer dir that carry
+ * `trusted.overlay.opaque=y` — what `berth commit`/export turn into `.wh..wh..opq` entries.
+ * Walks with lstat (symlinks are never followed) and reads all xattrs in one helper process.
+ */
+export async function opaqueDirs(root: string): Promise<Set<string>> {
+  const dirs: string[] = [''];
+  for (let i = 0; i < dirs.length; i++) {
+    const rel = dirs[i]!;
+    for (const d of fs.readdirSync(rel === '' ? root : path.join(root, rel), { withFileTypes: true })) {
+      if (d.isDirectory()) dirs.push(rel === '' ? d.name : `${rel}/${d.name}`);
+    }
+  }
+  const vals = await getXattrs(root, dirs, 'trusted.overlay.opaque');
+  const out = new Set<string>();
+  for (const [k, v] of vals) if (v?.toString() === 'y') out.add(k);
+  return out;
 }
 
 /** A batch of helper ops against one root. Paths are relative, already validated. */

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import t from 'tap';
 import { applyLayer } from '../../core/images/apply';
-import { getXattr } from '../../core/images/fsops';
+import { getXattr, getXattrs, opaqueDirs } from '../../core/images/fsops';
 import { withMounted } from '../../core/images/mount';
 import { hasCode } from '../../core/errors';
 import { buildTar, type TarEntry } from '../../core/testsuite/tar';
@@ -198,4 +198,17 @@ t.test('mount helper: long overlay option strings are mounted from a common pare
     const mi = spawnSync('findmnt', ['-n', '-o', 'FSTYPE', m]).stdout.toString().trim();
     t.equal(mi, 'overlay');
   }, { dir: path.join(a.base, 'mnt') });
+});
+
+t.test('opaqueDirs / getXattrs read back overlay markers in one helper call, never through symlinks', async (t) => {
+  const a = arena(t);
+  await applyLayer(tar([
+    { name: '.wh..wh..opq' },
+    { name: 'a/', type: 'dir' }, { name: 'a/.wh..wh..opq' }, { name: 'a/b/', type: 'dir' }, { name: 'a/b/c/', type: 'dir' }, { name: 'a/b/c/.wh..wh..opq' },
+    { name: 'plain/', type: 'dir' }, { name: 'link', type: 'symlink', linkname: 'a' },
+  ]), a.target, { whiteoutMode: 'overlay' });
+  t.same([...(await opaqueDirs(a.target))].sort(), ['', 'a', 'a/b/c']);
+  const m = await getXattrs(a.target, ['a', 'plain'], 'trusted.overlay.opaque');
+  t.same([m.get('a')?.toString(), m.get('plain')], ['y', undefined]);
+  await t.rejects(getXattrs(a.target, ['link/b'], 'trusted.overlay.opaque'), { code: 'ERR_LAYER_APPLY_FAILED' }, 'a symlink component is refused');
 });
