@@ -7,7 +7,7 @@
  * namespace where /sys/fs/cgroup is the host's cgroup2 hierarchy).
  * Needs root.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -184,6 +184,25 @@ if (process.getuid?.() !== 0) {
     t.equal(r.stdout.trim(), 'rc=0 parent-is-me=True status=7', 'the runtime exits at once, init becomes the subreaper\'s child, its exit status reaches it');
     t.equal((await rt(['delete', id])).code, 0);
     assertNothingLeft(t, id);
+  });
+
+  t.test('the runtime runs from a sealed memfd copy (CVE-2019-5736)', async (t) => {
+    const id = newId();
+    const b = bundle(id, { args: ['sleep', '2'] });
+    const child = spawn(bin, ['--root', state, 'run', '--bundle', b.dir, id], { stdio: 'ignore' });
+    t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')));
+    let exe = '';
+    for (let i = 0; i < 100 && !exe.startsWith('/memfd:'); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      try {
+        exe = fs.readlinkSync(`/proc/${child.pid}/exe`);
+      } catch {
+        /* not yet */
+      }
+    }
+    t.match(exe, /^\/memfd:berth-nsrun/, `the runtime's /proc/PID/exe is ${exe}`);
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    t.equal(code, 0);
   });
 
   t.test('signals by name and number; errors for bad ones; state/delete of unknown ids', async (t) => {
