@@ -2,7 +2,11 @@
  * Benchmark of berth's hot paths against Node's native ones, side by side in one process.
  *
  *   npm run build:wasm
- *   TS_NODE_TRANSPILE_ONLY=1 node -r @isaacs/ts-node-temp-fork-for-pr-2009/register bench/wasm.ts [--runs 5] [--quick]
+ *   npx tsc --outDir /tmp/berth-bench/js --rootDir . --module commonjs --target ES2022 --moduleResolution node10 \
+ *     --esModuleInterop --skipLibCheck --types node --strict bench/wasm.ts
+ *   BERTH_WASM_DIR=$PWD/wasm/build node /tmp/berth-bench/js/bench/wasm.js [--runs 5] [--quick]
+ *
+ * (compiled, because worker threads started from TypeScript sources pay the transpiler per worker).
  *
  * Data: a ~200 MB "layer" tar made from host files (/usr/share + /usr/lib/x86_64-linux-gnu,
  * cut at 200 MiB) compressed with `gzip -6` and `zstd -3`, cached in $BERTH_BENCH_DIR
@@ -18,7 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { Transform } from 'node:stream';
-import { createGunzip, createSha256, createZstdDecompress, selectBackends, hasher, decompressor } from '../wasm/src/index';
+import { createGunzip, createSha256, createZstdDecompress, createThreadedDecompressor, selectBackends, hasher, decompressor } from '../wasm/src/index';
 import type { Hasher } from '../wasm/src/index';
 
 const args = process.argv.slice(2);
@@ -127,7 +131,11 @@ async function main(): Promise<void> {
     ['node:zlib default 16 KiB', () => drive(zlib.createGunzip(), gzChunks)],
     ['berth wasm', () => drive(createGunzip(), gzChunks)],
   ]);
-  await group('zstd -3 decompress (64 KiB input chunks, Transform)', tar.length, [['berth wasm', () => drive(createZstdDecompress(), zstChunks)]]);
+  await group('gzip -6 inflate on a worker thread', tar.length, [['berth wasm, worker thread', () => drive(createThreadedDecompressor('gzip'), gzChunks)]]);
+  await group('zstd -3 decompress (64 KiB input chunks, Transform)', tar.length, [
+    ['berth wasm', () => drive(createZstdDecompress(), zstChunks)],
+    ['berth wasm, worker thread', () => drive(createThreadedDecompressor('zstd'), zstChunks)],
+  ]);
   const cli = (args: string[], file: string): number => {
     const t0 = process.hrtime.bigint();
     const r = spawnSync('sh', ['-c', `${args.join(' ')} < ${file} > /dev/null`]);
@@ -146,23 +154,48 @@ async function main(): Promise<void> {
 
   // the pull pipeline: sha256(compressed) + decompress + sha256(tar), vs decompression alone
   const choice = selectBackends({ cacheFile: path.join(DIR, 'backends.json') });
-  const pipeline = async (kind: 'gzip' | 'zstd', input: Buffer[], sha: 'native' | 'wasm', dec: 'native' | 'wasm'): Promise<void> => {
+  const pipeline = async (kind: 'gzip' | 'zstd', input: Buffer[], sha: 'native' | 'wasm', dec: 'native' | 'wasm', thread = false): Promise<void> => {
     const ch = hasher(sha);
-    for (const c of input) ch.update(c);
     const th = hasher(sha);
-    await drive(decompressor(kind, dec), input, (b) => th.update(b));
+    const d = decompressor(kind, dec, { thread });
+    // the compressed digest is updated as chunks go in, as when they arrive from the network
+    const tapped = input;
+    d.on('data', (b: Buffer) => th.update(b));
+    await new Promise<void>((resolve, reject) => {
+      d.on('end', resolve);
+      d.on('error', reject);
+      let i = 0;
+      const write = (): void => {
+        while (i < tapped.length) {
+          const c = tapped[i++]!;
+          ch.update(c);
+          if (!d.write(c)) {
+            d.once('drain', write);
+            return;
+          }
+        }
+        d.end();
+      };
+      write();
+    });
     ch.digest('hex');
     th.digest('hex');
   };
   await group('pull pipeline, gzip (sha256 in + inflate + sha256 out)', tar.length, [
     ['inflate alone (wasm)', () => drive(createGunzip(), gzChunks)],
+    ['inflate alone (wasm, worker thread)', () => drive(createThreadedDecompressor('gzip'), gzChunks)],
+    ['inflate alone (node:zlib 256 KiB)', () => drive(zlib.createGunzip({ chunkSize: 256 << 10 }), gzChunks)],
     ['pipeline: native sha + wasm inflate', () => pipeline('gzip', gzChunks, 'native', 'wasm')],
+    ['pipeline: native sha + wasm inflate (worker thread)', () => pipeline('gzip', gzChunks, 'native', 'wasm', true)],
+    ['pipeline: native sha + node:zlib', () => pipeline('gzip', gzChunks, 'native', 'native')],
     ['pipeline: selected backends', () => pipeline('gzip', gzChunks, choice.sha256.backend, choice.gunzip.backend)],
     ['pipeline: all wasm', () => pipeline('gzip', gzChunks, 'wasm', 'wasm')],
   ]);
   await group('pull pipeline, zstd (sha256 in + decompress + sha256 out)', tar.length, [
     ['decompress alone (wasm)', () => drive(createZstdDecompress(), zstChunks)],
+    ['decompress alone (wasm, worker thread)', () => drive(createThreadedDecompressor('zstd'), zstChunks)],
     ['pipeline: selected backends', () => pipeline('zstd', zstChunks, choice.sha256.backend, 'wasm')],
+    ['pipeline: selected backends (worker thread)', () => pipeline('zstd', zstChunks, choice.sha256.backend, 'wasm', true)],
     ['pipeline: all wasm', () => pipeline('zstd', zstChunks, 'wasm', 'wasm')],
   ]);
 

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { selectBackends, hasher, decompressor, createDecompressor, compressionOf, cacheKey, wasmAvailable, zstdDecompressSync } from '../../wasm/src/index';
+import { selectBackends, readCachedChoice, hasher, decompressor, createDecompressor, compressionOf, cacheKey, wasmAvailable, zstdDecompressSync } from '../../wasm/src/index';
 import { benchSample, zstdSample, ZSTD_SAMPLE_SIZE } from '../../wasm/src/sample';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-wasm-select-'));
@@ -37,6 +37,8 @@ t.test('measures, caches by host key, and honours force', async (t) => {
   t.equal(cache.key, cacheKey());
   t.match(cache.key, process.version);
   t.match(cache.key, os.cpus()[0]!.model.trim());
+  t.same(readCachedChoice(cacheFile)?.sha256.measured, a.sha256.measured, 'readCachedChoice reads it back');
+  t.equal(readCachedChoice(path.join(tmp, 'none.json')), undefined, 'no cache: undefined');
   // cached: same numbers, reason 'cached'
   const b = selectBackends({ cacheFile });
   t.equal(b.sha256.reason === 'cached' || b.sha256.reason === 'only', true);

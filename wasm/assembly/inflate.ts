@@ -524,11 +524,19 @@ function codes(inLimit: usize, outLimit: usize): i32 {
     let src = op - dist;
     const end = op + len;
     if (dist >= 8) {
-      do {
-        store<u64>(op, load<u64>(src));
-        op += 8;
-        src += 8;
-      } while (op < end);
+      // most matches are short: three unconditional 8-byte copies cover len <= 24
+      store<u64>(op, load<u64>(src));
+      store<u64>(op, load<u64>(src, 8), 8);
+      store<u64>(op, load<u64>(src, 16), 16);
+      if (len > 24) {
+        op += 24;
+        src += 24;
+        do {
+          store<u64>(op, load<u64>(src));
+          op += 8;
+          src += 8;
+        } while (op < end);
+      }
     } else if (dist == 1) {
       // a run of one byte: splat it and store 8 at a time (memory.fill is a call in V8)
       const v = (<u64>load<u8>(src)) * 0x0101010101010101;
@@ -537,11 +545,24 @@ function codes(inLimit: usize, outLimit: usize): i32 {
         op += 8;
       } while (op < end);
     } else {
-      do {
-        store<u8>(op, load<u8>(src));
-        op++;
-        src++;
-      } while (op < end);
+      // period 2..7: write the first 8 bytes one by one, then copy 8 at a time from a whole
+      // number of periods back (>= 8 bytes behind, so each 8-byte load is already written)
+      store<u8>(op, load<u8>(src));
+      store<u8>(op, load<u8>(src, 1), 1);
+      store<u8>(op, load<u8>(src, 2), 2);
+      store<u8>(op, load<u8>(src, 3), 3);
+      store<u8>(op, load<u8>(src, 4), 4);
+      store<u8>(op, load<u8>(src, 5), 5);
+      store<u8>(op, load<u8>(src, 6), 6);
+      store<u8>(op, load<u8>(src, 7), 7);
+      if (len > 8) {
+        const back = dist * ((8 + dist - 1) / dist);
+        op += 8;
+        do {
+          store<u64>(op, load<u64>(op - back));
+          op += 8;
+        } while (op < end);
+      }
     }
     op = end;
   }

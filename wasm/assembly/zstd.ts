@@ -955,13 +955,29 @@ function sequences(p: usize, end: usize): i32 {
           src += 8;
         } while (op < mend);
       } else if (offset == 1) {
-        memory.fill(op, load<u8>(src), ml);
-      } else {
+        const v = (<u64>load<u8>(src)) * 0x0101010101010101;
         do {
-          store<u8>(op, load<u8>(src));
-          op++;
-          src++;
+          store<u64>(op, v);
+          op += 8;
         } while (op < mend);
+      } else {
+        // period 2..7: 8 bytes one by one, then 8 at a time from a whole number of periods back
+        store<u8>(op, load<u8>(src));
+        store<u8>(op, load<u8>(src, 1), 1);
+        store<u8>(op, load<u8>(src, 2), 2);
+        store<u8>(op, load<u8>(src, 3), 3);
+        store<u8>(op, load<u8>(src, 4), 4);
+        store<u8>(op, load<u8>(src, 5), 5);
+        store<u8>(op, load<u8>(src, 6), 6);
+        store<u8>(op, load<u8>(src, 7), 7);
+        if (ml > 8) {
+          const back = <usize>(offset * ((8 + offset - 1) / offset));
+          op += 8;
+          do {
+            store<u64>(op, load<u64>(op - back));
+            op += 8;
+          } while (op < mend);
+        }
       }
       op = mend;
     }

@@ -9,7 +9,7 @@ export { createGunzip, createInflate, gunzipSync, inflateSync, inflateRawSync } 
 export type { InflateExports, InflateOptions, DeflateFormat } from './inflate';
 export { createZstdDecompress, zstdDecompressSync, DEFAULT_MAX_WINDOW } from './zstd';
 export type { ZstdExports, ZstdOptions } from './zstd';
-export { selectBackends, measureBackends, hasher, decompressor, createDecompressor, compressionOf, cacheKey } from './select';
+export { selectBackends, readCachedChoice, measureBackends, hasher, decompressor, createDecompressor, compressionOf, cacheKey } from './select';
 export type { Backend, BackendChoice, Backends, HotOp, SelectOptions, CompressionKind, DecompressorOptions } from './select';
 export { createThreadedDecompressor, ThreadedDecompressor } from './thread';
 export type { ThreadedOptions } from './thread';

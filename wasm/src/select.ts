@@ -135,21 +135,10 @@ function writeCache(file: string, c: CacheFile): void {
   }
 }
 
-export function selectBackends(opts: SelectOptions = {}): Backends {
-  const key = cacheKey();
-  let measured: Record<HotOp, Partial<Record<Backend, number>>>;
-  let reason: BackendChoice['reason'] = 'measured';
-  const cached = opts.cacheFile ? readCache(opts.cacheFile, key) : undefined;
-  if (cached) {
-    measured = cached.measured;
-    reason = 'cached';
-  } else {
-    measured = measureBackends();
-    if (opts.cacheFile) writeCache(opts.cacheFile, { version: 1, key, measured });
-  }
+function choose(measured: Record<HotOp, Partial<Record<Backend, number>>>, reason: BackendChoice['reason'], force: SelectOptions['force']): Backends {
   const pick = (op: HotOp): BackendChoice => {
     const m = measured[op] ?? {};
-    const forced = opts.force?.[op];
+    const forced = force?.[op];
     const candidates = (Object.keys(m) as Backend[]).filter((b) => typeof m[b] === 'number' && m[b]! > 0);
     if (op === 'zstd') {
       const ok = m.wasm !== undefined && m.wasm > 0;
@@ -163,6 +152,24 @@ export function selectBackends(opts: SelectOptions = {}): Backends {
     return { backend: best, mbps: m[best] ?? 0, measured: m, available: true, reason: candidates.length > 1 ? reason : 'only' };
   };
   return { sha256: pick('sha256'), gunzip: pick('gunzip'), zstd: pick('zstd') };
+}
+
+export function selectBackends(opts: SelectOptions = {}): Backends {
+  const key = cacheKey();
+  const cached = opts.cacheFile ? readCache(opts.cacheFile, key) : undefined;
+  if (cached) return choose(cached.measured, 'cached', opts.force);
+  const measured = measureBackends();
+  if (opts.cacheFile) writeCache(opts.cacheFile, { version: 1, key, measured });
+  return choose(measured, 'measured', opts.force);
+}
+
+/**
+ * The choice recorded in `cacheFile` for this host, without measuring (for `berth info`);
+ * undefined when there is none or it was measured on another host / build.
+ */
+export function readCachedChoice(cacheFile: string, force?: SelectOptions['force']): Backends | undefined {
+  const cached = readCache(cacheFile, cacheKey());
+  return cached ? choose(cached.measured, 'cached', force) : undefined;
 }
 
 type ChoiceLike = BackendChoice | Backend | undefined;
