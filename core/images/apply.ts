@@ -347,7 +347,7 @@ class Applier {
         await drain(e);
         if (type !== 'fifo' && !this.isRoot) return; // as Docker rootless: device nodes need root
         const fmt = type === 'fifo' ? S_IFIFO : type === 'character-device' ? S_IFCHR : S_IFBLK;
-        this.replaceWith(rel, what, () => undefined);
+        this.clearPath(rel, what);
         this.batch.mknod(rel, fmt | mode, h.devmajor ?? 0, h.devminor ?? 0);
         this.nodeMeta.set(rel, { rel, uid, gid, mode, atime, mtime });
         break;
@@ -362,6 +362,20 @@ class Applier {
       if (name.startsWith('trusted.overlay.')) continue;
       this.batch.setxattr(rel, name, value);
     }
+  }
+
+  /** Removes whatever is at `rel` (and its queued ops), so the helper can create a node there. */
+  private clearPath(rel: string, what: string): void {
+    this.batch.cancel(rel, true);
+    let exists = true;
+    try {
+      fs.lstatSync(this.abs(rel));
+    } catch (err) {
+      if (errno(err) !== 'ENOENT') throw this.io(err, what);
+      exists = false;
+    }
+    if (exists) this.removePath(rel, what);
+    else this.forget(rel);
   }
 
   /** Creates a non-directory at `rel` with `make`, removing whatever was there first. */
@@ -484,14 +498,7 @@ class Applier {
     if (this.opts.whiteoutMode === 'overlay') {
       this.parents([...dirComps, name], what, true);
       // Whatever this layer wrote at the path so far is replaced by the whiteout device.
-      this.batch.cancel(rel, true);
-      let exists = true;
-      try {
-        fs.lstatSync(this.abs(rel));
-      } catch {
-        exists = false;
-      }
-      if (exists) this.removePath(rel, what);
+      this.clearPath(rel, what);
       this.batch.mknod(rel, S_IFCHR, 0, 0);
       this.pendingWhiteouts.add(rel);
       return;

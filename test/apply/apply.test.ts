@@ -212,3 +212,19 @@ t.test('opaqueDirs / getXattrs read back overlay markers in one helper call, nev
   t.same([m.get('a')?.toString(), m.get('plain')], ['y', undefined]);
   await t.rejects(getXattrs(a.target, ['link/b'], 'trusted.overlay.opaque'), { code: 'ERR_LAYER_APPLY_FAILED' }, 'a symlink component is refused');
 });
+
+t.test('device nodes replace what is there (a parent layer\'s copy in vfs, an earlier entry, a directory)', async (t) => {
+  for (const mode of ['delete', 'overlay'] as const) {
+    const a = arena(t);
+    fs.mkdirSync(path.join(a.target, 'dev', 'dir'), { recursive: true });
+    fs.writeFileSync(path.join(a.target, 'dev', 'null'), 'a regular file from the parent');
+    await applyLayer(tar([
+      { name: 'dev/null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666 },
+      { name: 'dev/zero', data: 'file first' }, { name: 'dev/zero', type: 'char', devmajor: 1, devminor: 5, mode: 0o666 },
+      { name: 'dev/dir', type: 'fifo', mode: 0o600 },
+    ]), a.target, { whiteoutMode: mode });
+    t.ok(fs.lstatSync(path.join(a.target, 'dev', 'null')).isCharacterDevice(), `${mode}: null replaced`);
+    t.equal(fs.lstatSync(path.join(a.target, 'dev', 'zero')).rdev, (1 << 8) | 5, `${mode}: zero replaced`);
+    t.ok(fs.lstatSync(path.join(a.target, 'dev', 'dir')).isFIFO(), `${mode}: directory replaced by a fifo`);
+  }
+});
