@@ -322,11 +322,23 @@ if (process.getuid?.() !== 0) {
   t.test('cgroup v2 path (private mount namespace with cgroup2 on /sys/fs/cgroup)', { skip: unified && unified.mountpoint !== '/sys/fs/cgroup' ? false : 'host has no separate cgroup2 mount to emulate a v2 host with' }, async (t) => {
     // its own parent: the emulated hierarchy is the host's unified one, shared with the other subtests
     const cgParent = `/berth-nsrun-v2-${crypto.randomBytes(4).toString('hex')}`;
+    // the runtime delegates controllers from the hierarchy's root down: undo that on the host
+    const rootControl = path.join(unified!.mountpoint, 'cgroup.subtree_control');
+    const enabledBefore = fs.readFileSync(rootControl, 'utf8').split(/\s+/).filter(Boolean);
     t.teardown(() => {
       const p = path.join(unified!.mountpoint, cgParent);
-      if (!fs.existsSync(p)) return;
-      for (const d of fs.readdirSync(p, { withFileTypes: true })) if (d.isDirectory()) fs.rmdirSync(path.join(p, d.name));
-      fs.rmdirSync(p);
+      if (fs.existsSync(p)) {
+        for (const d of fs.readdirSync(p, { withFileTypes: true })) if (d.isDirectory()) fs.rmdirSync(path.join(p, d.name));
+        fs.rmdirSync(p);
+      }
+      for (const c of fs.readFileSync(rootControl, 'utf8').split(/\s+/).filter(Boolean)) {
+        if (enabledBefore.includes(c)) continue;
+        try {
+          fs.writeFileSync(rootControl, `-${c}`);
+        } catch {
+          /* another cgroup started using it meanwhile: leave it */
+        }
+      }
     });
     const bundle = (id: string, opts: BundleOptions) => makeBundle(path.join(tmp, id), { cgroupsPath: `${cgParent}/${id}`, ...opts });
     const id = newId();
@@ -336,6 +348,8 @@ if (process.getuid?.() !== 0) {
       'mount -t cgroup2 none /sys/fs/cgroup',
       `${bin} --root ${state} run -d --bundle ${b.dir} ${id}`,
       `test -d /sys/fs/cgroup${cgParent}/${id} && echo cgroup-created`,
+      // what the root offers is delegated down to the container's cgroup
+      `test "$(cat /sys/fs/cgroup${cgParent}/${id}/cgroup.controllers)" = "$(cat /sys/fs/cgroup/cgroup.controllers)" && echo delegated`,
       `grep -q "^0::${cgParent}/${id}$" /proc/$(${bin} --root ${state} state ${id} | sed -n 's/.*"pid": \\([0-9]*\\).*/\\1/p')/cgroup && echo joined`,
       `${bin} --root ${state} pause ${id}`,
       `${bin} --root ${state} state ${id} | grep -q '"paused"' && echo paused`,
@@ -346,7 +360,7 @@ if (process.getuid?.() !== 0) {
     ].join('\n');
     const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', timeout: 30_000 });
     t.equal(r.status, 0, r.stderr);
-    t.same(r.stdout.trim().split('\n'), ['cgroup-created', 'joined', 'paused', 'removed']);
+    t.same(r.stdout.trim().split('\n'), ['cgroup-created', 'delegated', 'joined', 'paused', 'removed']);
     const limId = newId();
     const lb = bundle(limId, { args: ['true'], resources: { memory: { limit: 64 << 20 } }, edit: (c) => delete c.linux.resources.devices });
     const r2 = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t cgroup2 none /sys/fs/cgroup && ${bin} --root ${state} run --bundle ${lb.dir} ${limId}; rc=$?; rmdir /sys/fs/cgroup${cgParent}/${limId} /sys/fs/cgroup${cgParent} 2>/dev/null; exit $rc`], { encoding: 'utf8', timeout: 30_000 });

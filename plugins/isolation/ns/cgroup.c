@@ -168,41 +168,50 @@ static void need(const char *dir, const char *what, const char *controller) {
   if (!dir) die("%s is requested but the %s cgroup controller is not available on this host", what, controller);
 }
 
-static void v2_enable(const cgroups_t *cg, const char *leaf) {
-  /* enable the controllers we need from the mount root down to leaf's parent */
-  const char *mp = "/sys/fs/cgroup";
-  char *p = xstrdup(leaf);
-  char *ctrls = read_file("/sys/fs/cgroup/cgroup.controllers");
-  (void)cg;
-  if (!ctrls) return;
-  for (char *q = p + strlen(mp) + 1; *q; q++) {
-    if (*q != '/') continue;
-    *q = 0;
-    char *sc = xasprintf("%s/cgroup.subtree_control", p);
-    char *avail = read_file(xasprintf("%s/cgroup.controllers", p));
-    const char *want[] = {"cpu", "cpuset", "memory", "pids", "io"};
-    for (int i = 0; avail && i < 5; i++) {
-      char *hit = strstr(avail, want[i]);
-      if (!hit) continue;
-      char c = hit[strlen(want[i])];
-      if (c != ' ' && c != '\n' && c != 0) continue;
-      char *v = xasprintf("+%s", want[i]);
-      write_file_ok(sc, v);
-      free(v);
+/* Enables in dir's cgroup.subtree_control every controller we may use that dir offers. */
+static void v2_enable_at(const char *dir) {
+  static const char *const want[] = {"cpu", "cpuset", "memory", "pids", "io", "hugetlb"};
+  char *avail = read_file(xasprintf("%s/cgroup.controllers", dir));
+  if (!avail) return;
+  char *sc = xasprintf("%s/cgroup.subtree_control", dir);
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+    size_t wl = strlen(want[i]);
+    for (char *h = strstr(avail, want[i]); h; h = strstr(h + 1, want[i])) {
+      if ((h == avail || h[-1] == ' ') && (h[wl] == ' ' || h[wl] == '\n' || h[wl] == 0)) { /* whole word */
+        char *v = xasprintf("+%s", want[i]);
+        write_file_ok(sc, v);
+        free(v);
+        break;
+      }
     }
-    *q = '/';
   }
-  /* the root itself */
-  char *sc = xasprintf("%s/cgroup.subtree_control", mp);
-  const char *want[] = {"+cpu", "+cpuset", "+memory", "+pids", "+io"};
-  for (int i = 0; i < 5; i++) if (strstr(ctrls, want[i] + 1)) write_file_ok(sc, want[i]);
-  free(p);
+  free(sc);
+  free(avail);
+}
+
+/* v2: delegate the controllers from the mount root down to leaf's parent, top first (a cgroup
+ * can only enable what its parent enabled for it). The intermediate cgroups we created hold no
+ * processes, so the "no internal processes" rule does not bite. */
+static void v2_enable(const char *leaf) {
+  const char *mp = "/sys/fs/cgroup";
+  size_t ml = strlen(mp);
+  if (strncmp(leaf, mp, ml) || leaf[ml] != '/') return;
+  char *cur = xstrdup(mp);
+  const char *rest = leaf + ml + 1;
+  for (const char *slash; (slash = strchr(rest, '/')); rest = slash + 1) {
+    v2_enable_at(cur);
+    char *next = xasprintf("%s/%.*s", cur, (int)(slash - rest), rest);
+    free(cur);
+    cur = next;
+  }
+  v2_enable_at(cur); /* leaf's parent */
+  free(cur);
 }
 
 void cg_create_apply(cgroups_t *cg, const spec_t *s) {
   for (int i = 0; i < cg->n; i++) {
-    if (cg->v2only) v2_enable(cg, cg->dir[i]);
     mkdir_p(cg->dir[i]);
+    if (cg->v2only) v2_enable(cg->dir[i]);
     if (!cg->v2only && strstr(cg->name[i], "cpuset")) cpuset_inherit(cg->dir[i]);
   }
   char buf[64];
