@@ -698,6 +698,7 @@ const inspect: CliCommand = {
     const { ERR_CONTAINER_NOT_FOUND } = require('../../core/containers/service') as typeof import('../../core/containers/service');
     const out: unknown[] = [];
     let code = 0;
+    let delegated = 0;
     const type = p.str('type');
     for (const ref of p.args) {
       try {
@@ -718,14 +719,15 @@ const inspect: CliCommand = {
         const { parseArgs } = require('../kit/args') as typeof import('../kit/args');
         const argv = [...(p.str('format') !== undefined ? ['--format', p.str('format')!] : []), ref];
         const errs: string[] = [];
-        const c2 = { ...ctx, err: (l: string) => errs.push(l) } as CliContext;
+        const outs: string[] = [];
+        const c2 = { ...ctx, err: (l: string) => errs.push(l), out: (l: string) => outs.push(l) } as CliContext;
         const rc = await ii.run(c2, parseArgs(ii.spec, argv));
-        if (rc) { ctx.err(`Error: No such object: ${ref}`); code = 1; }
+        if (rc) { ctx.err(`Error: No such object: ${ref}`); code = 1; } else { delegated++; for (const l of outs) ctx.out(l); }
       }
     }
     const fmt = p.str('format');
     if (fmt !== undefined) for (const o of out) ctx.out(fmt === 'json' ? JSON.stringify(o) : kit().renderTemplate(fmt, o));
-    else if (out.length || code === 0) ctx.out(JSON.stringify(out, null, 4));
+    else if (out.length || !delegated) ctx.out(JSON.stringify(out, null, 4));
     return code;
   },
 };

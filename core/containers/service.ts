@@ -77,7 +77,11 @@ export interface ContainerRecord {
   path: string;
   args: string[];
   isolation: string;
-  /** True once everything of create was written (false: a CLI died during create). */
+  /**
+   * Written false with the first record; create never rewrites the record to true: the
+   * bundle's task.json, written last, is the completion mark (one locked, fsynced write fewer
+   * per run). Use `isComplete()`.
+   */
   complete: boolean;
 }
 
@@ -176,6 +180,11 @@ export class ContainerService {
 
   dirOf(id: string): string { return `${this.engine.root}/containers/${id}`; }
 
+  /** Create finished: the record says so, or the bundle's task.json (written last) exists. */
+  isComplete(rec: ContainerRecord): boolean {
+    return rec.complete || existsSync(`${this.dirOf(rec.id)}/task.json`);
+  }
+
   logPath(id: string): string { return `${this.dirOf(id)}/${id}-json.log`; }
 
   backend(rec?: ContainerRecord): IsolationBackend {
@@ -215,7 +224,7 @@ export class ContainerService {
   }
 
   async state(rec: ContainerRecord): Promise<TaskState> {
-    if (!rec.complete) return { id: rec.id, status: 'created' };
+    if (!this.isComplete(rec)) return { id: rec.id, status: 'created' };
     try {
       return await this.backend(rec).state(rec.id);
     } catch {
@@ -337,8 +346,7 @@ export class ContainerService {
       await this.remove(id, { force: true }).catch(() => undefined);
       throw e;
     }
-    rec.complete = true;
-    await this.engine.metadata.put(BUCKET, id, rec);
+    rec.complete = true; // in memory only: see ContainerRecord.complete
     await this.publish('create', rec);
     return rec;
   }
@@ -471,7 +479,7 @@ export class ContainerService {
 
   async start(ref: string, opts: { waitAttach?: boolean; onListening?: () => Promise<void> | void } = {}): Promise<{ rec: ContainerRecord; pid: number }> {
     const rec = await this.resolve(ref);
-    if (!rec.complete) throw ERR_CONTAINER_START(`container ${rec.id} was not completely created; remove it`);
+    if (!this.isComplete(rec)) throw ERR_CONTAINER_START(`container ${rec.id} was not completely created; remove it`);
     const backend = this.backend(rec);
     const st = await backend.state(rec.id);
     if (st.status === 'running' || st.status === 'paused' || st.status === 'restarting') return { rec, pid: st.pid ?? 0 };
@@ -878,7 +886,7 @@ async function check(engine: Engine): Promise<CheckIssue[]> {
   const ids = new Set(recs.map((r) => r.id));
   for (const rec of recs) {
     const dir = svc.dirOf(rec.id);
-    if (!rec.complete) issues.push({ kind: 'container-incomplete', path: dir, message: `container ${rec.id} was not completely created (prune removes it)` } as CheckIssue);
+    if (!svc.isComplete(rec)) issues.push({ kind: 'container-incomplete', path: dir, message: `container ${rec.id} was not completely created (prune removes it)` } as CheckIssue);
     else if (!existsSync(`${dir}/bundle/config.json`)) issues.push({ kind: 'container-no-bundle', path: dir, message: `container ${rec.id} has no bundle` } as CheckIssue);
     const st = await svc.state(rec);
     if (st.status === 'dead') issues.push({ kind: 'container-dead', path: dir, message: `container ${rec.id}: ${st.error ?? 'monitor gone'}` } as CheckIssue);

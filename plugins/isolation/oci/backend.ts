@@ -119,9 +119,10 @@ export class OciBackend implements IsolationBackend, Pausable {
     // Renamed into place (never half-written) but not fsynced: the container record is the
     // durable truth; a bundle lost to a power cut makes `start` fail with a clear error.
     await writeRenamed(`${bundle}/config.json`, JSON.stringify(oci));
-    await writeRenamed(`${spec.dir}/task.json`, JSON.stringify(task));
     await unlink(`${this.taskIndex}/${id}`).catch(() => undefined);
     await symlink(spec.dir, `${this.taskIndex}/${id}`);
+    // Last: task.json marks the task complete (the container service relies on it).
+    await writeRenamed(`${spec.dir}/task.json`, JSON.stringify(task));
   }
 
   /** Rewrites the OCI config of a created task (restart after `rename`, `update`…). */
