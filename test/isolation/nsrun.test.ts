@@ -88,6 +88,19 @@ if (process.getuid?.() !== 0) {
     } else {
       t.comment('this host withholds no capability: the withheld-capability refusal is not exercised');
     }
+    for (const [name, text, re] of [
+      ['truncated JSON', '{"ociVersion": "1.0.2", "process": {', /config\.json: .*at offset/],
+      ['not an object', '[1, 2]', /top level must be an object/],
+      ['bad escape', '{"hostname": "a\\qb"}', /bad escape/],
+    ] as const) {
+      const id = newId();
+      const b = bundle(id, { args: ['true'] });
+      fs.writeFileSync(path.join(b.dir, 'config.json'), text);
+      const r = await rt(['run', '--bundle', b.dir, id]);
+      t.equal(r.code, 1, `${name}: exit 1`);
+      t.match(r.stderr, re, `${name}: ${r.stderr.trim()}`);
+      assertNothingLeft(t, id);
+    }
     for (const [name, edit, re, extra] of cases) {
       const id = newId();
       const b = bundle(id, { args: ['true'], edit });
