@@ -14,7 +14,8 @@ import { finished } from 'node:stream/promises';
 import type { StorageDriver } from '../contracts/storage';
 import { ERR_SNAPSHOT_EXISTS, ERR_SNAPSHOT_NOT_FOUND } from '../contracts/storage';
 import { ERR_CONTENT_DIGEST_MISMATCH } from '../store/content';
-import { HashingStream, decompressor } from './codecs';
+import { ERR_IMAGE_DECOMPRESS, HashingStream, decompressor } from './codecs';
+import { BerthError } from '../errors';
 import type { Compression } from './manifest';
 
 export function extractKey(): string {
@@ -68,6 +69,7 @@ export async function unpackLayer(
   compression: Compression,
   parent: string,
   target: { chainId: string; expectDiffId: string } | { chainIdFor: (diffId: string) => string },
+  /** Called with the number of blob (compressed) bytes read, for progress. */
   onBytes?: (n: number) => void,
 ): Promise<UnpackResult> {
   const key = extractKey();
@@ -75,16 +77,41 @@ export async function unpackLayer(
   let committed = false;
   try {
     const dec = decompressor(compression);
-    const hashing = new HashingStream(onBytes);
-    const src = blob as NodeJS.ReadableStream & { destroy?: (e?: Error) => void };
+    const hashing = new HashingStream();
+    // A failure anywhere ends up on `hashing`, which apply reads; a listener is always attached
+    // so that an error arriving after apply has given up never becomes an uncaught exception.
+    let fail: (e: Error) => void = () => undefined;
+    const failed = new Promise<never>((_, reject) => (fail = reject));
+    failed.catch(() => undefined);
+    hashing.on('error', (e: Error) => fail(e));
+    const src = blob as NodeJS.ReadableStream;
     src.on('error', (e: Error) => dec.destroy(e));
-    dec.on('error', (e: Error) => hashing.destroy(e));
-    src.pipe(dec).pipe(hashing);
-    await driver.apply(key, hashing);
+    dec.on('error', (e: Error) => {
+      const err = e instanceof BerthError ? e : ERR_IMAGE_DECOMPRESS.with({ cause: e }, compression, e.message);
+      hashing.destroy(err);
+      fail(err);
+    });
+    if (onBytes) {
+      // Counts the bytes read from the blob (compressed), for progress.
+      const { Transform } = require('node:stream') as typeof import('node:stream');
+      const count = new Transform({
+        transform(chunk: Buffer, _e, cb) {
+          onBytes(chunk.length);
+          cb(null, chunk);
+        },
+      });
+      count.on('error', (e: Error) => dec.destroy(e));
+      src.pipe(count).pipe(dec).pipe(hashing);
+    } else {
+      src.pipe(dec).pipe(hashing);
+    }
+    // The race: a stream error must fail the unpack even if apply never sees it (a destroyed
+    // input can leave a tar parser waiting forever).
+    await Promise.race([driver.apply(key, hashing), failed]);
     // The tar may end (two zero blocks) before the stream does: the diff id covers every byte.
     if (!hashing.readableEnded) {
       hashing.resume();
-      await finished(hashing);
+      await Promise.race([finished(hashing), failed]);
     }
     const diffId = hashing.digest();
     let chainId: string;

@@ -207,12 +207,13 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
         await downloads[i];
         const id = shortId(l.blob!.digest);
         const kind = layerKind(l.blob!.mediaType)!;
-        let done = 0;
         trace(`unpack ${id} start`);
-        const r = await unpackLayer(driver, content.createReadStream(l.blob!.digest), kind.compression, i === 0 ? '' : layers[i - 1]!.chainId, { chainId: l.chainId, expectDiffId: l.diffId }, (n) => {
+        // Docker reports extraction in compressed bytes read, against the blob's size.
+        let done = 0;
+        const r = await unpackLayer(driver, content.createReadStream(l.blob!.digest), kind.compression, i === 0 ? '' : layers[i - 1]!.chainId, { chainId: l.chainId, expectDiffId: l.diffId }, progress ? (n) => {
           done += n;
-          progress?.update(id, 'Extracting', { current: done, total: 0 });
-        });
+          progress.update(id, 'Extracting', { current: done, total: l.blob!.size });
+        } : undefined);
         l.size = r.size;
         trace(`unpack ${id} done`);
         progress?.update(id, 'Pull complete');

@@ -139,6 +139,28 @@ t.test('rmi: untag vs delete, conflicts, force, containers bucket', async (t) =>
   for (const a of ['import', 'tag', 'untag', 'delete']) t.ok(actions.includes(a), `event ${a}`);
 });
 
+t.test('corrupt tarballs fail import with stable codes and leave nothing behind', async (t) => {
+  const root = await tempRoot(t);
+  const { gzipSync } = require('node:zlib') as typeof import('node:zlib');
+  const good = gzipSync(await makeTar([{ name: 'f', data: Buffer.alloc(200_000, 3) }]));
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['bad gzip header', Buffer.from('\x1f\x8bgarbage-garbage', 'latin1'), /ERR_IMAGE_DECOMPRESS_FAILED/],
+    ['truncated gzip', good.subarray(0, good.length >> 1), /ERR_IMAGE_DECOMPRESS_FAILED/],
+    ['not a tar', Buffer.alloc(5000, 0x41), /ERR_LAYER_CORRUPT/],
+  ];
+  for (const [what, data, code] of cases) {
+    const f = await tarFile(t, data);
+    const r = await berth(['import', f, 'bad:x'], { root });
+    t.equal(r.code, 1, what);
+    t.match(r.stderr, code, what);
+  }
+  t.equal((await berth(['images', '-q'], { root })).stdout, '');
+  const chk = await berth(['system', 'check'], { root });
+  t.equal(chk.code, 0, chk.stdout + chk.stderr);
+  const { readdir } = require('node:fs/promises') as typeof import('node:fs/promises');
+  t.same(await readdir(join(root, 'tmp')), [], 'no temp files left');
+});
+
 t.test('image prune removes dangling images; -a removes unused ones', async (t) => {
   const root = await tempRoot(t);
   const f1 = await tarFile(t, await makeTar([{ name: 'one', data: '1' }]));
