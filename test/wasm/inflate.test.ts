@@ -99,7 +99,8 @@ t.test('fixtures from gzip and pigz decode to input.bin', async (t) => {
     const whole = fmt === 'zlib' ? inflateSync(file) : gunzipSync(file);
     t.ok(whole.equals(want), `${name} one-shot`);
     if (fmt === 'gzip') t.ok(gunzipSync(file, { wasmCrc: true }).equals(want), `${name} one-shot, CRC-32 in wasm`);
-    for (const c of [1, 7, 4096, 65536]) {
+    const sizes = name === 'gzip-6.gz' || name === 'pigz-blocks.gz' || name === 'multi-member.gz' ? [1, 7, 4096, 65536] : [13, 65536];
+    for (const c of sizes) {
       const got = chunkedSync(file, c, fmt);
       t.ok(got.equals(want), `${name} in ${c}-byte chunks`);
     }
