@@ -130,22 +130,6 @@ else {
     t.equal((await b(['ps', '-aq'])).stdout, '');
   });
 
-  t.test('restart policy on-failure:2 restarts twice, then stays exited', async (t) => {
-    const id = (await b(['run', '-d', '--restart', 'on-failure:2', 'bb', 'sh', '-c', 'echo run; exit 5'])).stdout.trim();
-    t.match(id, /^[a-f0-9]{64}$/);
-    t.equal((await b(['wait', id])).stdout.trim().length > 0, true);
-    let ins;
-    for (let i = 0; i < 100; i++) {
-      ins = JSON.parse((await b(['inspect', id])).stdout)[0];
-      if (ins.State.Status === 'exited' && ins.RestartCount === 2) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    t.equal(ins.RestartCount, 2);
-    t.equal(ins.State.ExitCode, 5);
-    t.equal((await b(['logs', id])).stdout, 'run\nrun\nrun\n');
-    await b(['rm', '-f', id]);
-  });
-
   t.test('events for each lifecycle step; inspect falls back to images', async (t) => {
     t.equal((await b(['run', '--rm', '--name', 'evt', 'bb', 'sh', '-c', 'exit 4'])).code, 4);
     const ev = await b(['events', '--since', '60s', '--until', '0s', '--filter', 'container=evt', '--format', '{{.Action}} {{index .Actor.Attributes "exitCode"}}']);
