@@ -112,6 +112,13 @@ t.test('save: OCI layout + docker-archive in one tar, readable by skopeo; load r
   t.equal(id, built[0]!.configDigest);
   const chk = await berth(['system', 'check'], { root: root2 });
   t.equal(chk.code, 0, chk.stdout + chk.stderr);
+  const until = String(Math.ceil(Date.now() / 1000) + 1);
+  const ev1 = (await berth(['events', '--since', '0', '--until', until, '--filter', 'type=image', '--format', '{{.Action}} {{.Actor.Attributes.name}}'], { root })).stdout;
+  t.match(ev1, `pull ${reg.host}/bb`);
+  t.match(ev1, 'tag mine:v1');
+  t.match(ev1, 'save mine:v1');
+  const ev2 = (await berth(['events', '--since', '0', '--until', until, '--filter', 'type=image', '--format', '{{.Action}} {{.Actor.Attributes.name}}'], { root: root2 })).stdout;
+  t.match(ev2, 'load mine:v1');
 });
 
 t.test('load archives written by skopeo (docker-archive and oci-archive); bad archives fail cleanly', async (t) => {
