@@ -625,6 +625,8 @@ export async function applyLayer(tar: NodeJS.ReadableStream, targetDir: string, 
   const tarStream = require('tar-stream') as typeof import('tar-stream');
   const root = fs.realpathSync(targetDir);
   if (!fs.statSync(root).isDirectory()) throw ERR_FSOPS_FAILED(`${targetDir} is not a directory`);
+  // A layer dir is never the host's root: refuse a caller bug before it can hurt.
+  if (root === '/') throw ERR_FSOPS_FAILED('refusing to apply a layer onto /');
   const ap = new Applier(root, opts);
   const ex = tarStream.extract();
   let srcErr: unknown;
