@@ -470,30 +470,47 @@ function codes(inLimit: usize, outLimit: usize): i32 {
     ip += <usize>((63 - bc) >> 3);
     bc |= 56;
     let e = load<u32>(lt + ((<usize>bb & 0x7ff) << 2));
+    let n: u64;
+    if ((e & (F_LIT | F_SUB)) == F_LIT) {
+      // literal fast path: up to three literals per refill (>= 56 - 3 * 11 bits left)
+      n = <u64>(e & 15);
+      bb >>= n;
+      bc -= n;
+      store<u8>(op, <u8>(e >>> 16));
+      op++;
+      e = load<u32>(lt + ((<usize>bb & 0x7ff) << 2));
+      if ((e & (F_LIT | F_SUB)) == F_LIT) {
+        n = <u64>(e & 15);
+        bb >>= n;
+        bc -= n;
+        store<u8>(op, <u8>(e >>> 16));
+        op++;
+        e = load<u32>(lt + ((<usize>bb & 0x7ff) << 2));
+        if ((e & (F_LIT | F_SUB)) == F_LIT) {
+          n = <u64>(e & 15);
+          bb >>= n;
+          bc -= n;
+          store<u8>(op, <u8>(e >>> 16));
+          op++;
+          continue;
+        }
+      }
+      // `e` is the next symbol's entry, already looked up; refilling only adds higher bits
+      if (ip >= ilim) { ret = R_INPUT; break; }
+      if (op >= olim) { ret = R_OUTPUT; break; }
+      bb |= load<u64>(ip) << bc;
+      ip += <usize>((63 - bc) >> 3);
+      bc |= 56;
+    }
     if (e & F_SUB) {
       bb >>= <u64>LITBITS;
       bc -= <u64>LITBITS;
       e = load<u32>(lt + ((<usize>(e >>> 16) + (<usize>bb & ((<usize>1 << <usize>(e & 15)) - 1))) << 2));
     }
-    let n = <u64>(e & 15);
+    n = <u64>(e & 15);
     bb >>= n;
     bc -= n;
     if (e & F_LIT) {
-      store<u8>(op, <u8>(e >>> 16));
-      op++;
-      // up to two more literals fit in the bits left after one refill (>= 56 - 15 - 15 - 15)
-      e = load<u32>(lt + ((<usize>bb & 0x7ff) << 2));
-      if ((e & (F_LIT | F_SUB)) != F_LIT) continue;
-      n = <u64>(e & 15);
-      bb >>= n;
-      bc -= n;
-      store<u8>(op, <u8>(e >>> 16));
-      op++;
-      e = load<u32>(lt + ((<usize>bb & 0x7ff) << 2));
-      if ((e & (F_LIT | F_SUB)) != F_LIT) continue;
-      n = <u64>(e & 15);
-      bb >>= n;
-      bc -= n;
       store<u8>(op, <u8>(e >>> 16));
       op++;
       continue;
