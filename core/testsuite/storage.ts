@@ -203,6 +203,24 @@ export function runStorageDriverSuite(t: T, name: string, factory: (root: string
     }, { dir: mnt(t, root) });
   });
 
+  t.test(`${name}: a hardlink to a file of a lower layer works (copied up on overlay)`, async (t) => {
+    const { root, d } = await fresh(t);
+    await layer(d, 'L1', '', [{ name: 'bin/', type: 'dir' }, { name: 'bin/busybox', data: 'bb', mode: 0o755, uid: 0, gid: 0 }]);
+    await layer(d, 'L2', 'L1', [{ name: 'bin/sh', type: 'link', linkname: 'bin/busybox' }, { name: 'usr/bin/env', type: 'link', linkname: '/bin/busybox' }]);
+    await withMounted(await d.mounts('L2'), async (m) => {
+      const a = fs.statSync(path.join(m, 'bin', 'busybox'));
+      const b = fs.statSync(path.join(m, 'bin', 'sh'));
+      const c = fs.statSync(path.join(m, 'usr', 'bin', 'env'));
+      t.equal(b.ino, a.ino, 'sh and busybox are one inode');
+      t.equal(c.ino, a.ino, 'env too');
+      t.equal(a.nlink, 3);
+      t.equal(fs.readFileSync(path.join(m, 'bin', 'sh'), 'utf8'), 'bb');
+    }, { dir: mnt(t, root) });
+    await withMounted(await d.mounts('L1'), async (m) => {
+      t.equal(fs.statSync(path.join(m, 'bin', 'busybox')).nlink, 1, 'the lower layer is unchanged');
+    }, { dir: mnt(t, root) });
+  });
+
   t.test(`${name}: usage counts the snapshot's own layer, hardlinks once`, async (t) => {
     const { d } = await fresh(t);
     const big = Buffer.alloc(1 << 20, 7);
