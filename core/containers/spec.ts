@@ -310,10 +310,42 @@ export interface SpecInput {
   devices: Array<{ path: string; type: 'c' | 'b'; major: number; minor: number; fileMode: number; uid: number; gid: number; permissions: string }>;
   /** Whether memory.memsw (swap accounting) exists on this host. */
   swapAccounting: boolean;
+  /** false: the runtime cannot filter syscalls (no seccomp support); no profile is set. */
+  seccomp?: boolean;
   /** The engine's capability bounding set (bit mask); --privileged gets no more than this. */
   hostBounding?: bigint;
   /** Host uid/gid range for --userns remap. */
   usernsRange?: { hostId: number; size: number };
+}
+
+/**
+ * berth's default seccomp profile: Docker's default expressed as a block list (default allow;
+ * EPERM for what Docker's profile does not allow an unprivileged container), keeping Docker's
+ * capability exceptions (a container granted CAP_SYS_ADMIN may mount, and so on). Docker's own
+ * profile is an allow list of ~350 syscalls; the effect on a default container is the same set of
+ * refused calls (docs/decisions/042-container-spec.md). `--security-opt seccomp=unconfined` and
+ * --privileged turn it off.
+ */
+const SECCOMP_BLOCK: Array<{ names: string[]; unlessCap?: string }> = [
+  { names: ['acct'], unlessCap: 'CAP_SYS_PACCT' },
+  { names: ['add_key', 'keyctl', 'request_key'] },
+  { names: ['bpf', 'fanotify_init', 'lookup_dcookie', 'mount', 'mount_setattr', 'move_mount', 'name_to_handle_at', 'open_tree', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'perf_event_open', 'quotactl', 'quotactl_fd', 'setdomainname', 'sethostname', 'setns', 'syslog', 'umount', 'umount2', 'unshare', 'pivot_root', 'swapon', 'swapoff'], unlessCap: 'CAP_SYS_ADMIN' },
+  { names: ['clock_adjtime', 'clock_settime', 'settimeofday', 'stime', 'adjtimex'], unlessCap: 'CAP_SYS_TIME' },
+  { names: ['create_module', 'delete_module', 'finit_module', 'init_module', 'query_module', 'get_kernel_syms'], unlessCap: 'CAP_SYS_MODULE' },
+  { names: ['get_mempolicy', 'mbind', 'set_mempolicy', 'set_mempolicy_home_node', 'move_pages'], unlessCap: 'CAP_SYS_NICE' },
+  { names: ['ioperm', 'iopl'], unlessCap: 'CAP_SYS_RAWIO' },
+  { names: ['kcmp', 'process_madvise', 'process_vm_readv', 'process_vm_writev', 'ptrace'], unlessCap: 'CAP_SYS_PTRACE' },
+  { names: ['kexec_file_load', 'kexec_load', 'reboot'], unlessCap: 'CAP_SYS_BOOT' },
+  { names: ['nfsservctl', 'sysfs', '_sysctl', 'uselib', 'userfaultfd', 'ustat', 'vm86', 'vm86old', 'open_by_handle_at'] },
+];
+
+export function defaultSeccomp(caps: string[]): Record<string, unknown> {
+  const names = SECCOMP_BLOCK.filter((b) => !b.unlessCap || !caps.includes(b.unlessCap)).flatMap((b) => b.names);
+  return {
+    defaultAction: 'SCMP_ACT_ALLOW',
+    architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+    syscalls: [{ names, action: 'SCMP_ACT_ERRNO', errnoRet: 1 }],
+  };
 }
 
 const RLIMIT: Record<string, string> = {
@@ -407,6 +439,8 @@ export function buildOciSpec(i: SpecInput): Record<string, unknown> {
   if (!hc.Privileged) {
     linux.maskedPaths = MASKED_PATHS;
     linux.readonlyPaths = READONLY_PATHS;
+    const unconfined = (hc.SecurityOpt ?? []).some((o) => /^seccomp[=:]unconfined$/.test(o));
+    if (!unconfined && i.seccomp !== false) linux.seccomp = defaultSeccomp(caps);
   }
   if (i.usernsRange) {
     linux.uidMappings = [{ containerID: 0, hostID: i.usernsRange.hostId, size: i.usernsRange.size }];

@@ -119,6 +119,15 @@ else {
     await b(['rm', '-f', id]);
   });
 
+  t.test('seccomp: Docker-default refusals, unconfined on request', async (t) => {
+    const r = await b(['run', '--rm', 'bb', 'sh', '-c', 'grep "^Seccomp:" /proc/self/status; unshare -U -r true 2>/dev/null; echo unshare=$?']);
+    t.equal(r.stdout, 'Seccomp:\t2\nunshare=1\n');
+    const u = await b(['run', '--rm', '--security-opt', 'seccomp=unconfined', 'bb', 'sh', '-c', 'grep "^Seccomp:" /proc/self/status; unshare -U -r true; echo unshare=$?']);
+    t.equal(u.stdout, 'Seccomp:\t0\nunshare=0\n');
+    const m = await b(['run', '--rm', '--cap-add', 'SYS_ADMIN', 'bb', 'sh', '-c', 'mkdir -p /mnt && mount -t tmpfs x /mnt && echo mounted']);
+    t.equal(m.stdout, 'mounted\n', 'CAP_SYS_ADMIN lifts the mount refusal, as in Docker');
+  });
+
   t.test('--network none: loopback only; --network host: the host stack', async (t) => {
     const none = await b(['run', '--rm', '--network', 'none', 'bb', 'sh', '-c', 'ls /sys/class/net']);
     t.equal(none.stdout, 'lo\n');

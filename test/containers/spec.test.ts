@@ -129,12 +129,19 @@ t.test('OCI spec: Docker defaults and options', async (t) => {
   t.ok(o.mounts.some((m: { destination: string; source: string }) => m.destination === '/sbin/docker-init' && m.source === '/usr/bin/tini-static'));
   t.ok(o.process.env.includes('TERM=xterm'));
 
+  t.ok((s.linux.seccomp as { syscalls: Array<{ names: string[] }> }).syscalls[0]!.names.includes('unshare'), 'default seccomp refuses unshare');
+  const sa = buildOciSpec({ ...base, config: cfg(), hostConfig: { ...defaultHostConfig(), CapAdd: ['CAP_SYS_ADMIN'] } }) as Record<string, any>;
+  t.notOk(sa.linux.seccomp.syscalls[0].names.includes('mount'), 'CAP_SYS_ADMIN lifts mount');
+  const unc = buildOciSpec({ ...base, config: cfg(), hostConfig: { ...defaultHostConfig(), SecurityOpt: ['seccomp=unconfined'] } }) as Record<string, any>;
+  t.notOk(unc.linux.seccomp, 'seccomp=unconfined');
+
   const u = buildOciSpec({ ...base, config: cfg(), hostConfig: defaultHostConfig(), usernsRange: { hostId: 100000, size: 65536 } }) as Record<string, any>;
   t.ok(u.linux.namespaces.some((n: { type: string }) => n.type === 'user'));
   t.same(u.linux.uidMappings, [{ containerID: 0, hostID: 100000, size: 65536 }]);
 
   const p = buildOciSpec({ ...base, config: cfg(), hostConfig: { ...defaultHostConfig(), Privileged: true } }) as Record<string, any>;
   t.notOk(p.linux.maskedPaths);
+  t.notOk(p.linux.seccomp, '--privileged: no seccomp');
   t.same(p.linux.resources.devices, [{ allow: true, access: 'rwm' }]);
 });
 
