@@ -635,7 +635,18 @@ export async function applyLayer(tar: NodeJS.ReadableStream, targetDir: string, 
     srcErr ??= e;
     ex.destroy(e as Error);
   };
+  // A source destroyed without an error (no 'end', no 'error') would leave the parser waiting
+  // for bytes that never come: treat a close before the end as a truncated layer.
+  let ended = false;
+  const onEnd = () => {
+    ended = true;
+  };
+  const onClose = () => {
+    if (!ended && srcErr === undefined) onSrcError(ERR_LAYER_CORRUPT('the layer stream closed before its end'));
+  };
   src.on('error', onSrcError);
+  src.on('end', onEnd);
+  src.on('close', onClose);
   src.pipe(ex as unknown as NodeJS.WritableStream);
   try {
     for await (const entry of ex as unknown as AsyncIterable<Entry>) await ap.entry(entry);
@@ -654,5 +665,7 @@ export async function applyLayer(tar: NodeJS.ReadableStream, targetDir: string, 
     throw isTarStreamError(err) ? ERR_LAYER_CORRUPT.with({ cause: err }, (err as Error).message) : ERR_FSOPS_FAILED.with({ cause: err }, (err as Error).message);
   } finally {
     src.removeListener('error', onSrcError);
+    src.removeListener('end', onEnd);
+    src.removeListener('close', onClose);
   }
 }

@@ -173,6 +173,11 @@ t.test('empty archives, and errors of the source stream come through unchanged',
   src.write(buildTar([{ name: 'f', data: Buffer.alloc(100_000) }]).subarray(0, 20_000));
   setTimeout(() => src.destroy(boom), 20);
   await t.rejects(p, { code: 'ERR_TEST_UPSTREAM' }, 'the source\'s error, not a tar error');
+  const cut = new PassThrough();
+  const p2 = applyLayer(cut, a.target, { whiteoutMode: 'overlay' });
+  cut.write(buildTar([{ name: 'g', data: Buffer.alloc(100_000) }]).subarray(0, 20_000));
+  setTimeout(() => cut.destroy(), 20);
+  await t.rejects(p2, { code: 'ERR_LAYER_CORRUPT' }, 'a source destroyed without an error is a truncated layer, not a hang');
   const bad = await applyLayer(Readable.from([buildTar([{ name: '../x', data: 'x' }])]), a.target, { whiteoutMode: 'overlay' }).catch((e: unknown) => e);
   t.ok(hasCode(bad, 'ERR_LAYER_UNSAFE_PATH'));
 });
