@@ -19,7 +19,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, makeBusyboxRootfs, makeBusyboxTar } from '../test/helpers/busybox-rootfs';
+import { BIN, cleanupRoot, makeBusyboxRootfs, makeBusyboxTar } from '../test/helpers/busybox-rootfs';
 
 const ANCHOR = { dockerRun: 0.251, podmanRun: 0.164, crun: 0.012, runc: 0.034, dockerExec: 0.066 };
 
@@ -58,7 +58,7 @@ function berthRss(root: string): { count: number; kib: number } {
   let kib = 0;
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
-    let cmd = '';
+    let cmd: string;
     try { cmd = readFileSync(`/proc/${p}/cmdline`, 'latin1'); } catch { continue; }
     if (!cmd.includes(root)) continue;
     count++;
@@ -67,7 +67,7 @@ function berthRss(root: string): { count: number; kib: number } {
   return { count, kib };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 20);
   const tmp = mkdtempSync(join(tmpdir(), 'berth-bench-'));
   const root = join(tmp, 'root');
@@ -75,9 +75,9 @@ function main(): void {
   const out: string[] = [];
   try {
     execFileSync(process.execPath, [BIN, '--root', root, 'import', makeBusyboxTar(tmp), 'bb:latest'], { stdio: 'ignore' });
-    const runtime = JSON.parse(execFileSync(process.execPath, [BIN, '--root', root, 'info', '--format', '{{json .}}']).toString() || '{}') as Record<string, unknown>;
-    void runtime;
     const rows = [];
+    rows.push(measure('for scale: berth --version (Node + CLI floor)', n, () => time([process.execPath, BIN, '--version'])));
+    rows.push(measure('for scale: berth ps (engine open, no container)', n, () => time(berth('ps'))));
     rows.push(measure('berth run --rm --network none bb true', n, () => time(berth('run', '--rm', '--network', 'none', 'bb', 'true'))));
     const id = execFileSync(process.execPath, [BIN, '--root', root, 'run', '-d', '--network', 'none', 'bb', 'sleep', '1000']).toString().trim();
     rows.push(measure('berth exec ID true', n, () => time(berth('exec', id, 'true'))));
@@ -133,9 +133,9 @@ function main(): void {
     mkdirSync(join(__dirname, 'results'), { recursive: true });
     writeFileSync(join(__dirname, 'results', `run-${Date.now()}.md`), text);
   } finally {
-    try { execFileSync(process.execPath, [BIN, '--root', root, 'container', 'prune', '-f'], { stdio: 'ignore' }); } catch { /* best effort */ }
+    await cleanupRoot(root).catch(() => undefined);
     rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-main();
+void main();

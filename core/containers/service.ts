@@ -25,7 +25,7 @@
  * `restore()`, which `berth ps`, `berth start` and `berth system service` call
  * (docs/decisions/040-containers-daemonless.md).
  */
-import { mkdir, readFile, rm, writeFile, readdir, rmdir } from 'node:fs/promises';
+import { mkdir, rm, writeFile, readdir, rmdir } from 'node:fs/promises';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname as hostHostname } from 'node:os';
@@ -852,7 +852,7 @@ export async function removeCgroups(engine: Engine, id: string): Promise<void> {
 
 function cgroupDirsOf(parent: string, id: string): string[] {
   const out: string[] = [];
-  let hier: string[] = [];
+  let hier: string[];
   try { hier = require('node:fs').readdirSync('/sys/fs/cgroup') as string[]; } catch { return out; }
   for (const h of hier) {
     const p = `/sys/fs/cgroup/${h}/${parent}/${id}`;
@@ -902,11 +902,11 @@ async function check(engine: Engine): Promise<CheckIssue[]> {
 function leftoverCgroups(engine: Engine, ids: Set<string>): string[] {
   const parent = cgroupParent(engine.root);
   const out: string[] = [];
-  let hier: string[] = [];
+  let hier: string[];
   try { hier = require('node:fs').readdirSync('/sys/fs/cgroup') as string[]; } catch { return out; }
   for (const h of ['', ...hier]) {
     const base = `/sys/fs/cgroup/${h ? h + '/' : ''}${parent}`;
-    let kids: string[] = [];
+    let kids: string[];
     try { kids = (require('node:fs').readdirSync(base, { withFileTypes: true }) as import('node:fs').Dirent[]).filter((d) => d.isDirectory()).map((d) => d.name); } catch { continue; }
     for (const k of kids) if (/^[a-f0-9]{64}$/.test(k) && !ids.has(k)) out.push(`${base}/${k}`);
   }
