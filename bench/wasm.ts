@@ -81,24 +81,32 @@ const median = (xs: number[]): number => {
 interface Row {
   group: string;
   name: string;
+  /** Wall-clock throughput, MB/s (median). */
   mbps: number;
   runs: number[];
+  /** MB per second of process CPU time (all threads; median): robust on a busy host. */
+  cpuMbps?: number;
 }
 const rows: Row[] = [];
 
 async function group(name: string, bytes: number, contenders: Array<[string, () => Promise<unknown> | unknown]>): Promise<void> {
   const times = new Map<string, number[]>(contenders.map(([n]) => [n, []]));
+  const cpu = new Map<string, number[]>(contenders.map(([n]) => [n, []]));
   for (const [, fn] of contenders) await fn(); // warm-up
   for (let r = 0; r < RUNS; r++) {
     for (const [n, fn] of contenders) {
+      const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       await fn();
       times.get(n)!.push(Number(process.hrtime.bigint() - t0) / 1e9);
+      const c = process.cpuUsage(c0);
+      cpu.get(n)!.push((c.user + c.system) / 1e6);
     }
   }
   for (const [n] of contenders) {
     const runs = times.get(n)!.map((s) => bytes / s / 1e6);
-    rows.push({ group: name, name: n, mbps: median(runs), runs });
+    const cpuRuns = cpu.get(n)!.map((s) => bytes / s / 1e6);
+    rows.push({ group: name, name: n, mbps: median(runs), runs, cpuMbps: median(cpuRuns) });
   }
 }
 
@@ -108,6 +116,7 @@ function hashAll(h: Hasher, data: Buffer): string {
 }
 
 async function main(): Promise<void> {
+  const startLoad = os.loadavg().map((x) => x.toFixed(1)).join(' ');
   const { tar, gz, zst } = ensureData();
   const gzChunks = chunks(gz, 64 << 10);
   const zstChunks = chunks(zst, 64 << 10);
@@ -203,11 +212,14 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push(`berth wasm bench — ${new Date().toISOString()} — node ${process.version} — ${cpu} × ${os.cpus().length}`);
   lines.push(`data: ${(tar.length / 1e6).toFixed(0)} MB tar, gzip -6 ${(gz.length / 1e6).toFixed(0)} MB, zstd -3 ${(zst.length / 1e6).toFixed(0)} MB; median of ${RUNS}`);
-  lines.push(`selectBackends: sha256=${choice.sha256.backend} gunzip=${choice.gunzip.backend} (${JSON.stringify(choice.gunzip.measured)})`);
+  lines.push(`selectBackends: sha256=${choice.sha256.backend} ${JSON.stringify(choice.sha256.measured)}, gunzip=${choice.gunzip.backend} ${JSON.stringify(choice.gunzip.measured)}, zstd ${JSON.stringify(choice.zstd.measured)}`);
+  lines.push(`load average at the start: ${startLoad}`);
   lines.push('');
-  lines.push('| group | contender | MB/s (median) | runs |');
-  lines.push('| --- | --- | ---: | --- |');
-  for (const r of rows) lines.push(`| ${r.group} | ${r.name} | ${r.mbps.toFixed(0)} | ${r.runs.map((x) => x.toFixed(0)).join(' ')} |`);
+  lines.push(`load average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  lines.push('');
+  lines.push('| group | contender | wall MB/s (median) | MB per CPU-second (median) | wall runs |');
+  lines.push('| --- | --- | ---: | ---: | --- |');
+  for (const r of rows) lines.push(`| ${r.group} | ${r.name} | ${r.mbps.toFixed(0)} | ${r.cpuMbps === undefined ? '' : r.cpuMbps.toFixed(0)} | ${r.runs.map((x) => x.toFixed(0)).join(' ')} |`);
   const text = lines.join('\n');
   process.stdout.write(text + '\n');
   const resDir = path.join(__dirname, 'results');

@@ -1,9 +1,9 @@
 /**
  * Finds, compiles (once per process) and instantiates the modules built by `wasm/build.js`.
  *
- * The build directory is `<package root>/wasm/build`, where the package root is the first
- * ancestor of this file holding a `package.json`; this works from `wasm/src/*.ts` (tests run
- * the sources) and from `dist/wasm/src/*.js` (compiled). `BERTH_WASM_DIR` overrides it and
+ * The build directory is the first `wasm/build` found walking up from this file (else
+ * `<package root>/wasm/build`); this works from `wasm/src/*.ts` (tests run the sources) and from
+ * `dist/wasm/src/*.js` (compiled, tsc outDir `dist`). `BERTH_WASM_DIR` overrides it and
  * `BERTH_WASM_DEBUG=1` loads the debug builds (`<name>.debug.wasm`, assertions on).
  */
 import * as fs from 'node:fs';
@@ -40,16 +40,20 @@ export function wasmBuildDir(): string {
   if (buildDir !== undefined) return buildDir;
   const override = process.env.BERTH_WASM_DIR;
   if (override) return (buildDir = override);
+  // the first ancestor holding wasm/build, else the first holding package.json (the package root)
   let dir = __dirname;
+  let root: string | undefined;
   for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) break;
-    const up = path.dirname(dir);
-    if (up === dir) {
-      dir = path.resolve(__dirname, '..', '..');
+    if (fs.existsSync(path.join(dir, 'wasm', 'build'))) {
+      root = dir;
       break;
     }
+    if (root === undefined && fs.existsSync(path.join(dir, 'package.json'))) root = dir;
+    const up = path.dirname(dir);
+    if (up === dir) break;
     dir = up;
   }
+  dir = root ?? path.resolve(__dirname, '..', '..');
   return (buildDir = path.join(dir, 'wasm', 'build'));
 }
 
