@@ -1,7 +1,6 @@
 /** Registration of the overlay storage driver (`berth.storage.v1.overlay`). Registration only. */
 import { statfsSync } from 'node:fs';
 import type { PluginRegistration } from '../../../core/plugin';
-import { PluginSkipError } from '../../../core/plugin';
 import { PluginType } from '../../../core/plugin-types';
 import type { HostPlugin } from '../../../core/contracts/host';
 import type { StorageDriver } from '../../../core/contracts/storage';
@@ -14,6 +13,7 @@ export const overlayStoragePlugin: PluginRegistration<StorageDriver> = {
   requires: [PluginType.Host],
   description: 'overlayfs snapshots, one per layer, shared between images',
   init(ctx) {
+    const { PluginSkipError } = require('../../../core/plugin') as typeof import('../../../core/plugin');
     const host = ctx.get<HostPlugin>(PluginType.Host);
     if (!host.features.overlayfs) throw new PluginSkipError('overlayfs is not available in this kernel', 'modprobe overlay');
     if (!host.features.isRoot) throw new PluginSkipError('overlay needs root (mknod of whiteouts, trusted.* xattrs, mounts)', 'run berth as root');
