@@ -93,9 +93,10 @@ export class DecoderCore {
         return true;
       }
       const chunk = this.chunk;
+      let room = -1;
       if (this.off < chunk.length) {
         const at = ex.compact();
-        const room = ex.inputCap() - at;
+        room = ex.inputCap() - at;
         if (room > 0) {
           const n = Math.min(room, chunk.length - this.off);
           new Uint8Array(ex.memory.buffer).set(chunk.subarray(this.off, this.off + n), ex.inputPtr() + at);
@@ -113,6 +114,10 @@ export class DecoderCore {
         this.hooks.onNeedCheck();
       }
       if (!more) return false; // paused; calling pump again re-runs harmlessly
+      if (st === ST_NEED_INPUT && room === 0) {
+        // the module wants more input than its buffer holds: never loop on it
+        throw ERR_WASM_CORRUPT_INPUT(this.what, 'a header or block does not fit the input buffer');
+      }
       if (st === ST_NEED_INPUT && this.off >= chunk.length) {
         if (last) throw ERR_WASM_CORRUPT_INPUT(this.what, 'unexpected end of input');
         return true;
