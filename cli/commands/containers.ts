@@ -302,7 +302,9 @@ function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin
     const onWinch = () => {
       if (o.tty && ctx.stdout.isTTY) client.resize(ctx.stdout.rows, ctx.stdout.columns);
     };
-    const SIGS: NodeJS.Signals[] = o.tty ? [] : ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
+    // With a raw terminal (-it) ctrl-c is a byte for the container; otherwise signals the CLI
+    // receives are forwarded (Docker's --sig-proxy).
+    const SIGS: NodeJS.Signals[] = o.tty && o.stdin && stdin.isTTY ? [] : ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
     const onSig = (s: NodeJS.Signals) => o.onSignal?.(s);
     for (const s of SIGS) process.on(s, onSig);
     client.onOutput = (stream, data) => {

@@ -7,7 +7,8 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { berthCli, cleanupRoot, haveBuild, importBusyboxImage } from '../helpers/busybox-rootfs';
+import { spawn } from 'node:child_process';
+import { BIN, berthCli, cleanupRoot, haveBuild, importBusyboxImage } from '../helpers/busybox-rootfs';
 
 if (!haveBuild()) t.fail('dist/ is missing: run `npm run build` first');
 if (process.getuid?.() !== 0) t.plan(0, 'needs root (namespaces, cgroups, mounts)');
@@ -52,6 +53,15 @@ else {
     const r = await b(['run', '--rm', '-i', 'bb', 'sh', '-c', 'read x; echo got:$x; cat'], { input: 'hello\nworld\n' });
     t.equal(r.code, 0);
     t.equal(r.stdout, 'got:hello\nworld\n');
+  });
+
+  t.test('signals to a foreground run are proxied to the container', async (t) => {
+    const c = spawn(process.execPath, [BIN, '--root', root, 'run', '--rm', 'bb', 'sh', '-c', 'trap "echo got-term; exit 9" TERM; echo ready; while :; do sleep 0.1; done'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('ready')) c.kill('SIGTERM'); });
+    const code = await new Promise<number | null>((r) => c.on('close', r));
+    t.equal(code, 9);
+    t.equal(out, 'ready\ngot-term\n');
   });
 
   t.test('detached: ps, logs, exec, top, stats, stop, start, restart, kill, wait, rm', async (t) => {
