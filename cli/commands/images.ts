@@ -32,6 +32,7 @@ const pull: CliCommand = {
       { name: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
       { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress verbose output' },
       { name: 'all-tags', short: 'a', type: 'bool', description: 'Download all tagged images in the repository (not supported)', hidden: true },
+      { name: 'insecure-registry', type: 'list', valueName: 'host', description: 'Reach this registry (host[:port]) over plain HTTP' },
     ],
   },
   plugins: [STORAGE, TRANSPORT],
@@ -46,7 +47,7 @@ const pull: CliCommand = {
     const progress = kit().createProgress(ctx.stdout, { quiet });
     try {
       const platform = p.str('platform');
-      await pullImage(engine, input, { progress, quiet, ...(platform ? { platform } : {}) });
+      await pullImage(engine, input, { progress, quiet, insecureRegistries: p.list('insecure-registry'), ...(platform ? { platform } : {}) });
     } finally {
       progress.close();
     }

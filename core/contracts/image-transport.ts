@@ -67,6 +67,8 @@ export interface OpenOptions {
   credentials?: CredentialLookup;
   /** Extra repositories (normalised names) the session may need `pull` on (cross-repo mounts). */
   alsoPullFrom?: string[];
+  /** Reach the registry over plain HTTP (`--insecure-registry`), whatever the configuration says. */
+  insecure?: boolean;
 }
 
 export interface FetchOptions {

@@ -51,6 +51,8 @@ export interface PullOptions {
   credentials?: CredentialLookup;
   /** Parallel downloads (Docker: 3). */
   concurrency?: number;
+  /** Registry hosts to reach over plain HTTP. */
+  insecureRegistries?: string[];
 }
 
 export interface PullResult {
@@ -125,7 +127,7 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
   const progress = opts.quiet ? undefined : opts.progress;
   const want: Platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
   const transport = pickTransport(engine, ref.name);
-  const session = transport.open(ref.name, { actions: ['pull'], credentials: opts.credentials ?? defaultCredentials });
+  const session = transport.open(ref.name, { actions: ['pull'], credentials: opts.credentials ?? defaultCredentials, insecure: (opts.insecureRegistries ?? []).includes(ref.domain) });
   const driver = engine.storage();
   const content = engine.content;
   const store = new ImageStore(engine.metadata);

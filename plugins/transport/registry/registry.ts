@@ -141,10 +141,10 @@ export class RegistryTransport implements ImageTransport {
   }
 
   /** Base URLs for `host`, mirrors first when `forPull`. */
-  endpoints(host: string, forPull: boolean): URL[] {
+  endpoints(host: string, forPull: boolean, forceInsecure = false): URL[] {
     const out: URL[] = [];
     if (forPull) for (const m of this.opts.mirrors?.[host] ?? []) out.push(new URL(/^https?:\/\//.test(m) ? m : `https://${m}`));
-    const insecure = (this.opts.insecure ?? []).includes(host) || isLoopback(host);
+    const insecure = forceInsecure || (this.opts.insecure ?? []).includes(host) || isLoopback(host);
     const apiHost = host === 'docker.io' ? DOCKER_HUB_API : host;
     out.push(new URL(`${insecure ? 'http' : 'https'}://${apiHost}`));
     return out;
@@ -266,7 +266,7 @@ class RegistrySession implements RepositorySession {
     const i = name.indexOf('/');
     this.host = name.slice(0, i);
     this.path = name.slice(i + 1);
-    this.endpointList = t.endpoints(this.host, !opts.actions.includes('push'));
+    this.endpointList = t.endpoints(this.host, !opts.actions.includes('push'), opts.insecure ?? false);
     this.endpoint = this.endpointList[0]!;
   }
 
