@@ -650,7 +650,13 @@ function hufStream(p: usize, end: usize, dst: usize, dstEnd: usize): bool {
   bBits = bits;
   bConsumed = consumed;
   bPtr = ptr;
-  // careful tail
+  return hufTail(dst, dstEnd);
+}
+
+/** Finishes a stream whose reader state is in bBits/bConsumed/bPtr/bStart, one symbol at a time. */
+function hufTail(dst: usize, dstEnd: usize): bool {
+  const lg = <u64>hufLog;
+  const t = hufTable;
   while (dst < dstEnd) {
     const r = bReload();
     if (r == 3) return false;
@@ -661,6 +667,55 @@ function hufStream(p: usize, end: usize, dst: usize, dstEnd: usize): bool {
   }
   bReload();
   return bPtr == bStart && bConsumed == 64;
+}
+
+// @ts-ignore: decorator
+@inline function hufSym(t: usize, bits: u64, consumed: u32, sh: u64): u32 {
+  return <u32>load<u16>(t + ((<usize>((bits << <u64>consumed) >>> sh)) << 1));
+}
+
+/**
+ * The four streams of a 4-stream literals section, decoded in lockstep while every stream can
+ * reload a full 8 bytes (independent streams let the CPU overlap their table lookups), then each
+ * finished on its own.
+ */
+function huf4(d: usize, s1: usize, s2: usize, s3: usize, qend: usize, o: usize, seg: usize, regen: usize): bool {
+  const a0 = d, a1 = d + s1, a2 = a1 + s2, a3 = a2 + s3;
+  if (!bInit(a0, a1)) return false;
+  let b1 = bBits, c1 = bConsumed, r1 = bPtr;
+  if (!bInit(a1, a2)) return false;
+  let b2 = bBits, c2 = bConsumed, r2 = bPtr;
+  if (!bInit(a2, a3)) return false;
+  let b3 = bBits, c3 = bConsumed, r3 = bPtr;
+  if (!bInit(a3, qend)) return false;
+  let b4 = bBits, c4 = bConsumed, r4 = bPtr;
+  let o1 = o, o2 = o + seg, o3 = o + 2 * seg, o4 = o + 3 * seg;
+  const end4 = o + regen; // the 4th segment is the shortest
+  const t = hufTable;
+  const sh = <u64>(64 - hufLog);
+  while (r1 >= a0 + 8 && r2 >= a1 + 8 && r3 >= a2 + 8 && r4 >= a3 + 8 && o4 + 4 <= end4) {
+    r1 -= <usize>(c1 >> 3); c1 &= 7; b1 = load<u64>(r1);
+    r2 -= <usize>(c2 >> 3); c2 &= 7; b2 = load<u64>(r2);
+    r3 -= <usize>(c3 >> 3); c3 &= 7; b3 = load<u64>(r3);
+    r4 -= <usize>(c4 >> 3); c4 &= 7; b4 = load<u64>(r4);
+    for (let k = 0; k < 4; k++) {
+      const e1 = hufSym(t, b1, c1, sh);
+      const e2 = hufSym(t, b2, c2, sh);
+      const e3 = hufSym(t, b3, c3, sh);
+      const e4 = hufSym(t, b4, c4, sh);
+      c1 += e1 >> 8; c2 += e2 >> 8; c3 += e3 >> 8; c4 += e4 >> 8;
+      store<u8>(o1, <u8>e1); store<u8>(o2, <u8>e2); store<u8>(o3, <u8>e3); store<u8>(o4, <u8>e4);
+      o1++; o2++; o3++; o4++;
+    }
+  }
+  bStart = a0; bBits = b1; bConsumed = c1; bPtr = r1;
+  if (!hufTail(o1, o + seg)) return false;
+  bStart = a1; bBits = b2; bConsumed = c2; bPtr = r2;
+  if (!hufTail(o2, o + 2 * seg)) return false;
+  bStart = a2; bBits = b3; bConsumed = c3; bPtr = r3;
+  if (!hufTail(o3, o + 3 * seg)) return false;
+  bStart = a3; bBits = b4; bConsumed = c4; bPtr = r4;
+  return hufTail(o4, end4);
 }
 
 /** Parses the literals section at [p, end). Sets litPtr/litLen; returns bytes used or an error. */
@@ -742,12 +797,8 @@ function literals(p: usize, end: usize): i32 {
     const s3 = <usize>load<u16>(q, 4);
     const d = q + 6;
     if (s1 + s2 + s3 > qend - d) return E_HUF_DATA;
-    const seg = (regen + 3) >> 2;
-    const o = litBuf;
-    if (!hufStream(d, d + s1, o, o + seg)) return E_HUF_DATA;
-    if (!hufStream(d + s1, d + s1 + s2, o + seg, o + 2 * seg)) return E_HUF_DATA;
-    if (!hufStream(d + s1 + s2, d + s1 + s2 + s3, o + 2 * seg, o + 3 * seg)) return E_HUF_DATA;
-    if (!hufStream(d + s1 + s2 + s3, qend, o + 3 * seg, o + regen)) return E_HUF_DATA;
+    const seg = <usize>((regen + 3) >> 2);
+    if (!huf4(d, s1, s2, s3, qend, litBuf, seg, <usize>regen)) return E_HUF_DATA;
   }
   litPtr = litBuf;
   litLen = regen;
