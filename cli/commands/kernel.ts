@@ -15,6 +15,8 @@ const maint = () => require('../../core/maintenance') as typeof import('../../co
 function loadMaintainers(): void {
   maint();
   require('../../core/kernel-maintainer');
+  // Storage leftovers (snapshot dirs of interrupted operations) even when no driver booted.
+  (require('../../plugins/storage/common/maintainer') as typeof import('../../plugins/storage/common/maintainer')).registerStorageMaintainer();
   for (const m of ['../../core/images/service', '../../core/containers/service', '../../core/volumes/service', '../../core/networks/service', '../../core/build/cache']) {
     try {
       require(m);
