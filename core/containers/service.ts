@@ -442,7 +442,11 @@ export class ContainerService {
       }
       await chown(dir, userns.hostId, userns.hostId);
       for (const f of ['hostname', 'hosts', 'resolv.conf']) await chown(`${dir}/${f}`, userns.hostId, userns.hostId);
-      if (upper) await chown(upper, userns.hostId, userns.hostId);
+      if (upper) {
+        await chown(upper, userns.hostId, userns.hostId);
+        // what create put in the container layer belongs to the container's root too
+        for (const f of ['etc', 'etc/hostname', 'etc/hosts', 'etc/resolv.conf']) await chown(`${upper}/${f}`, userns.hostId, userns.hostId).catch(() => undefined);
+      }
     }
     const cgroupsPath = `/${cgroupParent(this.engine.root)}/${rec.id}`;
     const oci = buildOciSpec({
@@ -460,6 +464,7 @@ export class ContainerService {
       attachName: attachName(this.engine.root, rec.id), oomFile,
       events: { file: this.engine.events.file, name: rec.name, image: rec.image },
       ...(mount ? { rootfs: { type: mount.type, source: mount.source, options: mount.options } } : {}),
+      ...(userns && mount?.type === 'overlay' ? { idmap: { hostId: userns.hostId, size: userns.size } } : {}),
     };
     if (hc.AutoRemove) spec.exitCommand = this.selfCommand(['rm', '-f', rec.id]);
     const why = backend.check?.(spec);

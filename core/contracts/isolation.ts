@@ -94,6 +94,8 @@ export interface TaskSpec {
   attachName: string;
   /** Cgroup file holding `oom_kill N` (v1 memory.oom_control or v2 memory.events). */
   oomFile?: string;
+  /** --userns: show the rootfs' lower layers id-mapped (host 0.. → hostId..) to the container. */
+  idmap?: { hostId: number; size: number };
   /** Where the monitor appends the `die`/`oom`/`restart` events it sees (the engine's event log). */
   events?: { file: string; name: string; image: string };
   /** Command the monitor runs after the last exit (e.g. `berth rm` for `run -d --rm`). */

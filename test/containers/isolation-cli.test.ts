@@ -117,6 +117,9 @@ else {
     for (let i = 0; i < 30 && !logs; i++) { logs = (await b(['logs', id])).stdout; await new Promise((r) => setTimeout(r, 100)); }
     t.match(logs, /^\s+0\s+100000\s+65536\n$/);
     await b(['rm', '-f', id]);
+    // the image's files are the container root's own (id-mapped layers): writable, owned by 0
+    const w = await b(['run', '--rm', '--userns', 'remap', 'bb', 'sh', '-c', 'stat -c %u /bin/busybox; echo ok > /etc/new-file && cat /etc/new-file; touch /bin/x && echo bin-writable']);
+    t.equal(w.stdout, '0\nok\nbin-writable\n', w.stderr);
   });
 
   t.test('seccomp: Docker-default refusals, unconfined on request', async (t) => {

@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -45,6 +46,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <stddef.h>
+#include <sys/syscall.h>
+#include <linux/mount.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +59,9 @@
 static const char *runtime, *rtroot, *bundle, *cid, *ctrdir, *sockname, *logpath, *policy = "no";
 static const char *oomfile, *mnt_type, *mnt_src, *mnt_opts, *mnt_target, *events_file, *ev_name = "", *ev_image = "";
 static int tty, keep_stdin, wait_attach, sync_fd = -1;
+static long idmap_host = -1, idmap_size = 0; /* -U HOST:SIZE: idmapped lower layers for --userns */
+static int n_idmaps, rootfs_mounted;
+static void unmount_all(void);
 static char **exit_cmd;
 
 static int listen_fd = -1, sig_fd = -1, log_fd = -1;
@@ -80,6 +86,7 @@ static void die(const char *fmt, ...) {
     dprintf(sync_fd, "error 125 %s\n", msg);
   }
   fprintf(stderr, "berth-monitor: %s\n", msg);
+  unmount_all();
   _exit(125);
 }
 
@@ -585,14 +592,110 @@ static int parse_policy(int *max) {
   return 0;
 }
 
+/*
+ * --userns: the image's layers are owned by host root, which the remapped container root cannot
+ * write or even own. Overlayfs cannot be idmapped itself, but its lower layers can (kernel
+ * >= 5.19): each lowerdir is cloned as an idmapped mount (host 0..SIZE shown as HOST..HOST+SIZE)
+ * under CTRDIR/idmap/N and the overlay is mounted on those, so the container sees its image as
+ * its own root's files. The userns for the mapping comes from a short-lived child.
+ */
+static int idmap_userns_fd(void) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return -1;
+  pid_t c = fork();
+  if (c < 0) return -1;
+  if (c == 0) {
+    char b;
+    if (unshare(CLONE_NEWUSER) < 0) _exit(1);
+    close(p[1]);
+    ssize_t r = read(p[0], &b, 1);
+    (void)r;
+    _exit(0);
+  }
+  close(p[0]);
+  char path[64];
+  int fd = -1;
+  for (int i = 0; i < 200; i++) { /* wait until the child is in its new user namespace */
+    char a[64], b2[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/user", (int)c);
+    ssize_t la = readlink(path, a, sizeof a - 1), lb = readlink("/proc/self/ns/user", b2, sizeof b2 - 1);
+    if (la > 0 && lb > 0 && (la != lb || memcmp(a, b2, (size_t)la) != 0)) break;
+    usleep(1000);
+  }
+  const char *maps[2] = {"uid_map", "gid_map"};
+  for (int m = 0; m < 2; m++) {
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)c, maps[m]);
+    int mf = open(path, O_WRONLY | O_CLOEXEC);
+    if (mf >= 0) { dprintf(mf, "0 %ld %ld\n", idmap_host, idmap_size); close(mf); }
+  }
+  snprintf(path, sizeof path, "/proc/%d/ns/user", (int)c);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  close(p[1]);
+  int st;
+  while (waitpid(c, &st, 0) < 0 && errno == EINTR) {}
+  return fd;
+}
+
+/* Rewrites "lowerdir=a:b" in opts to idmapped clones; returns a malloc'd option string. */
+static char *idmap_lowers(const char *opts) {
+  const char *lo = strstr(opts, "lowerdir=");
+  if (!lo) return strdup(opts);
+  const char *start = lo + 9, *end = strchr(start, ',');
+  if (!end) end = start + strlen(start);
+  int ns = idmap_userns_fd();
+  if (ns < 0) die("--userns: cannot make the id-mapping user namespace: %s", strerror(errno));
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s/idmap", ctrdir);
+  mkdir(dir, 0700);
+  size_t cap = strlen(opts) + 8192;
+  char *out = malloc(cap);
+  size_t o = (size_t)(lo - opts);
+  memcpy(out, opts, o);
+  o += (size_t)sprintf(out + o, "lowerdir=");
+  const char *q = start;
+  while (q < end) {
+    const char *c = memchr(q, ':', (size_t)(end - q));
+    if (!c) c = end;
+    char src[4096];
+    snprintf(src, sizeof src, "%.*s", (int)(c - q), q);
+    char tgt[4300];
+    snprintf(tgt, sizeof tgt, "%s/%d", dir, n_idmaps);
+    mkdir(tgt, 0700);
+    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (tree < 0) die("--userns: open_tree %s: %s", src, strerror(errno));
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (unsigned long long)ns};
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+      die("--userns: idmapped mount of %s: %s (needs kernel >= 5.19 and a filesystem that supports idmapped mounts)", src, strerror(errno));
+    if (syscall(SYS_move_mount, tree, "", AT_FDCWD, tgt, MOVE_MOUNT_F_EMPTY_PATH) < 0) die("--userns: move_mount %s: %s", tgt, strerror(errno));
+    close(tree);
+    n_idmaps++;
+    o += (size_t)snprintf(out + o, cap - o, "%s%s", q == start ? "" : ":", tgt);
+    q = c < end ? c + 1 : end;
+  }
+  snprintf(out + o, cap - o, "%s", end);
+  close(ns);
+  return out;
+}
+
+static void unmount_all(void) {
+  if (mnt_target && rootfs_mounted) umount2(mnt_target, MNT_DETACH);
+  rootfs_mounted = 0;
+  for (int i = 0; i < n_idmaps; i++) {
+    char tgt[4300];
+    snprintf(tgt, sizeof tgt, "%s/idmap/%d", ctrdir, i);
+    umount2(tgt, MNT_DETACH);
+    rmdir(tgt);
+  }
+}
+
 static void usage(void) {
-  fprintf(stderr, "usage: berth-monitor -r RUNTIME -R RTROOT -b BUNDLE -i ID -d CTRDIR -s SOCKNAME [-l LOG] [-t] [-I] [-w] [-p POLICY] [-c OOMFILE] [-M TYPE -O SRC -P OPTS -T TARGET] [-S FD] [-E EVENTS -N NAME -G IMAGE] [-- EXITCMD...]\n");
+  fprintf(stderr, "usage: berth-monitor -r RUNTIME -R RTROOT -b BUNDLE -i ID -d CTRDIR -s SOCKNAME [-l LOG] [-t] [-I] [-w] [-p POLICY] [-c OOMFILE] [-M TYPE -O SRC -P OPTS -T TARGET] [-S FD] [-E EVENTS -N NAME -G IMAGE] [-U HOST:SIZE] [-- EXITCMD...]\n");
   exit(125);
 }
 
 int main(int argc, char **argv) {
   int c;
-  while ((c = getopt(argc, argv, "r:R:b:i:d:s:l:tIwp:c:M:O:P:T:S:E:N:G:")) != -1) {
+  while ((c = getopt(argc, argv, "r:R:b:i:d:s:l:tIwp:c:M:O:P:T:S:E:N:G:U:")) != -1) {
     switch (c) {
       case 'r': runtime = optarg; break;
       case 'R': rtroot = optarg; break;
@@ -614,6 +717,7 @@ int main(int argc, char **argv) {
       case 'E': events_file = optarg; break;
       case 'N': ev_name = optarg; break;
       case 'G': ev_image = optarg; break;
+      case 'U': if (sscanf(optarg, "%ld:%ld", &idmap_host, &idmap_size) != 2) usage(); break;
       default: usage();
     }
   }
@@ -666,8 +770,14 @@ int main(int argc, char **argv) {
     if (log_fd < 0) die("log %s: %s", logpath, strerror(errno));
   }
   if (mnt_type && mnt_target) {
-    if (mount(mnt_src ? mnt_src : mnt_type, mnt_target, mnt_type, 0, mnt_opts) < 0 && errno != EBUSY)
-      die("mount %s on %s: %s", mnt_type, mnt_target, strerror(errno));
+    char *opts = idmap_host >= 0 && mnt_opts ? idmap_lowers(mnt_opts) : (mnt_opts ? strdup(mnt_opts) : NULL);
+    if (mount(mnt_src ? mnt_src : mnt_type, mnt_target, mnt_type, 0, opts) < 0 && errno != EBUSY) {
+      int e = errno;
+      unmount_all();
+      die("mount %s on %s: %s", mnt_type, mnt_target, strerror(e));
+    }
+    rootfs_mounted = 1;
+    free(opts);
   }
   if (sync_fd >= 0) dprintf(sync_fd, "listening %d\n", (int)getpid());
   if (wait_attach) {
@@ -683,7 +793,7 @@ int main(int argc, char **argv) {
       else if (r > 0 && (pf[1].revents & (POLLHUP | POLLERR))) break;
     }
     if (!attached) {
-      if (mnt_type && mnt_target) umount2(mnt_target, MNT_DETACH);
+      unmount_all();
       fprintf(stderr, "berth-monitor: no attach client came; not starting %s\n", cid);
       _exit(125);
     }
@@ -761,7 +871,7 @@ int main(int argc, char **argv) {
     restart_count++;
   }
   close(listen_fd);
-  if (mnt_target) umount2(mnt_target, MNT_DETACH);
+  unmount_all();
   if (exit_cmd) {
     pid_t e = fork();
     if (e == 0) {

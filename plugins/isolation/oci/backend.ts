@@ -146,6 +146,7 @@ export class OciBackend implements IsolationBackend, Pausable {
     if (task.stdin) args.push('-I');
     if (opts.waitAttach) args.push('-w');
     if (task.oomFile) args.push('-c', task.oomFile);
+    if (task.idmap) args.push('-U', `${task.idmap.hostId}:${task.idmap.size}`);
     if (task.events) args.push('-E', task.events.file, '-N', task.events.name, '-G', task.events.image);
     if (task.rootfs) args.push('-M', task.rootfs.type, '-O', task.rootfs.source, '-P', task.rootfs.options.join(','), '-T', `${dir}/bundle/rootfs`);
     if (task.exitCommand?.length) args.push('--', ...task.exitCommand);
