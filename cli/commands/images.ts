@@ -194,7 +194,11 @@ const images: CliCommand = {
       : 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
     if (quiet) {
       const seen = new Set<string>();
-      for (const r of rows) if (!seen.has(r.ID)) seen.add(r.ID), ctx.out(r.ID);
+      for (const r of rows) {
+        if (seen.has(r.ID)) continue;
+        seen.add(r.ID);
+        ctx.out(r.ID);
+      }
       return;
     }
     ctx.stdout.write(kit().formatList(rows, { ...(fmt !== undefined ? { format: fmt } : {}), defaultTableFormat: def, headers: { ID: 'IMAGE ID', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT' } }));

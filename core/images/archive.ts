@@ -24,7 +24,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Engine } from '../engine';
 import { defineError } from '../errors';
 import type { Descriptor } from '../contracts/image-transport';
-import { chainIds, hostPlatform, ImageIndex, ImageManifest, layerKind, MT, parseConfig, parseManifest, selectManifest, sha256Digest, type Compression } from './manifest';
+import { chainIds, hostPlatform, ImageIndex, ImageManifest, layerKind, MT, parseConfig, parseManifest, selectManifest, sha256Digest } from './manifest';
 import { familiarTagged, parseNormalized, parseReference, withDefaultTag } from './reference';
 import { ImageStore, LayerInfo, StoredImage } from './store';
 import { snapshotExists, unpackLayer } from './layers';
@@ -43,7 +43,7 @@ export async function saveImages(engine: Engine, refs: string[], out: NodeJS.Wri
   const entries: SaveEntry[] = [];
   for (const r of refs) {
     const img = await store.resolve(r);
-    let names: string[] = [];
+    let names: string[];
     try {
       const ref = parseNormalized(r);
       if (ref.digest === undefined && !/^(sha256:)?[a-f0-9]{6,64}$/.test(r)) names = [familiarTagged(withDefaultTag(ref))];

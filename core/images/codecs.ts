@@ -39,7 +39,6 @@ function wasm(): WasmIndex | null {
     // A variable path keeps tsc from requiring the module at build time: wasm/src/index.ts is
     // another engineer's file and may not exist in every build.
     const p = '../../wasm/src/index';
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     wasmIndex = require(p) as WasmIndex;
   } catch {
     wasmIndex = null;

@@ -92,7 +92,7 @@ export function toRecord(img: StoredImage): ImageRecord {
 /** Container ids per image id, from the `containers` metadata bucket. */
 async function containersByImage(engine: Engine): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
-  let recs: Array<{ key: string; value: unknown }> = [];
+  let recs: Array<{ key: string; value: unknown }>;
   try {
     recs = await engine.metadata.list<unknown>('containers');
   } catch {
@@ -257,14 +257,20 @@ class Images implements ImageService {
       }
       if (all.some((o) => o.parent === img.id && o.id !== img.id)) {
         if (named !== undefined || img.repoTags.length) {
-          for (const t of img.repoTags) out.push({ Untagged: t }), events.push({ Action: 'untag', name: t });
+          for (const t of img.repoTags) {
+            out.push({ Untagged: t });
+            events.push({ Action: 'untag', name: t });
+          }
           img.repoTags = [];
           await this.store.put(img);
           return;
         }
         throw ERR_IMAGE_CONFLICT(`delete ${hexOf(img.id).slice(0, 12)} (cannot be forced) - image has dependent child images`);
       }
-      for (const t of img.repoTags) out.push({ Untagged: t }), events.push({ Action: 'untag', name: t });
+      for (const t of img.repoTags) {
+            out.push({ Untagged: t });
+            events.push({ Action: 'untag', name: t });
+          }
       for (const d of img.repoDigests) out.push({ Untagged: d });
       if (users.length) {
         // Forced while a container uses it: the names go, the image stays (Docker keeps it, dangling).

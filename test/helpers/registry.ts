@@ -101,10 +101,13 @@ export async function startRegistry(t: Teardownable | undefined, opts: RegistryO
   });
   const log: LoggedRequest[] = [];
   const grantedScopes: string[] = [];
-  let proxy: http.Server | undefined;
+  const servers: http.Server[] = [];
   const stop = async () => {
-    if (proxy) await new Promise<void>((r) => proxy!.close(() => r()));
-    proxy?.closeAllConnections?.();
+    for (const p of servers.splice(0)) {
+      const closed = new Promise<void>((r) => p.close(() => r()));
+      p.closeAllConnections?.();
+      await closed;
+    }
     if (proc.exitCode === null) {
       proc.kill('SIGKILL');
       await new Promise((r) => proc.once('exit', r));
@@ -161,7 +164,7 @@ export async function startRegistry(t: Teardownable | undefined, opts: RegistryO
     });
     req.pipe(up);
   };
-  proxy = http.createServer((req, res) => {
+  const proxy = http.createServer((req, res) => {
     const url = req.url ?? '/';
     log.push({ method: req.method ?? '', url, ...(req.headers.authorization ? { auth: req.headers.authorization } : {}), ...(req.headers.range ? { range: req.headers.range } : {}) });
     if (url.startsWith('/_cdn/')) {
@@ -236,7 +239,8 @@ export async function startRegistry(t: Teardownable | undefined, opts: RegistryO
     }
     forward(req, res, url);
   });
-  await new Promise<void>((r) => proxy!.listen(proxyPort, '127.0.0.1', () => r()));
+  servers.push(proxy);
+  await new Promise<void>((r) => proxy.listen(proxyPort, '127.0.0.1', () => r()));
   return { host, directHost, storage, log, grantedScopes, stop };
 }
 

@@ -25,7 +25,7 @@ import * as https from 'node:https';
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import {
-  CredentialLookup, Credentials, Descriptor, ERR_REGISTRY_DENIED, ERR_REGISTRY_NOT_FOUND, ERR_REGISTRY_PROTOCOL,
+  Credentials, Descriptor, ERR_REGISTRY_DENIED, ERR_REGISTRY_NOT_FOUND, ERR_REGISTRY_PROTOCOL,
   ERR_REGISTRY_UNAUTHORIZED, ERR_REGISTRY_UNAVAILABLE, FetchOptions, ImageTransport, OpenOptions, PushBlobOptions,
   PushBlobResult, RepositorySession,
 } from '../../../core/contracts/image-transport';
