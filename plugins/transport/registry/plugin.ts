@@ -18,7 +18,6 @@ export const registryTransportPlugin: PluginRegistration<ImageTransport> = {
     'timeout-ms': { type: 'number', integer: true, min: 1000, default: 30000, description: 'socket inactivity timeout per request' },
   },
   init(ctx) {
-     
     const { RegistryTransport } = require('./registry') as typeof import('./registry');
     const reg = (ctx.engineConfig.registries ?? {}) as { mirrors?: Record<string, string[]>; insecure?: string[] };
     ctx.meta.capabilities.push('pull', 'push', 'bearer-auth', 'basic-auth', 'mirrors', 'chunked-upload', 'cross-repo-mount');
