@@ -19,6 +19,7 @@ import { ERR_WASM_ABORT, ERR_WASM_CORRUPT_INPUT, ERR_WASM_LIMIT_EXCEEDED, ERR_WA
 import type { ThreadWorkerData } from './thread-worker';
 
 const IN_FLIGHT = 4 << 20;
+const BATCH = 1 << 20;
 
 const CLASSES: Record<string, ErrorClass> = {
   [ERR_WASM_CORRUPT_INPUT.code]: ERR_WASM_CORRUPT_INPUT.cls,
@@ -79,6 +80,8 @@ function release(w: Worker, reusable: boolean): void {
 export class ThreadedDecompressor extends Transform {
   private readonly worker: Worker;
   private released = false;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private inFlight = 0;
   private waiting: TransformCallback | undefined;
   private flushCb: TransformCallback | undefined;
@@ -129,17 +132,32 @@ export class ThreadedDecompressor extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    const copy = new Uint8Array(chunk); // our own, transferable
-    this.inFlight += copy.length;
-    this.worker.postMessage({ t: 'data', buf: copy.buffer, final: false }, [copy.buffer]);
+    // batch small network chunks: one message per BATCH bytes keeps the per-message cost low
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.inFlight += chunk.length;
+    // post when a batch is full, or at once when the worker has nothing queued (keep it busy)
+    if (this.pendingBytes >= BATCH || this.inFlight === this.pendingBytes) this.post(false);
     if (this.inFlight < IN_FLIGHT) cb();
     else this.waiting = cb;
   }
 
   override _flush(cb: TransformCallback): void {
     this.flushCb = cb;
-    const empty = new Uint8Array(0);
-    this.worker.postMessage({ t: 'data', buf: empty.buffer, final: true }, [empty.buffer]);
+    this.post(true);
+  }
+
+  /** Sends the pending input as one transferable buffer (our own copy: callers' buffers may be pooled). */
+  private post(final: boolean): void {
+    const buf = new Uint8Array(this.pendingBytes);
+    let o = 0;
+    for (const c of this.pending) {
+      buf.set(c, o);
+      o += c.length;
+    }
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.worker.postMessage({ t: 'data', buf: buf.buffer, final }, [buf.buffer]);
   }
 
   override _read(size: number): void {
