@@ -493,7 +493,7 @@ export class ContainerService {
     }
     try {
       const r = await backend.start(rec.id, opts);
-      await this.publish('start', rec);
+      // `start` (and `die`, `restart`) events are published by the monitor, in order.
       return { rec, pid: r.pid };
     } catch (e) {
       await this.publish('die', rec, { exitCode: String((e as BerthError).details?.exitCode ?? 125) });

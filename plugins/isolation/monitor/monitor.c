@@ -827,6 +827,7 @@ int main(int argc, char **argv) {
       break;
     }
     write_status("running", NULL);
+    publish_event("start", -1); /* before "started": the CLI may see the exit right after */
     if (first && sync_fd >= 0) { dprintf(sync_fd, "started %d\n", cur_pid); close(sync_fd); sync_fd = -1; }
     first = 0;
     int st = serve();
