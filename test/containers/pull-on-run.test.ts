@@ -42,5 +42,17 @@ else {
     t.notMatch(again.stderr, /Unable to find image/, 'present now: no pull');
     const always = await b(['run', '--rm', '--pull', 'always', ref, 'true']);
     t.equal(always.code, 0, always.stderr);
+
+    // commit → push → run elsewhere
+    t.equal((await b(['run', '--name', 'changed', ref, 'sh', '-c', 'echo from-commit > /note'])).code, 0);
+    const cref = `${reg.host}/probe/committed:1`;
+    const c = await b(['commit', '-c', 'CMD ["cat","/note"]', 'changed', cref]);
+    t.equal(c.code, 0, c.stderr);
+    const p = await b(['push', cref]);
+    t.equal(p.code, 0, p.stderr);
+    const third = berthCli(join(tmp, 'third'));
+    const r3 = await third(['run', '--rm', cref]);
+    t.equal(r3.stdout, 'from-commit\n', r3.stderr);
+    await cleanupRoot(join(tmp, 'third'));
   });
 }
