@@ -356,7 +356,10 @@ async function runAttached(ctx: CliContext, svc: ContainerService, rec: Containe
     tty: rec.config.Tty, stdin: o.stdin, ...(o.detachKeys ? { detachKeys: o.detachKeys } : {}),
     onSignal: (sig) => { if (o.sigProxy) void svc.kill(rec.id, sig).catch(() => undefined); },
   });
-  if (code === undefined) return 0; // detached
+  if (code === undefined) {
+    ctx.err('read escape sequence'); // Docker prints it on detach
+    return 0;
+  }
   if (o.autoRemove) {
     await svc.wait(rec.id).catch(() => undefined);
     await svc.remove(rec.id, { force: true }).catch(() => undefined);
@@ -900,7 +903,7 @@ const attach: CliCommand = {
     });
     if (code === undefined) {
       ctx.err('read escape sequence');
-      return 1;
+      return 0;
     }
     return code;
   },
