@@ -253,17 +253,16 @@ t.test('maxOutputLength turns a bomb into an error', async (t) => {
 t.test('the Transform honours backpressure', async (t) => {
   const bomb = zlib.gzipSync(Buffer.alloc(32 << 20));
   const d = createGunzip();
-  let pushedBytes = 0;
   d.on('data', () => {});
   d.pause();
   d.write(bomb);
   await new Promise((r) => setTimeout(r, 50));
-  pushedBytes = d.readableLength;
+  const pushedBytes = d.readableLength;
   t.ok(pushedBytes < 4 << 20, `output buffered while paused stays small (${pushedBytes} bytes)`);
   let total = 0;
   d.on('data', (c: Buffer) => (total += c.length));
   d.resume();
   d.end();
   await new Promise((r) => d.on('end', r));
-  t.equal(total + pushedBytes - pushedBytes, 32 << 20, 'everything arrives after resume');
+  t.equal(total, 32 << 20, 'everything (including what was buffered) arrives after resume');
 });

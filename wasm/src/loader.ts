@@ -102,10 +102,11 @@ function readString(memory: WasmMemory, ptr: number): string {
 
 /** A fresh instance (own memory) of module `name`, typed by the caller's exports interface. */
 export function instantiate<T extends BaseExports>(name: string): T {
-  let memory: WasmMemory | undefined;
+  const ref: { memory?: WasmMemory } = {};
   const imports = {
     env: {
       abort(msg: number, file: number, line: number, col: number): never {
+        const memory = ref.memory;
         const text = memory ? `${readString(memory, msg)} at ${readString(memory, file)}:${line}:${col}` : `at ${line}:${col}`;
         throw ERR_WASM_ABORT(name, text);
       },
@@ -114,6 +115,6 @@ export function instantiate<T extends BaseExports>(name: string): T {
   const mod = wasmModule(name);
   const instance = new WA!.Instance(mod, imports);
   const exports = instance.exports as unknown as T;
-  memory = exports.memory;
+  ref.memory = exports.memory;
   return exports;
 }
