@@ -105,8 +105,8 @@ static double mono_now(void) {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Writes `path` atomically: temp file, fsync, rename. */
-static void write_atomic(const char *name, const char *data) {
+/* Writes `path` atomically: temp file, [fsync,] rename. */
+static void write_file(const char *name, const char *data, int durable) {
   char path[4096], tmp[4200];
   snprintf(path, sizeof path, "%s/%s", ctrdir, name);
   snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%d", ctrdir, name, (int)getpid());
@@ -118,10 +118,14 @@ static void write_atomic(const char *name, const char *data) {
     if (w < 0) { if (errno == EINTR) continue; break; }
     off += (size_t)w;
   }
-  fsync(fd);
+  if (durable) fsync(fd);
   close(fd);
   rename(tmp, path);
 }
+
+/* exit.json is the record of an exit: durable. status.json only needs to be whole (rename):
+ * after a power cut a stale "running" is read as "dead", which is the truth anyway. */
+static void write_atomic(const char *name, const char *data) { write_file(name, data, 1); }
 
 static char started_at[64], finished_at[64];
 static int last_exit = -1, last_oom, cur_pid;
@@ -133,7 +137,7 @@ static void write_status(const char *status, const char *error) {
            "\"exitCode\":%d,\"oomKilled\":%s,\"restartCount\":%d,\"error\":\"%s\"}\n",
            status, cur_pid, (int)getpid(), started_at, finished_at, last_exit < 0 ? 0 : last_exit,
            last_oom ? "true" : "false", restart_count, error ? error : "");
-  write_atomic("status.json", buf);
+  write_file("status.json", buf, 0);
 }
 
 /* ---- json-file log ---- */
