@@ -1,23 +1,15 @@
 /**
- * The command modules of the stock CLI. Each exports `commands: CliCommand[]`. A module may be
- * absent in a custom build; the dispatcher skips modules that fail to resolve.
+ * The command modules of the stock CLI. Each exports `commands: CliCommand[]` and keeps its heavy
+ * imports inside `run`, so loading all of them to find one stays cheap. The requires are
+ * static so that the bundled CLI (cli/bundle.js) contains every module; a custom build lists
+ * its own modules here.
  */
 import type { CliCommand } from '../command';
 
-export const COMMAND_MODULES = ['kernel', 'images', 'containers', 'networks', 'volumes', 'build', 'compose', 'server'] as const;
-
 export function loadCommands(): CliCommand[] {
-  const out: CliCommand[] = [];
-  for (const m of COMMAND_MODULES) {
-    let mod: { commands?: CliCommand[] };
-    try {
-      mod = require(`./${m}`) as { commands?: CliCommand[] };
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      if (err.code === 'MODULE_NOT_FOUND' && String(err.message).startsWith(`Cannot find module './${m}'`)) continue;
-      throw e;
-    }
-    out.push(...(mod.commands ?? []));
-  }
-  return out;
+  return [
+    ...(require('./kernel') as typeof import('./kernel')).commands,
+    ...(require('./images') as typeof import('./images')).commands,
+    ...(require('./containers') as typeof import('./containers')).commands,
+  ];
 }

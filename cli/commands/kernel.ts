@@ -15,16 +15,11 @@ const maint = () => require('../../core/maintenance') as typeof import('../../co
 function loadMaintainers(): void {
   maint();
   require('../../core/kernel-maintainer');
+  require('../../core/images/service');
+  require('../../core/containers/service');
+  require('../../core/volumes/service');
   // Storage leftovers (snapshot dirs of interrupted operations) even when no driver booted.
   (require('../../plugins/storage/common/maintainer') as typeof import('../../plugins/storage/common/maintainer')).registerStorageMaintainer();
-  for (const m of ['../../core/images/service', '../../core/containers/service', '../../core/volumes/service', '../../core/networks/service', '../../core/build/cache']) {
-    try {
-      require(m);
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      if (err.code !== 'MODULE_NOT_FOUND' || !String(err.message).includes(m.replace('../../', ''))) throw e;
-    }
-  }
 }
 
 const formatFlag = { name: 'format', short: 'f', type: 'string' as const, description: 'Format output using a custom template (\'json\' or a Go template)' };
