@@ -622,7 +622,7 @@ const ps: CliCommand = {
     await svc.restore().catch(() => undefined);
     let views = (await svc.list()).sort((a, b) => Date.parse(b.rec.created) - Date.parse(a.rec.created) || (a.rec.id < b.rec.id ? 1 : -1));
     const last = p.bool('latest') ? 1 : p.num('last') ?? -1;
-    const all = p.bool('all') || last > 0 || filters.status !== undefined || filters.exited !== undefined;
+    const all = p.bool('all') || last > 0 || filters.status !== undefined || filters.exited !== undefined || !!filters.before || !!filters.since;
     let imageIds: Map<string, string> | undefined;
     if (filters.ancestor) {
       imageIds = new Map();
@@ -634,8 +634,17 @@ const ps: CliCommand = {
         }
       } catch { /* no image service */ }
     }
+    const created = async (ref: string) => Date.parse((await svc.resolve(ref)).created);
+    const before = filters.before ? Math.min(...(await Promise.all(filters.before.map(created)))) : undefined;
+    const since = filters.since ? Math.max(...(await Promise.all(filters.since.map(created)))) : undefined;
     views = views.filter(({ rec, state }) => {
       const st = dockerStatus(state);
+      const t = Date.parse(rec.created);
+      if (before !== undefined && !(t < before)) return false;
+      if (since !== undefined && !(t > since)) return false;
+      if (filters.network && !filters.network.includes(rec.hostConfig.NetworkMode)) return false;
+      if (filters.volume || filters.publish || filters.expose) return false; // no volumes or ports yet: nothing matches
+      if (filters.health && !filters.health.includes('none')) return false;
       if (!all && st !== 'running' && st !== 'paused' && st !== 'restarting') return false;
       if (filters.status && !filters.status.includes(st)) return false;
       if (filters.exited && !(st === 'exited' && filters.exited.includes(String(state.exitCode ?? 0)))) return false;

@@ -96,8 +96,12 @@ else {
     t.equal((await b(['rename', 'c1', 'c2'])).code, 0);
     t.equal(JSON.parse((await b(['inspect', 'c2'])).stdout)[0].Name, '/c2');
     t.equal((await b(['port', 'c2'])).stdout, '');
+    const c3 = (await b(['create', '--name', 'c3', 'bb', 'true'])).stdout.trim();
+    t.equal((await b(['ps', '-q', '--no-trunc', '--filter', 'since=c2'])).stdout, `${c3}\n`);
+    t.match((await b(['ps', '-q', '--filter', 'before=c3'])).stdout, /^[a-f0-9]{12}\n$/);
+    t.equal((await b(['ps', '-aq', '--filter', 'network=host'])).stdout, '');
     const p = await b(['container', 'prune', '-f']);
-    t.match(p.stdout, /Deleted Containers:\n[a-f0-9]{64}\n/);
+    t.match(p.stdout, /Deleted Containers:\n[a-f0-9]{64}\n[a-f0-9]{64}\n/);
     t.equal((await b(['ps', '-aq'])).stdout, '');
   });
 
