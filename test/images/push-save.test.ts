@@ -137,6 +137,39 @@ t.test('load archives written by skopeo (docker-archive and oci-archive); bad ar
   const b = await berth(['load', '-i', join(out, 'o.tar')], { root: root2 });
   t.equal(b.code, 0, b.stderr);
   t.equal(b.stdout, `Loaded image ID: ${built[0]!.configDigest}\n`, 'an OCI archive tagged only "v9" has no repository name');
+  // The legacy (Docker ≤ 24) docker-archive: <id>/layer.tar, <config hex>.json, repositories.
+  const layer = await busyboxLayer();
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
+  const diff = 'sha256:' + createHash('sha256').update(layer).digest('hex');
+  const cfg = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: [diff] }, history: [{ created_by: 'legacy' }] }));
+  const cfgHex = createHash('sha256').update(cfg).digest('hex');
+  const layerId = createHash('sha256').update('legacy-layer').digest('hex');
+  const legacy = await makeTar([
+    { name: `${layerId}/`, type: 'directory' },
+    { name: `${layerId}/VERSION`, data: '1.0' },
+    { name: `${layerId}/json`, data: JSON.stringify({ id: layerId }) },
+    { name: `${layerId}/layer.tar`, data: layer },
+    { name: `${cfgHex}.json`, data: cfg },
+    { name: 'manifest.json', data: JSON.stringify([{ Config: `${cfgHex}.json`, RepoTags: ['legacy/img:old'], Layers: [`${layerId}/layer.tar`] }]) },
+    { name: 'repositories', data: JSON.stringify({ 'legacy/img': { old: layerId } }) },
+  ]);
+  await writeFile(join(out, 'legacy.tar'), legacy);
+  const lg = await berth(['load', '-i', join(out, 'legacy.tar')], { root });
+  t.equal(lg.code, 0, lg.stderr);
+  t.equal(lg.stdout, 'Loaded image: legacy/img:old\n');
+  t.equal((await berth(['images', '-q', '--no-trunc', 'legacy/img'], { root })).stdout.trim(), `sha256:${cfgHex}`);
+  // A layer that does not match the config's diff_ids is refused.
+  const bad = await makeTar([
+    { name: `${layerId}/layer.tar`, data: await makeTar([{ name: 'other', data: 'x' }]) },
+    { name: `${cfgHex}.json`, data: cfg },
+    { name: 'manifest.json', data: JSON.stringify([{ Config: `${cfgHex}.json`, RepoTags: ['legacy/bad:1'], Layers: [`${layerId}/layer.tar`] }]) },
+  ]);
+  await writeFile(join(out, 'bad.tar'), bad);
+  const root3 = await tempRoot(t);
+  const bl = await berth(['load', '-i', join(out, 'bad.tar')], { root: root3 });
+  t.equal(bl.code, 1);
+  t.match(bl.stderr, /ERR_CONTENT_DIGEST_MISMATCH/);
+  t.equal((await berth(['images', '-q'], { root: root3 })).stdout, '');
   // A tar with a path escaping the layout is refused, and nothing is left behind.
   const evil = await makeTar([{ name: '../../etc/evil', data: 'x' }]);
   await writeFile(join(out, 'evil.tar'), evil);
