@@ -269,7 +269,7 @@ function startFailureCode(e: unknown): number {
  * a TTY, with the detach keys caught here), window size. Resolves with the exit code, or
  * undefined after a detach.
  */
-function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin: boolean; detachKeys?: string; onSignal?: (sig: NodeJS.Signals) => void }): Promise<number | undefined> {
+function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin: boolean; detachKeys?: string; onSignal?: (sig: NodeJS.Signals) => void; streams?: string[] }): Promise<number | undefined> {
   const { DetachScanner } = require('../../core/containers/attach') as typeof import('../../core/containers/attach');
   return new Promise((resolve) => {
     let exitCode: number | undefined;
@@ -307,9 +307,9 @@ function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin
     const SIGS: NodeJS.Signals[] = o.tty && o.stdin && stdin.isTTY ? [] : ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
     const onSig = (s: NodeJS.Signals) => o.onSignal?.(s);
     for (const s of SIGS) process.on(s, onSig);
+    const want = (name: string) => !o.streams?.length || o.streams.includes(name);
     client.onOutput = (stream, data) => {
-      if (stream === 2) ctx.stderr.write(data);
-      else ctx.stdout.write(data);
+      if (stream === 2) { if (want('stderr')) ctx.stderr.write(data); } else if (want('stdout')) ctx.stdout.write(data);
     };
     client.onExit = (e) => { exitCode = e.exitCode; };
     client.onClose = () => {
@@ -333,7 +333,7 @@ function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin
   });
 }
 
-async function runAttached(ctx: CliContext, svc: ContainerService, rec: ContainerRecord, o: { stdin: boolean; detachKeys?: string; sigProxy: boolean; autoRemove: boolean }): Promise<number> {
+async function runAttached(ctx: CliContext, svc: ContainerService, rec: ContainerRecord, o: { stdin: boolean; detachKeys?: string; sigProxy: boolean; autoRemove: boolean; streams?: string[] }): Promise<number> {
   const { AttachClient, attachName } = require('../../core/containers/attach') as typeof import('../../core/containers/attach');
   let client: AttachClient | undefined;
   try {
@@ -355,6 +355,7 @@ async function runAttached(ctx: CliContext, svc: ContainerService, rec: Containe
   const code = await session(ctx, client, {
     tty: rec.config.Tty, stdin: o.stdin, ...(o.detachKeys ? { detachKeys: o.detachKeys } : {}),
     onSignal: (sig) => { if (o.sigProxy) void svc.kill(rec.id, sig).catch(() => undefined); },
+    ...(o.streams ? { streams: o.streams } : {}),
   });
   if (code === undefined) {
     ctx.err('read escape sequence'); // Docker prints it on detach
@@ -381,6 +382,9 @@ const run: CliCommand = {
   runLike: true,
   async run(ctx, p) {
     const plan = planFromFlags(p, true);
+    const streams = p.list('attach').map((x) => x.toLowerCase());
+    for (const x of streams) if (!['stdin', 'stdout', 'stderr'].includes(x)) throw specMod().ERR_CONTAINER_BAD_OPTION('--attach', `${x}: valid streams are STDIN, STDOUT and STDERR`);
+    if (streams.length && p.bool('detach')) throw specMod().ERR_CONTAINER_BAD_OPTION('options', 'conflicting options: cannot specify both --attach and --detach');
     const svc = await service(ctx);
     const rec = await createFromPlan(ctx, svc, plan, p.bool('quiet'));
     if (p.bool('detach')) {
@@ -396,7 +400,8 @@ const run: CliCommand = {
       return 0;
     }
     return runAttached(ctx, svc, rec, {
-      stdin: p.bool('interactive'), sigProxy: p.bool('sig-proxy'), autoRemove: !!plan.hostConfig.AutoRemove,
+      stdin: p.bool('interactive') && (!streams.length || streams.includes('stdin')), sigProxy: p.bool('sig-proxy'), autoRemove: !!plan.hostConfig.AutoRemove,
+      ...(streams.length ? { streams } : {}),
       ...(p.str('detach-keys') ? { detachKeys: p.str('detach-keys')! } : {}),
     });
   },

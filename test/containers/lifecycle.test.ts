@@ -49,6 +49,13 @@ else {
     t.equal((await b(['ps', '-aq'])).stdout, '');
   });
 
+  t.test('-a selects the attached streams', async (t) => {
+    const r = await b(['run', '--rm', '-a', 'stderr', 'bb', 'sh', '-c', 'echo out; echo err >&2']);
+    t.equal(r.stdout, '');
+    t.equal(r.stderr, 'err\n');
+    t.equal((await b(['run', '--rm', '-a', 'bogus', 'bb', 'true'])).code, 125);
+  });
+
   t.test('stdin with -i', async (t) => {
     const r = await b(['run', '--rm', '-i', 'bb', 'sh', '-c', 'read x; echo got:$x; cat'], { input: 'hello\nworld\n' });
     t.equal(r.code, 0);
