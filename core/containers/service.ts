@@ -474,9 +474,8 @@ export class ContainerService {
 
   /** argv that re-invokes this berth CLI on the same root (for the monitor's exit command). */
   private selfCommand(args: string[]): string[] {
-    const { join } = require('node:path') as typeof import('node:path');
-    const candidates = [join(__dirname, '..', '..', 'bin', 'berth'), join(__dirname, '..', '..', '..', 'bin', 'berth')];
-    const bin = candidates.find((p) => existsSync(p)) ?? 'berth';
+    const { packageFile } = require('../paths') as typeof import('../paths');
+    const bin = [packageFile('bin', 'berth')].find((p) => existsSync(p)) ?? 'berth';
     return [process.execPath, bin, '--root', this.engine.root, ...args];
   }
 

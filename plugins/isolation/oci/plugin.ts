@@ -13,9 +13,10 @@ import type { IsolationBackend } from '../../../core/contracts/isolation';
 export function findMonitor(): string | undefined {
   const { existsSync } = require('node:fs') as typeof import('node:fs');
   const { join } = require('node:path') as typeof import('node:path');
+  const { packageFile } = require('../../../core/paths') as typeof import('../../../core/paths');
   const candidates = [
+    packageFile('plugins', 'isolation', 'monitor', 'bin', 'berth-monitor'),
     join(__dirname, '..', 'monitor', 'bin', 'berth-monitor'),
-    join(__dirname, '..', '..', '..', '..', 'plugins', 'isolation', 'monitor', 'bin', 'berth-monitor'),
   ];
   return candidates.find((c) => existsSync(c));
 }
@@ -26,7 +27,8 @@ export function ensureMonitor(): string {
   if (found) return found;
   const { join } = require('node:path') as typeof import('node:path');
   const { existsSync } = require('node:fs') as typeof import('node:fs');
-  for (const dir of [join(__dirname, '..', 'monitor'), join(__dirname, '..', '..', '..', '..', 'plugins', 'isolation', 'monitor')]) {
+  const { packageFile } = require('../../../core/paths') as typeof import('../../../core/paths');
+  for (const dir of [packageFile('plugins', 'isolation', 'monitor'), join(__dirname, '..', 'monitor')]) {
     const script = join(dir, 'build.js');
     if (!existsSync(script)) continue;
     try {
