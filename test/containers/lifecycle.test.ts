@@ -49,6 +49,17 @@ else {
     t.equal((await b(['ps', '-aq'])).stdout, '');
   });
 
+  t.test('run -d --rm: the monitor removes the container after it exits', async (t) => {
+    const id = (await b(['run', '-d', '--rm', 'bb', 'sh', '-c', 'sleep 0.3'])).stdout.trim();
+    t.match(id, /^[a-f0-9]{64}$/);
+    let left = 'x';
+    for (let i = 0; i < 100 && left; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = (await b(['ps', '-aq', '--no-trunc'])).stdout.trim();
+    }
+    t.equal(left, '', 'gone without any CLI waiting for it');
+  });
+
   t.test('-a selects the attached streams', async (t) => {
     const r = await b(['run', '--rm', '-a', 'stderr', 'bb', 'sh', '-c', 'echo out; echo err >&2']);
     t.equal(r.stdout, '');
