@@ -1,0 +1,50 @@
+/**
+ * The same container behaviour through every isolation backend berth ships: `oci` (runc/crun)
+ * and `ns` (berth-nsrun), selected with the engine config `isolation: <id>`. The whole CLI
+ * suite also passes with BERTH_CONFIG pointing at such a file; this file keeps a fast core of it
+ * in the default run.
+ */
+import t from 'tap';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { berthCli, cleanupRoot, haveBuild, importBusyboxImage } from '../helpers/busybox-rootfs';
+
+if (!haveBuild()) t.fail('dist/ is missing: run `npm run build` first');
+if (process.getuid?.() !== 0) t.plan(0, 'needs root');
+else {
+  const tmp = mkdtempSync(join(tmpdir(), 'berth-backends-'));
+  const root = join(tmp, 'root');
+  t.teardown(async () => {
+    await cleanupRoot(root);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  t.before(async () => importBusyboxImage(root, tmp, 'bb:latest'));
+
+  for (const backend of ['oci', 'ns']) {
+    t.test(`isolation backend ${backend}`, async (t) => {
+      const cfg = join(tmp, `${backend}.yaml`);
+      writeFileSync(cfg, `isolation: ${backend}\n`);
+      const b = berthCli(root);
+      const run = (args: string[]) => b(['--config', cfg, ...args]);
+      const pl = await b(['--config', cfg, 'plugin', 'ls']);
+      if (!new RegExp(`berth\\.isolation\\.v1\\s+${backend}\\s+ok`).test(pl.stdout)) {
+        t.pass(`${backend} is not available here (skipped): ${pl.stdout}`);
+        return;
+      }
+      const r = await run(['run', '--rm', '--hostname', 'h1', 'bb', 'sh', '-c', 'echo $$; hostname; grep ^CapEff /proc/self/status; exit 3']);
+      t.equal(r.code, 3, r.stderr);
+      t.equal(r.stdout, '1\nh1\nCapEff:\t00000000a80425fb\n');
+      const id = (await run(['run', '-d', '--name', `d-${backend}`, 'bb', 'sleep', '30'])).stdout.trim();
+      t.match(id, /^[a-f0-9]{64}$/);
+      t.equal(JSON.parse((await run(['inspect', id])).stdout)[0].HostConfig.Runtime, backend);
+      t.equal((await run(['exec', id, 'sh', '-c', 'exit 6'])).code, 6);
+      t.equal((await run(['exec', id, 'nosuch'])).code, 127);
+      t.equal((await run(['stop', '-t', '1', id])).code, 0);
+      t.equal(JSON.parse((await run(['inspect', id])).stdout)[0].State.ExitCode, 137);
+      t.equal((await run(['rm', id])).code, 0);
+      const oom = await run(['run', '--rm', '-m', '24m', 'bb', 'sh', '-c', 'x=a; while true; do x=$x$x; done']);
+      t.equal(oom.code, 137, 'OOM-killed');
+    });
+  }
+}
