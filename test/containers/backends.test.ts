@@ -29,7 +29,7 @@ else {
       const run = (args: string[]) => b(['--config', cfg, ...args]);
       const pl = await b(['--config', cfg, 'plugin', 'ls']);
       if (!new RegExp(`berth\\.isolation\\.v1\\s+${backend}\\s+ok`).test(pl.stdout)) {
-        t.pass(`${backend} is not available here (skipped): ${pl.stdout}`);
+        t.plan(0, `${backend} is not available on this host: ${pl.stdout.split('\n').find((l) => l.includes(backend)) ?? ''}`);
         return;
       }
       const r = await run(['run', '--rm', '--hostname', 'h1', 'bb', 'sh', '-c', 'echo $$; hostname; grep ^CapEff /proc/self/status; exit 3']);
