@@ -665,8 +665,20 @@ const ps: CliCommand = {
     if (last > 0) views = views.slice(0, last);
     const noTrunc = p.bool('no-trunc');
     const now = Date.now();
+    // -s: the virtual size adds the image's own size, as Docker's SizeRootFs does.
+    const imageSizes = new Map<string, number>();
+    if (p.bool('size')) {
+      try {
+        const { imageService } = require('../../core/images/service') as typeof import('../../core/images/service');
+        const images = (await ctx.engine()).use(imageService);
+        for (const id of new Set(views.map((v) => v.rec.imageId).filter(Boolean))) {
+          try { imageSizes.set(id, (await images.get(id)).size); } catch { /* image removed */ }
+        }
+      } catch { /* no image service */ }
+    }
     const items = await Promise.all(views.map(async ({ rec, state }) => {
       const size = p.bool('size') ? await svc.sizeRw(rec) : 0;
+      const virtual = size + (imageSizes.get(rec.imageId) ?? 0);
       const labels = Object.entries(rec.config.Labels).map(([k, v]) => `${k}=${v}`).join(',');
       return {
         ID: noTrunc ? rec.id : truncateId(rec.id),
@@ -679,7 +691,7 @@ const ps: CliCommand = {
         State: dockerStatus(state),
         Names: rec.name,
         Labels: labels,
-        Size: p.bool('size') ? `${humanSize(size)} (virtual ${humanSize(size)})` : '0B',
+        Size: p.bool('size') ? `${humanSize(size)} (virtual ${humanSize(virtual)})` : '0B',
         Mounts: '',
         Networks: rec.hostConfig.NetworkMode,
         LocalVolumes: '0',
