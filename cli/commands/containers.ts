@@ -333,6 +333,20 @@ function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin
   });
 }
 
+/**
+ * --rm has one remover: whoever creates `rm-claimed` in the container dir first — the attached
+ * CLI when it sees the exit, else the monitor (run -d --rm, or a CLI that was killed).
+ */
+function claimRemoval(svc: ContainerService, id: string): boolean {
+  const fs = require('node:fs') as typeof import('node:fs');
+  try {
+    fs.closeSync(fs.openSync(`${svc.dirOf(id)}/rm-claimed`, 'wx'));
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT'; // no dir: nothing left to race with
+  }
+}
+
 async function runAttached(ctx: CliContext, svc: ContainerService, rec: ContainerRecord, o: { stdin: boolean; detachKeys?: string; sigProxy: boolean; autoRemove: boolean; streams?: string[] }): Promise<number> {
   const { AttachClient, attachName } = require('../../core/containers/attach') as typeof import('../../core/containers/attach');
   let client: AttachClient | undefined;
@@ -348,7 +362,10 @@ async function runAttached(ctx: CliContext, svc: ContainerService, rec: Containe
     client?.close();
     const { describeError } = require('../../core/errors') as typeof import('../../core/errors');
     ctx.err(`berth: Error response from daemon: ${describeError(e)}`);
-    if (o.autoRemove) await svc.remove(rec.id, { force: true }).catch(() => undefined);
+    if (o.autoRemove) {
+      if (claimRemoval(svc, rec.id)) await svc.remove(rec.id, { force: true }).catch(() => undefined);
+      else await svc.wait(rec.id, 'removed').catch(() => undefined);
+    }
     return startFailureCode(e);
   }
   if (!client) throw new Error('attach: not connected');
@@ -362,8 +379,10 @@ async function runAttached(ctx: CliContext, svc: ContainerService, rec: Containe
     return 0;
   }
   if (o.autoRemove) {
-    await svc.wait(rec.id).catch(() => undefined);
-    await svc.remove(rec.id, { force: true }).catch(() => undefined);
+    if (claimRemoval(svc, rec.id)) {
+      await svc.wait(rec.id).catch(() => undefined);
+      await svc.remove(rec.id, { force: true }).catch(() => undefined);
+    } else await svc.wait(rec.id, 'removed').catch(() => undefined);
   }
   return code;
 }

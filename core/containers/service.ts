@@ -596,7 +596,7 @@ export class ContainerService {
       st = await backend.wait(rec.id);
     }
     if (condition === 'removed') {
-      while (await this.engine.metadata.get(BUCKET, rec.id)) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 600 && (await this.engine.metadata.get(BUCKET, rec.id)); i++) await new Promise((r) => setTimeout(r, 50));
     }
     return { exitCode: st.exitCode ?? 0, oomKilled: !!st.oomKilled, ...(st.error ? { error: st.error } : {}) };
   }
@@ -852,6 +852,10 @@ function usernsRange(engine: Engine): { hostId: number; size: number } {
 export async function removeCgroups(engine: Engine, id: string): Promise<void> {
   const parent = cgroupParent(engine.root);
   for (const d of cgroupDirsOf(parent, id)) await rmdir(d).catch(() => undefined);
+  // The root's parent cgroup goes with its last container (rmdir fails while others remain).
+  let hier: string[];
+  try { hier = require('node:fs').readdirSync('/sys/fs/cgroup') as string[]; } catch { return; }
+  for (const h of ['', ...hier]) await rmdir(`/sys/fs/cgroup/${h ? h + '/' : ''}${parent}`).catch(() => undefined);
 }
 
 function cgroupDirsOf(parent: string, id: string): string[] {

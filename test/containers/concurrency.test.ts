@@ -51,6 +51,8 @@ else {
     t.equal(rm.code, 0, rm.stderr);
     t.equal((await b(['ps', '-aq'])).stdout, '');
     t.same(cgroupsOf(root), [], 'no cgroups left');
+    const parent = `berth-${createHash('sha256').update(root).digest('hex').slice(0, 8)}`;
+    t.notOk(readdirSync('/sys/fs/cgroup').some((h) => existsSync(`/sys/fs/cgroup/${h}/${parent}`)), 'the root\'s parent cgroup went with its last container');
     t.same(mountsUnder(root), [], 'no mounts left');
   });
 

@@ -877,12 +877,25 @@ int main(int argc, char **argv) {
   }
   close(listen_fd);
   unmount_all();
+  /* Auto-removal is claimed once: a foreground CLI that saw the exit claims it first and removes
+   * the container itself; if no CLI is there (run -d --rm, or the CLI was killed) we do. */
+  int claimed = 0;
   if (exit_cmd) {
+    char claim[4200];
+    snprintf(claim, sizeof claim, "%s/rm-claimed", ctrdir);
+    int cf = open(claim, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (cf >= 0) { claimed = 1; close(cf); }
+  }
+  if (exit_cmd && claimed) {
     pid_t e = fork();
     if (e == 0) {
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, NULL);
+      /* The exit command is a node process (berth rm): it must not inherit a test harness's or
+       * debugger's preload hooks from the CLI that started us long ago (they may wait forever for
+       * a parent that is gone). */
+      unsetenv("NODE_OPTIONS");
       execvp(exit_cmd[0], exit_cmd);
       _exit(127);
     }
