@@ -10,16 +10,16 @@ const { resolve } = require('node:path');
 
 const root = resolve(__dirname, '..');
 buildSync({
-  entryPoints: [`${root}/dist/cli/main.js`],
-  outfile: `${root}/dist/berth.js`,
+  entryPoints: [process.env.BERTH_BUNDLE_ENTRY || `${root}/dist/cli/main.js`],
+  outfile: process.env.BERTH_BUNDLE_OUT || `${root}/dist/berth.js`,
   bundle: true,
+  nodePaths: [`${root}/node_modules`],
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  external: ['@lydell/node-pty', 'msgpackr-extract', 'esbuild'],
+  // Native addons, and tar-stream (apply.ts resolves a file inside it at run time).
+  external: ['@lydell/node-pty', 'msgpackr-extract', 'esbuild', 'tar-stream'],
   logLevel: 'warning',
   legalComments: 'none',
-  // Keep `require.main === module` meaningful and __dirname pointing into dist/.
-  define: {},
 });
 process.stdout.write('bundle: dist/berth.js\n');

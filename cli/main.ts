@@ -30,7 +30,16 @@ function topHelp(commands: CliCommand[]): string {
   return `${renderHelp(GLOBAL_SPEC).trimEnd()}\n\nCommands:\n${lines.join('\n')}\n\nRun 'berth COMMAND --help' for more information on a command.\n`;
 }
 
+/** Like Docker's CLI killed by SIGPIPE: a closed stdout (`berth ps | head -1`) ends quietly. */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 export async function main(argv: string[], io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }): Promise<number> {
+  if (io.stdout === process.stdout) quietOnClosedPipe(process.stdout);
   const { parseGlobal, parseArgs, renderHelp } = require('./kit/args') as typeof import('./kit/args');
   const { loadCommands } = require('./commands') as typeof import('./commands');
   let runLike = false;

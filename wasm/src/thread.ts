@@ -10,6 +10,7 @@
  * its readable side drains, so memory stays bounded on a decompression bomb too. Errors arrive as
  * the same BerthError codes as the in-thread decoders.
  */
+import { packageFile } from '../../core/paths';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Transform, TransformCallback, TransformOptions } from 'node:stream';
@@ -37,7 +38,8 @@ export interface ThreadedOptions {
 
 function workerScript(): { file: string | URL; eval: boolean } {
   const ts = __filename.endsWith('.ts');
-  const file = path.join(__dirname, `thread-worker${ts ? '.ts' : '.js'}`);
+  // From the bundle (dist/berth.js) __dirname is dist/: the worker is the compiled file there.
+  const file = ts ? path.join(__dirname, 'thread-worker.ts') : packageFile('dist', 'wasm', 'src', 'thread-worker.js');
   if (!ts) return { file, eval: false };
   // Running from sources under a TypeScript loader: ESM loader hooks (`--import`, as tap uses) are
   // inherited by workers, so load the entry by URL; with a CommonJS require hook (`-r ts-node/register`)

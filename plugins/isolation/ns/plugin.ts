@@ -23,8 +23,8 @@ export function findNsrun(): string | undefined {
 }
 
 function nsrunDirs(): string[] {
-  const { join } = require('node:path') as typeof import('node:path');
-  return [__dirname, join(__dirname, '..', '..', '..', '..', 'plugins', 'isolation', 'ns')];
+  const { packageFile } = require('../../../core/paths') as typeof import('../../../core/paths');
+  return [packageFile('plugins', 'isolation', 'ns'), __dirname];
 }
 
 /** Finds berth-nsrun, building it with `cc` when it is missing (a checkout after `tsc` only). */
