@@ -8,12 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, berthCli, cleanupRoot, haveBuild, importBusyboxImage } from '../helpers/busybox-rootfs';
+import { cleanEnv } from '../helpers/cli';
 
 interface Term { out: () => string; write(s: string): void; exited: Promise<number>; waitFor(re: RegExp, ms?: number): Promise<void>; kill(): void }
 
 function term(args: string[], cols = 100, rows = 30): Term {
   const pty = require('@lydell/node-pty') as typeof import('@lydell/node-pty');
-  const p = pty.spawn(process.execPath, [BIN, ...args], { name: 'xterm', cols, rows, env: process.env as Record<string, string> });
+  const p = pty.spawn(process.execPath, [BIN, ...args], { name: 'xterm', cols, rows, env: cleanEnv() as Record<string, string> });
   let buf = '';
   const waiters: Array<() => void> = [];
   p.onData((d) => { buf += d; for (const w of waiters.splice(0)) w(); });

@@ -8,6 +8,7 @@
  *
  * Also a CLI driver bound to one state root: `const b = berthCli(root); await b(['ps', '-a'])`.
  */
+import { cleanEnv } from './cli';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync, existsSync, copyFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -44,7 +45,7 @@ export interface CliResult { code: number; stdout: string; stderr: string }
 export function berthCli(root: string) {
   return (args: string[], opts: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> =>
     new Promise((res, rej) => {
-      const c = spawn(process.execPath, [BIN, '--root', root, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } });
+      const c = spawn(process.execPath, [BIN, '--root', root, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...cleanEnv(), ...(opts.env ?? {}) } });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       c.stdout.on('data', (d: Buffer) => out.push(d));

@@ -8,6 +8,17 @@ import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 
 export const REPO = resolve(__dirname, '../..');
+
+/**
+ * The environment for berth processes a test starts: tap's NODE_OPTIONS (an ESM loader hook)
+ * must not leak into the CLI or into the monitors it leaves running — Node 20 can deadlock in a
+ * `require()` of an ES module while such a hook is active.
+ */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  return env;
+}
 export const BERTH = `${REPO}/bin/berth`;
 
 export interface RunResult { code: number; stdout: string; stderr: string }
@@ -16,7 +27,7 @@ export function berth(args: string[], opts: { root?: string; input?: string; env
   const argv = opts.root ? ['--root', opts.root, ...args] : args;
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [BERTH, ...argv], {
-      env: { ...process.env, ...(opts.env ?? {}) },
+      env: { ...cleanEnv(), ...(opts.env ?? {}) },
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: opts.timeoutMs ?? 120_000,
     });
