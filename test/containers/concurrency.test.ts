@@ -7,12 +7,11 @@
  *   `berth system prune` cannot remove: no record, mount, cgroup, directory or process.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync, readFileSync, readdirSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { BIN, berthCli, cleanupRoot, haveBuild, importBusyboxImage } from '../helpers/busybox-rootfs';
+import { busyboxRoot, BIN, haveBuild, importBusyboxImage } from '../helpers/busybox-rootfs';
 
 function mountsUnder(dir: string): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => !!m && m.startsWith(dir + '/'));
@@ -32,13 +31,7 @@ function cgroupsOf(root: string): string[] {
 if (!haveBuild()) t.fail('dist/ is missing: run `npm run build` first');
 if (process.getuid?.() !== 0) t.plan(0, 'needs root');
 else {
-  const tmp = mkdtempSync(join(tmpdir(), 'berth-conc-'));
-  const root = join(tmp, 'root');
-  const b = berthCli(root);
-  t.teardown(async () => {
-    await cleanupRoot(root);
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  const { tmp, root, b } = busyboxRoot(t, 'berth-conc-');
   t.before(async () => importBusyboxImage(root, tmp, 'bb:latest'));
 
   t.test('20 parallel run -d with distinct names', async (t) => {

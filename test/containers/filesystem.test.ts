@@ -4,22 +4,15 @@
  * changes, deletions included), and --rootfs (a plain directory as the root).
  */
 import t from 'tap';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, readFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { berthCli, cleanupRoot, haveBuild, importBusyboxImage, makeBusyboxRootfs } from '../helpers/busybox-rootfs';
+import { busyboxRoot, haveBuild, importBusyboxImage, makeBusyboxRootfs } from '../helpers/busybox-rootfs';
 
 if (!haveBuild()) t.fail('dist/ is missing: run `npm run build` first');
 if (process.getuid?.() !== 0) t.plan(0, 'needs root (namespaces, cgroups, mounts)');
 else {
-  const tmp = mkdtempSync(join(tmpdir(), 'berth-fs-'));
-  const root = join(tmp, 'root');
-  const b = berthCli(root);
-  t.teardown(async () => {
-    await cleanupRoot(root);
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  const { tmp, root, b } = busyboxRoot(t, 'berth-fs-');
   t.before(async () => {
     await importBusyboxImage(root, tmp, 'bb:latest');
   });

@@ -4,22 +4,13 @@
  * (one import) and removes what it made; the teardown removes every container, mount, cgroup.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { BIN, berthCli, cleanupRoot, haveBuild, importBusyboxImage } from '../helpers/busybox-rootfs';
+import { busyboxRoot, BIN, haveBuild, importBusyboxImage } from '../helpers/busybox-rootfs';
 
 if (!haveBuild()) t.fail('dist/ is missing: run `npm run build` first');
 if (process.getuid?.() !== 0) t.plan(0, 'needs root (namespaces, cgroups, mounts)');
 else {
-  const tmp = mkdtempSync(join(tmpdir(), 'berth-ctr-'));
-  const root = join(tmp, 'root');
-  const b = berthCli(root);
-  t.teardown(async () => {
-    await cleanupRoot(root);
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  const { tmp, root, b } = busyboxRoot(t, 'berth-ctr-');
 
   t.before(async () => {
     await importBusyboxImage(root, tmp, 'bb:latest');

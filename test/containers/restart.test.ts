@@ -4,21 +4,14 @@
  * a killed monitor stands in for a host reboot here.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { berthCli, cleanupRoot, haveBuild, importBusyboxImage } from '../helpers/busybox-rootfs';
+import { busyboxRoot, haveBuild, importBusyboxImage } from '../helpers/busybox-rootfs';
 
 if (!haveBuild()) t.fail('dist/ is missing: run `npm run build` first');
 if (process.getuid?.() !== 0) t.plan(0, 'needs root');
 else {
-  const tmp = mkdtempSync(join(tmpdir(), 'berth-restart-'));
-  const root = join(tmp, 'root');
-  const b = berthCli(root);
-  t.teardown(async () => {
-    await cleanupRoot(root);
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  const { tmp, root, b } = busyboxRoot(t, 'berth-restart-');
   t.before(async () => importBusyboxImage(root, tmp, 'bb:latest'));
 
   t.test('restart policy on-failure:2 restarts twice, then stays exited', async (t) => {

@@ -10,7 +10,8 @@
  */
 import { cleanEnv } from './cli';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync, existsSync, copyFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync, existsSync, copyFileSync, chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const REPO = resolve(__dirname, '..', '..');
@@ -85,4 +86,18 @@ export async function cleanupRoot(root: string): Promise<void> {
     const mps = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => !!m && m.startsWith(root + '/'));
     for (const m of mps.sort().reverse()) try { execFileSync('umount', ['-l', m]); } catch { /* gone */ }
   } catch { /* no procfs */ }
+}
+
+/**
+ * A fresh state root for one test file: a temp dir holding `root/`, a CLI bound to it, and a
+ * teardown that removes every container, mount and cgroup of the root, then the dir.
+ */
+export function busyboxRoot(t: { teardown(fn: () => unknown): void }, prefix: string): { tmp: string; root: string; b: ReturnType<typeof berthCli> } {
+  const tmp = mkdtempSync(join(tmpdir(), prefix));
+  const root = join(tmp, 'root');
+  t.teardown(async () => {
+    await cleanupRoot(root);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  return { tmp, root, b: berthCli(root) };
 }
