@@ -10,19 +10,11 @@ import type { Test } from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Ipam } from '../contracts/ipam';
-import { classOf } from '../errors';
+import { expectClass } from './expect';
 
 /** The tap test object (type only: the suite runs under tap). */
 type T = Test;
 
-async function expectClass(t: T, p: Promise<unknown>, cls: string, what: string): Promise<void> {
-  try {
-    await p;
-    t.fail(`${what}: expected a ${cls} error`);
-  } catch (e) {
-    t.equal(classOf(e), cls, `${what}: ${(e as Error).message}`);
-  }
-}
 
 export function runIpamSuite(t: T, name: string, factory: (dir: string) => Promise<Ipam>): void {
   const fresh = async (t: T) => {
