@@ -23,7 +23,7 @@ export const BERTH = `${REPO}/bin/berth`;
 
 export interface RunResult { code: number; stdout: string; stderr: string }
 
-export function berth(args: string[], opts: { root?: string; input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunResult> {
+export function berth(args: string[], opts: { root?: string; input?: string | Buffer; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunResult> {
   const argv = opts.root ? ['--root', opts.root, ...args] : args;
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [BERTH, ...argv], {

@@ -7,7 +7,7 @@ import { mkdtemp, rm, readFile, writeFile, readdir } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { berth, tempRoot, BERTH } from '../helpers/cli';
+import { berth, tempRoot, BERTH, cleanEnv } from '../helpers/cli';
 import { blobDataPath, startRegistry } from '../helpers/registry';
 import { buildLayout, busyboxLayer, makeTar, pushLayout } from '../helpers/images';
 
@@ -144,10 +144,13 @@ t.test('SIGKILL at random moments of a pull: store stays consistent, the next pu
   const root = await tempRoot(t);
   const delays = [150, 300, 450, 600, 800];
   for (const ms of delays) {
-    const child = spawn(process.execPath, [BERTH, '--root', root, 'pull', '-q', `${reg.host}/kill/me`], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [BERTH, '--root', root, 'pull', '-q', `${reg.host}/kill/me`], { stdio: 'ignore', env: cleanEnv() });
+    // Listen before anything can end the child: a pull that finishes (or fails) before the
+    // delay would otherwise emit 'exit' unheard and hang the test.
+    const exited = new Promise((r) => child.once('exit', r));
     await new Promise((r) => setTimeout(r, ms));
     child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    await exited;
     const chk = await berth(['system', 'check'], { root });
     t.equal(chk.code, 0, `check after kill at ${ms} ms: ${chk.stdout}${chk.stderr}`);
   }

@@ -8,19 +8,6 @@ import { join } from 'node:path';
 import { berth, tempRoot } from '../helpers/cli';
 import { busyboxLayer, makeTar } from '../helpers/images';
 
-function berthStdin(args: string[], input: Buffer): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { spawn } = require('node:child_process') as typeof import('node:child_process');
-  const { BERTH } = require('../helpers/cli') as typeof import('../helpers/cli');
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [BERTH, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d));
-    c.stderr.on('data', (d: Buffer) => (stderr += d));
-    c.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    c.stdin.end(input);
-  });
-}
 
 async function tarFile(t: { teardown(fn: () => unknown): void }, data: Buffer): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'berth-tar-'));
@@ -40,7 +27,7 @@ t.test('import, tag, images, inspect, history', async (t) => {
   // stdin import, untagged
   const { gzipSync } = require('node:zlib') as typeof import('node:zlib');
   const small = gzipSync(await makeTar([{ name: 'hello.txt', data: 'hi\n' }]));
-  const imp2 = await berthStdin(['--root', root, 'import', '-', 'other/img'], small);
+  const imp2 = await berth(['import', '-', 'other/img'], { root, input: small });
   t.equal(imp2.code, 0, imp2.stderr);
 
   t.equal((await berth(['tag', 'bb:1', 'bb:latest'], { root })).code, 0);
