@@ -48,7 +48,7 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
     const { globals, rest } = parseGlobal(argv);
     const commands = loadCommands();
     if (globals.version && rest.length === 0) {
-      const { VERSION } = require('../core/engine') as typeof import('../core/engine');
+      const { VERSION } = require('../core/version') as typeof import('../core/version');
       io.stdout.write(`berth version ${VERSION}\n`);
       return 0;
     }

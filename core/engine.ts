@@ -40,8 +40,7 @@ export const ERR_CONFIG_MISSING = defineError('ERR_CONFIG_NOT_FOUND', 'notFound'
 export const ERR_ENGINE_NO_DRIVER = defineError('ERR_ENGINE_NO_DRIVER', 'failedPrecondition', 'no usable %s plugin: %s');
 
 export const DEFAULT_ROOT = '/var/lib/berth';
-export const VERSION = '0.1.0';
-export const API_VERSION = '1.45';
+export { VERSION, API_VERSION } from './version';
 
 export interface EngineOpenOptions {
   registrations: PluginRegistration[];

@@ -14,7 +14,7 @@
  *   for await (const e of events.subscribe({ since, until, filters })) …
  */
 import { EventEmitter } from 'node:events';
-import { appendFile, mkdir, open, stat } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, stat } from 'node:fs/promises';
 import { watch } from 'node:fs';
 
 export type EventType = 'container' | 'image' | 'network' | 'volume' | 'plugin' | 'daemon' | 'builder';
@@ -101,7 +101,6 @@ export class EventBus {
 
   /** Past events from the log matching `f`. */
   async history(f: EventFilter = {}): Promise<EngineEvent[]> {
-    const { readFile } = await import('node:fs/promises');
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');

@@ -25,7 +25,7 @@ function loadMaintainers(): void {
 const formatFlag = { name: 'format', short: 'f', type: 'string' as const, description: 'Format output using a custom template (\'json\' or a Go template)' };
 
 function engineVersionInfo() {
-  const { VERSION, API_VERSION } = require('../../core/engine') as typeof import('../../core/engine');
+  const { VERSION, API_VERSION } = require('../../core/version') as typeof import('../../core/version');
   const { ociArch } = require('../../plugins/host/linux/probe') as typeof import('../../plugins/host/linux/probe');
   return {
     Version: VERSION,
