@@ -24,7 +24,14 @@
  *
  * Each plugin's `init(ctx)` receives its own configuration section (validated against its
  * `configSchema`), its own data directory `<root>/plugins/<uri>`, a logger, lookups of plugins
- * booted before it, and an inversify child container in which its `module` (if any) was loaded.
+ * booted before it, and an inversify child container in which its container module was loaded.
+ *
+ * Wiring (inversify): every plugin is constructed through one container module of its own,
+ * loaded into its own child of the engine's root container. The module binds
+ * `TOKENS.PluginInstance`; the kernel resolves that token and binds the result in the root
+ * container under `pluginToken(type)` named by id. A plugin that ships no `module` gets one from
+ * the kernel whose `PluginInstance` binding calls `init(ctx)`, so the lifecycle is the same for
+ * both. A module is given as a factory so that registration files stay light.
  */
 import { Container, ContainerModule } from 'inversify';
 import { BerthError, defineError, wrapPluginError } from './errors';
@@ -94,8 +101,14 @@ export interface PluginRegistration<T = unknown> {
   description?: string;
   /** Schema of this plugin's configuration section (`plugins: { <uri or id>: {...} }`). */
   configSchema?: ConfigSchema;
-  /** Bindings of the implementation, loaded into the plugin's child container before init. */
-  module?: ContainerModule;
+  /**
+   * The plugin's container module (a factory, called at boot). It must bind
+   * `TOKENS.PluginInstance`; it can inject `TOKENS.PluginContext`, `TOKENS.PluginConfig` and
+   * anything bound in the root container. Without it, the kernel's default module binds
+   * `PluginInstance` to `init(ctx)`.
+   */
+  module?: () => ContainerModule;
+  /** Creates the instance when no `module` binds it. */
   init(ctx: InitContext): T | Promise<T>;
 }
 
@@ -324,8 +337,13 @@ export async function bootPlugins(registry: PluginRegistry, opts: BootOptions): 
       await opts.mkdirp(dataDir);
       child.bind(TOKENS.PluginContext).toConstantValue(ctx);
       child.bind(TOKENS.PluginConfig).toConstantValue(ctx.config);
-      if (reg.module) await child.load(reg.module);
-      const instance = await reg.init(ctx);
+      const module = reg.module
+        ? reg.module()
+        : new ContainerModule((o) => {
+            o.bind(TOKENS.PluginInstance).toDynamicValue(() => reg.init(ctx)).inSingletonScope();
+          });
+      await child.load(module);
+      const instance = await child.getAsync<unknown>(TOKENS.PluginInstance);
       opts.container.bind(pluginToken(reg.type)).toConstantValue(instance).whenNamed(reg.id);
       booted.add({ ...base, status: 'ok', ms: performance.now() - t0 }, instance);
     } catch (err) {

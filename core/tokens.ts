@@ -13,6 +13,8 @@ export const TOKENS = {
   Logger: Symbol.for('berth.Logger'),
   PluginContext: Symbol.for('berth.PluginContext'),
   PluginConfig: Symbol.for('berth.PluginConfig'),
+  /** What a plugin's container module binds: the instance the plugin provides. */
+  PluginInstance: Symbol.for('berth.PluginInstance'),
 } as const;
 
 const pluginTokens = new Map<string, symbol>();

@@ -118,24 +118,28 @@ t.test('disabled and onlyTypes limit what boots', async (t) => {
 t.test('init context: own config (validated), data dir, lookups, DI module', async (t) => {
   @injectable()
   class Impl {
-    constructor(@inject(TOKENS.PluginConfig) readonly cfg: Record<string, unknown>) {}
+    constructor(@inject(TOKENS.PluginConfig) readonly cfg: Record<string, unknown>, @inject(TOKENS.PluginContext) readonly ctx: InitContext) {}
   }
   const r = new PluginRegistry();
   const dirs: string[] = [];
-  let ctxSeen: InitContext | undefined;
   r.register(reg('host.v1', 'linux', [], () => ({ features: 'f' })));
   r.register({
     type: 'store.v1', id: 'vfs', requires: ['host.v1'],
     configSchema: { 'copy-mode': { type: 'string', default: 'reflink', enum: ['reflink', 'plain'], description: 'how to copy' } },
-    module: new ContainerModule((o) => { o.bind(Impl).toSelf().inSingletonScope(); }),
-    init: (ctx) => { ctxSeen = ctx; return ctx.container.get(Impl); },
+    // The plugin's own container module binds the instance; init is then not called.
+    module: () => new ContainerModule((o) => {
+      o.bind(Impl).toSelf().inSingletonScope();
+      o.bind(TOKENS.PluginInstance).toService(Impl);
+    }),
+    init: () => { throw new Error('init must not run when the module binds the instance'); },
   });
   const container = new Container();
   const booted = await bootPlugins(r, opts({ container, mkdirp: async (d) => void dirs.push(d), pluginConfig: (g) => (g.id === 'vfs' ? { 'copy-mode': 'plain' } : undefined) }));
-  t.equal(ctxSeen!.dataDir, '/nonexistent-root/plugins/store.v1.vfs');
+  const ctxSeen = booted.get<Impl>('store.v1').ctx;
+  t.equal(ctxSeen.dataDir, '/nonexistent-root/plugins/store.v1.vfs');
   t.ok(dirs.includes('/nonexistent-root/plugins/store.v1.vfs'), 'data dir created before init');
-  t.same(ctxSeen!.config, { 'copy-mode': 'plain' });
-  t.same(ctxSeen!.get('host.v1'), { features: 'f' });
+  t.same(ctxSeen.config, { 'copy-mode': 'plain' });
+  t.same(ctxSeen.get('host.v1'), { features: 'f' });
   const impl = booted.get<Impl>('store.v1');
   t.same(impl.cfg, { 'copy-mode': 'plain' }, 'the module got the plugin config through DI');
   t.equal(container.get(pluginToken('store.v1'), { name: 'vfs' }), impl, 'instance bound in the root container by type and id');
