@@ -71,6 +71,8 @@ export async function unpackLayer(
   target: { chainId: string; expectDiffId: string } | { chainIdFor: (diffId: string) => string },
   /** Called with the number of blob (compressed) bytes read, for progress. */
   onBytes?: (n: number) => void,
+  /** Awaited before the commit: a stream-applied layer commits only once its blob is verified. */
+  beforeCommit?: () => Promise<unknown>,
 ): Promise<UnpackResult> {
   const key = extractKey();
   await driver.prepare(key, parent, { 'berth.extract': '1' });
@@ -121,6 +123,7 @@ export async function unpackLayer(
     } else {
       chainId = target.chainIdFor(diffId);
     }
+    if (beforeCommit) await beforeCommit();
     try {
       await driver.commit(chainId, key);
       committed = true;

@@ -181,10 +181,57 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
     }
 
     // Downloads: at most `concurrency` at once, each resolving when its blob is committed.
+    // Stream mode (default; BERTH_PULL_STREAM=0 turns it off): a layer whose parent snapshot
+    // already exists is unpacked while it downloads (tee), committed only after its blob verified.
+    const stream = process.env.BERTH_PULL_STREAM !== '0';
     const limit = limiter(opts.concurrency ?? 3);
     const abort = new AbortController();
+    const streamed = new Map<number, Promise<{ size: number }>>();
     const downloads = layers.map((l, i) => {
       if (present[i]) return Promise.resolve();
+      if (stream && (i === 0 || present[i - 1])) {
+        const d = l.blob!;
+        const id = shortId(d.digest);
+        const kind = layerKind(d.mediaType)!;
+        const { PassThrough } = require('node:stream') as typeof import('node:stream');
+        const pass = new PassThrough({ highWaterMark: 4 << 20 });
+        pass.on('error', () => undefined);
+        let unpackError: Error | undefined;
+        let downloaded!: Promise<void>;
+        const started = new Promise<void>((res) => {
+          downloaded = limit(async () => {
+            res();
+            if (abort.signal.aborted) throw abort.signal.reason;
+            trace(`stream ${id} start`);
+            await downloadBlob(engine, session, d, (cur) => progress?.update(id, 'Downloading', { current: cur, total: d.size }), abort.signal, async (c) => {
+              // If the unpack failed, keep downloading (and verifying): a bad blob must be
+              // reported as the digest mismatch it is, not as the decompression error it caused.
+              if (pass.destroyed || unpackError) return;
+              if (pass.write(c)) return;
+              await new Promise<void>((res) => {
+                const done = () => {
+                  pass.off('drain', done);
+                  pass.off('close', done);
+                  res();
+                };
+                pass.on('drain', done);
+                pass.on('close', done);
+              });
+            });
+            pass.end();
+            trace(`stream ${id} downloaded`);
+            progress?.update(id, 'Download complete');
+            progress?.update(id, 'Extracting');
+          });
+        });
+        downloaded.catch((e: Error) => pass.destroy(e));
+        streamed.set(i, started.then(() => unpackLayer(driver, pass, kind.compression, i === 0 ? '' : layers[i - 1]!.chainId, { chainId: l.chainId, expectDiffId: l.diffId }, undefined, () => downloaded)));
+        streamed.get(i)!.catch((e: Error) => {
+          unpackError = e;
+          pass.destroy(e);
+        });
+        return downloaded;
+      }
       const d = l.blob!;
       const id = shortId(d.digest);
       progress?.update(id, 'Waiting');
@@ -206,8 +253,19 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
       for (let i = 0; i < layers.length; i++) {
         const l = layers[i]!;
         if (present[i]) continue;
-        await downloads[i];
         const id = shortId(l.blob!.digest);
+        const viaStream = streamed.get(i);
+        if (viaStream) {
+          const [u, dl] = await Promise.allSettled([viaStream, downloads[i]]);
+          if (dl.status === 'rejected') throw dl.reason;
+          if (u.status === 'rejected') throw u.reason;
+          const r = u.value;
+          l.size = r.size;
+          trace(`stream ${id} unpacked`);
+          progress?.update(id, 'Pull complete');
+          continue;
+        }
+        await downloads[i];
         const kind = layerKind(l.blob!.mediaType)!;
         trace(`unpack ${id} start`);
         // Docker reports extraction in compressed bytes read, against the blob's size.
@@ -222,14 +280,14 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
       }
     } catch (e) {
       abort.abort(e);
-      await Promise.allSettled(downloads);
+      await Promise.allSettled([...downloads, ...streamed.values()]);
       throw e;
     }
 
     // Metadata blobs, then the record.
-    for (const b of extraBlobs) await content.put(b.bytes, { digest: b.desc.digest, size: b.desc.size });
-    await content.put(manifestBytes, { digest: manifestDesc.digest, size: manifestDesc.size });
-    await content.put(configBytes, { digest: imageId, size: configBytes.length });
+    for (const b of extraBlobs) await putBlob(engine, b.bytes, b.desc.digest);
+    await putBlob(engine, manifestBytes, manifestDesc.digest);
+    await putBlob(engine, configBytes, imageId);
 
     const topDigest = top.descriptor.digest;
     const repoTag = ref.tag !== undefined ? familiarTagged(ref) : undefined;
@@ -259,6 +317,7 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
       await store.put(img);
       return img;
     });
+    await sweepIngests(engine, [...extraBlobs.map((b) => b.desc.digest), manifestDesc.digest, imageId, ...layers.map((l) => l.blob!.digest)]);
     progress?.line(`Digest: ${topDigest}`);
     const shown = repoTag ?? `${familiarName(ref)}@${topDigest}`;
     progress?.line(changed ? `Status: Downloaded newer image for ${shown}` : `Status: Image is up to date for ${shown}`);
@@ -270,18 +329,58 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
 }
 
 /**
+ * Removes leftover ingest dirs of this image's blobs. The content store removes an ingest dir
+ * after publishing its blob; a process killed in between leaves a dir without meta that no later
+ * ingest of that ref would touch (the blob exists, so nobody ingests it again), and that
+ * `system check` reports. Opening the ingest (without waiting for a live writer) and aborting it
+ * removes such a dir.
+ */
+async function sweepIngests(engine: Engine, digests: string[]): Promise<void> {
+  for (const d of new Set(digests)) {
+    try {
+      const w = await engine.content.ingest(`pull:${d}`, { timeoutMs: 0 });
+      await w.abort();
+    } catch {
+      /* a live writer holds it: it will clean up itself */
+    }
+  }
+}
+
+/**
+ * Stores a small verified blob under the deterministic ingest ref `pull:<digest>` (not
+ * `content.put`'s random one): a pull killed mid-write leaves an ingest dir the next pull of
+ * the same blob reuses and completes, instead of a stray one.
+ */
+async function putBlob(engine: Engine, bytes: Buffer, digest: string): Promise<void> {
+  const content = engine.content;
+  if (await content.has(digest)) return;
+  const w = await content.ingest(`pull:${digest}`, { expected: { digest, size: bytes.length }, timeoutMs: 600_000 });
+  try {
+    await w.write(bytes);
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+  await w.commit();
+}
+
+/**
  * One blob from the registry into the content store, verified, resuming a partial ingest left by a
  * killed pull. A digest or size mismatch discards the partial (the content store does that) and
  * fails with ERR_CONTENT_DIGEST_MISMATCH / ERR_CONTENT_SIZE_MISMATCH.
  */
-export async function downloadBlob(engine: Engine, session: RepositorySession, d: Descriptor, onProgress: (current: number) => void, signal?: AbortSignal): Promise<void> {
+export async function downloadBlob(engine: Engine, session: RepositorySession, d: Descriptor, onProgress: (current: number) => void, signal?: AbortSignal, tee?: (chunk: Buffer) => Promise<void>): Promise<void> {
   const content = engine.content;
   const w = await content.ingest(`pull:${d.digest}`, { expected: { digest: d.digest, size: d.size }, resume: true, timeoutMs: 600_000 });
   if (await content.has(d.digest)) {
     // Another process finished it while we waited for the ingest lock.
     await w.abort();
+    if (tee) for await (const c of content.createReadStream(d.digest) as AsyncIterable<Buffer>) await tee(c);
     return;
   }
+  // A resumed partial: the unpacker gets the whole blob from the store once it is verified.
+  const deferTee = tee && w.offset > 0 ? tee : undefined;
+  if (deferTee) tee = undefined;
   let ok = false;
   try {
     let cur = w.offset;
@@ -291,6 +390,7 @@ export async function downloadBlob(engine: Engine, session: RepositorySession, d
         const body = await session.fetchBlob(d, { offset: cur, ...(signal ? { signal } : {}) });
         for await (const c of body as AsyncIterable<Buffer>) {
           await w.write(c);
+          if (tee) await tee(c);
           cur += c.length;
           onProgress(cur);
         }
@@ -303,6 +403,7 @@ export async function downloadBlob(engine: Engine, session: RepositorySession, d
     }
     await w.commit();
     ok = true;
+    if (deferTee) for await (const c of content.createReadStream(d.digest) as AsyncIterable<Buffer>) await deferTee(c);
   } finally {
     // A failed commit already discarded the ingest; an interrupted download keeps its partial
     // (resumable) unless the error was a verification failure.
