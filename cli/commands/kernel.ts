@@ -83,14 +83,16 @@ function featureLines(f: HostFeatures): string[] {
   ];
 }
 
+/** The codec backends chosen for this root (measured once, cached in `<root>/codecs.json`). */
 function codecChoice(engine: Engine): Record<string, unknown> | undefined {
   try {
-    const sel = require('../../wasm/src/select') as { readCachedChoice?: (file: string) => unknown };
-    if (typeof sel.readCachedChoice === 'function') return sel.readCachedChoice(`${engine.root}/codecs.json`) as Record<string, unknown> | undefined;
+    const { selectBackends } = require('../../wasm/src/select') as typeof import('../../wasm/src/select');
+    const force: Record<string, 'wasm' | 'native'> = {};
+    for (const op of ['sha256', 'gunzip'] as const) if (engine.config.codecs[op] !== 'auto') force[op] = engine.config.codecs[op] as 'wasm' | 'native';
+    return selectBackends({ cacheFile: `${engine.root}/codecs.json`, force }) as unknown as Record<string, unknown>;
   } catch {
-    /* the wasm module is optional in a custom build */
+    return undefined;
   }
-  return undefined;
 }
 
 const info: CliCommand = {

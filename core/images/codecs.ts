@@ -36,20 +36,51 @@ let wasmIndex: WasmIndex | null | undefined;
 function wasm(): WasmIndex | null {
   if (wasmIndex !== undefined) return wasmIndex;
   try {
-    // A variable path keeps tsc from requiring the module at build time: wasm/src/index.ts is
-    // another engineer's file and may not exist in every build.
-    const p = '../../wasm/src/index';
-    wasmIndex = require(p) as WasmIndex;
+    wasmIndex = require('../../wasm/src/index') as WasmIndex;
   } catch {
+    // The .wasm build is missing (a checkout that ran tsc only): native codecs, zstd -dc.
     wasmIndex = null;
   }
   return wasmIndex;
 }
 
-/** A sha256 hasher (native unless the codec backend chose WASM). */
+type CodecSetting = 'auto' | 'wasm' | 'native';
+let selection: { cacheFile: string; sha256: CodecSetting; gunzip: CodecSetting } | undefined;
+let chosen: { sha256: 'wasm' | 'native'; gunzip: 'wasm' | 'native' } | undefined;
+
+/**
+ * Where the self-benchmark's result is cached (the state root) and what the engine config
+ * forces (`codecs: { sha256, gunzip }`). Called by the image service; `berth info` shows the
+ * choice. `BERTH_CODECS=wasm|native` overrides both for experiments.
+ */
+export function configureCodecs(opts: { cacheFile: string; sha256: CodecSetting; gunzip: CodecSetting }): void {
+  selection = opts;
+  chosen = undefined;
+}
+
+/** The backend per operation: measured once per host (cached), or forced by config. */
+function choice(): { sha256: 'wasm' | 'native'; gunzip: 'wasm' | 'native' } {
+  const env = process.env.BERTH_CODECS;
+  if (env === 'wasm' || env === 'native') return { sha256: env, gunzip: env };
+  if (chosen) return chosen;
+  chosen = { sha256: 'native', gunzip: 'native' };
+  if (!selection || !wasm()) return chosen;
+  const force: Record<string, 'wasm' | 'native'> = {};
+  if (selection.sha256 !== 'auto') force.sha256 = selection.sha256;
+  if (selection.gunzip !== 'auto') force.gunzip = selection.gunzip;
+  try {
+    const { selectBackends } = require('../../wasm/src/select') as typeof import('../../wasm/src/select');
+    const b = selectBackends({ cacheFile: selection.cacheFile, force });
+    chosen = { sha256: b.sha256.backend, gunzip: b.gunzip.backend };
+  } catch {
+    /* measuring failed: stay native */
+  }
+  return chosen;
+}
+
+/** A sha256 hasher of the chosen backend (native wins on SHA-NI hosts). */
 export function sha256Hasher(): ImageHasher {
-  // Native sha256 (SHA-NI) beats the WASM one on x86-64; BERTH_CODECS=wasm forces WASM.
-  const w = process.env.BERTH_CODECS === 'wasm' ? wasm() : null;
+  const w = choice().sha256 === 'wasm' ? wasm() : null;
   if (w?.hasher) {
     try {
       return w.hasher('wasm');
@@ -72,7 +103,7 @@ export function decompressor(kind: Compression): Transform | Duplex {
     }
   }
   if (kind === 'gzip') {
-    if (process.env.BERTH_CODECS === 'wasm' && w?.decompressor) return w.decompressor('gzip', 'wasm');
+    if (choice().gunzip === 'wasm' && w?.decompressor) return w.decompressor('gzip', 'wasm');
     return createGunzip({ chunkSize: 256 * 1024 });
   }
   return zstdProcess();

@@ -343,6 +343,8 @@ export function blobsOf(img: StoredImage): string[] {
 }
 
 export function imageService(engine: Engine): ImageService {
+  const { configureCodecs } = require('./codecs') as typeof import('./codecs');
+  configureCodecs({ cacheFile: `${engine.root}/codecs.json`, ...engine.config.codecs });
   return new Images(engine);
 }
 
