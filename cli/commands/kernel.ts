@@ -353,19 +353,34 @@ const systemCheck: CliCommand = {
       const m = await engine.content.cleanupIngests(0);
       ctx.err(`repaired: ${n} temp file(s), ${m} partial ingest(s)`);
     }
-    const issues: Array<{ Area: string; Kind: string; Path: string; Message: string }> = [];
+    const issues: Array<{ Area: string; Kind: string; Path: string; Message: string; Leftover: boolean }> = [];
     for (const m of maint().listMaintainers()) {
       if (!m.check) continue;
-      for (const i of await m.check(engine)) issues.push({ Area: m.name, Kind: i.kind, Path: i.path, Message: i.message });
+      for (const i of await m.check(engine)) issues.push({ Area: m.name, Kind: i.kind, Path: i.path, Message: i.message, Leftover: LEFTOVER_KINDS.has(i.kind) });
     }
+    const problems = issues.filter((i) => !i.Leftover);
+    const leftovers = issues.filter((i) => i.Leftover);
     const fmt = p.str('format');
     if (fmt === 'json') ctx.out(JSON.stringify(issues));
     else if (fmt !== undefined) for (const i of issues) ctx.out(kit().renderTemplate(fmt, i));
-    else if (!issues.length) ctx.out('No problems found.');
-    else for (const i of issues) ctx.out(`${i.Area}: ${i.Kind}: ${i.Path}: ${i.Message}`);
-    return issues.length ? 1 : 0;
+    else {
+      if (!problems.length) ctx.out('No problems found.');
+      else for (const i of problems) ctx.out(`${i.Area}: ${i.Kind}: ${i.Path}: ${i.Message}`);
+      if (leftovers.length) {
+        ctx.out(`${leftovers.length} leftover(s) of interrupted operations (never visible; "berth system prune" removes them):`);
+        for (const i of leftovers) ctx.out(`  ${i.Area}: ${i.Kind}: ${i.Path}`);
+      }
+    }
+    return problems.length ? 1 : 0;
   },
 };
+
+/**
+ * Findings that are debris of an operation killed half-way (temp files, partial ingests, half-made
+ * snapshot or container directories of dead processes). Nothing reads them and prune removes
+ * them, so they do not make the store inconsistent; every other kind does.
+ */
+const LEFTOVER_KINDS = new Set(['temp-file', 'temp-dir', 'stray-ingest', 'orphan-dir', 'container-incomplete', 'container-stray-cgroup', 'container-stray-dir', 'container-stray-mount']);
 
 async function confirm(ctx: CliContext, question: string): Promise<boolean> {
   ctx.stdout.write(`${question} [y/N] `);

@@ -111,6 +111,16 @@ t.test('roots are independent and BERTH_ROOT works; system check is clean', asyn
   t.match(df.stdout, /^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE/);
 });
 
+t.test('system check: a corrupt record is a problem (exit 1)', async (t) => {
+  const root = await tempRoot(t);
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(`${root}/meta/containers`, { recursive: true });
+  await writeFile(`${root}/meta/containers/deadbeef.rec`, 'BRTH not a record');
+  const r = await berth(['system', 'check'], { root });
+  t.equal(r.code, 1, r.stdout + r.stderr);
+  t.match(r.stdout, /corrupt-record: .*deadbeef\.rec/);
+});
+
 t.test('system prune asks first and does nothing on no', async (t) => {
   const root = await tempRoot(t);
   const r = await berth(['system', 'prune'], { root, input: 'n\n' });
