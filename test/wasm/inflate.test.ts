@@ -1,4 +1,5 @@
 import t from 'tap';
+import { prng } from '../helpers/prng';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,17 +13,6 @@ import { DeflateFormat } from '../../wasm/src/inflate';
 const VEC = path.join(__dirname, '../vectors/deflate');
 const input = fs.readFileSync(path.join(VEC, 'input.bin'));
 
-function prng(seed: number, n: number): Buffer {
-  const b = Buffer.alloc(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    b[i] = s & 255;
-  }
-  return b;
-}
 
 /** Mixed data: text, runs, short-period patterns (distances 1..7) and random bytes. */
 function mixed(seed: number, n: number): Buffer {

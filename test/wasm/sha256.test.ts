@@ -1,4 +1,5 @@
 import t from 'tap';
+import { prng } from '../helpers/prng';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,17 +14,6 @@ function hashChunked(data: Buffer, chunk: number): string {
   return h.digest('hex');
 }
 
-function prng(seed: number, n: number): Buffer {
-  const b = Buffer.alloc(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    b[i] = s & 255;
-  }
-  return b;
-}
 
 t.test('CAVS SHA256ShortMsg at every chunk size', async (t) => {
   const text = fs.readFileSync(path.join(__dirname, '../vectors/nist-sha256/SHA256ShortMsg.rsp'), 'utf8');

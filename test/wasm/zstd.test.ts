@@ -1,4 +1,5 @@
 import t from 'tap';
+import { prng } from '../helpers/prng';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -33,17 +34,6 @@ function cliAccepts(frame: Buffer): boolean {
   }
 }
 
-function prng(seed: number, n: number): Buffer {
-  const b = Buffer.alloc(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    b[i] = s & 255;
-  }
-  return b;
-}
 
 function codeOf(fn: () => unknown): string {
   try {

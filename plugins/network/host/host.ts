@@ -4,27 +4,15 @@
  * network namespace for such containers (the sandbox key is the host's, `/proc/1/ns/net`).
  * One `host` network only, as in Docker.
  */
-import type { EndpointOperInfo, InterfaceInfo, JoinInfo, NetworkCreateOptions, NetworkDriver } from '../../../core/contracts/network';
-import { ERR_NET_SINGLE_INSTANCE } from '../null/null';
+import type { EndpointOperInfo, InterfaceInfo, JoinInfo, NetworkDriver } from '../../../core/contracts/network';
+import { SingleNetworkDriver } from '../single';
 import { defineError } from '../../../core/errors';
 
 export const ERR_NET_HOST_SANDBOX = defineError('ERR_NET_HOST_SANDBOX', 'invalidArgument', 'the host network can only join the host namespace, not %s');
 export const HOST_SANDBOX = '/proc/1/ns/net';
 
-export class HostDriver implements NetworkDriver {
-  private network: string | undefined;
-
+export class HostDriver extends SingleNetworkDriver implements NetworkDriver {
   type(): string { return 'host'; }
-  isBuiltIn(): boolean { return true; }
-
-  async createNetwork(nid: string, _opts: NetworkCreateOptions): Promise<void> {
-    if (this.network !== undefined && this.network !== nid) throw ERR_NET_SINGLE_INSTANCE('host');
-    this.network = nid;
-  }
-
-  async deleteNetwork(nid: string): Promise<void> {
-    if (this.network === nid) this.network = undefined;
-  }
 
   async createEndpoint(_nid: string, _eid: string, _iface: InterfaceInfo): Promise<void> {
     // Host endpoints have no interface of their own.
