@@ -89,7 +89,10 @@ export async function unpackLayer(
     const src = blob as NodeJS.ReadableStream;
     src.on('error', (e: Error) => dec.destroy(e));
     dec.on('error', (e: Error) => {
-      const err = e instanceof BerthError ? e : ERR_IMAGE_DECOMPRESS.with({ cause: e }, compression, e.message);
+      // One stable code whichever backend decoded (node:zlib, WASM, zstd -dc); errors that came
+      // from the source (a digest mismatch, a cut connection) keep their own.
+      const fromDecoder = !(e instanceof BerthError) || e.code.startsWith('ERR_WASM_');
+      const err = fromDecoder ? ERR_IMAGE_DECOMPRESS.with({ cause: e }, compression, e.message) : e;
       hashing.destroy(err);
       fail(err);
     });
