@@ -478,6 +478,12 @@ const start: CliCommand = {
   },
 };
 
+/** `stop` and `restart` take the same flags, as in Docker. */
+const STOP_FLAGS: FlagSpec[] = [
+  { name: 'time', short: 't', type: 'number', description: 'Seconds to wait before killing the container' },
+  { name: 'signal', short: 's', type: 'string', description: 'Signal to send to the container' },
+];
+
 const stop: CliCommand = {
   spec: {
     name: 'stop',
@@ -485,10 +491,7 @@ const stop: CliCommand = {
     usage: 'berth stop [OPTIONS] CONTAINER [CONTAINER...]',
     description: 'Stop one or more running containers',
     args: { min: 1 },
-    flags: [
-      { name: 'time', short: 't', type: 'number', description: 'Seconds to wait before killing the container' },
-      { name: 'signal', short: 's', type: 'string', description: 'Signal to send to the container' },
-    ],
+    flags: STOP_FLAGS,
   },
   plugins: PLUGINS,
   async run(ctx, p) {
@@ -536,10 +539,7 @@ const restart: CliCommand = {
     usage: 'berth restart [OPTIONS] CONTAINER [CONTAINER...]',
     description: 'Restart one or more containers',
     args: { min: 1 },
-    flags: [
-      { name: 'time', short: 't', type: 'number', description: 'Seconds to wait before killing the container' },
-      { name: 'signal', short: 's', type: 'string', description: 'Signal to send to the container' },
-    ],
+    flags: STOP_FLAGS,
   },
   plugins: PLUGINS,
   async run(ctx, p) {
@@ -775,9 +775,7 @@ const inspect: CliCommand = {
         if (rc) { ctx.err(`Error: No such object: ${ref}`); code = 1; } else { delegated++; for (const l of outs) ctx.out(l); }
       }
     }
-    const fmt = p.str('format');
-    if (fmt !== undefined) for (const o of out) ctx.out(fmt === 'json' ? JSON.stringify(o) : kit().renderTemplate(fmt, o));
-    else if (out.length || !delegated) ctx.out(JSON.stringify(out, null, 4));
+    if (p.str('format') !== undefined || out.length || !delegated) for (const l of kit().formatInspect(out, p.str('format'))) ctx.out(l);
     return code;
   },
 };

@@ -313,9 +313,7 @@ const imageInspect: CliCommand = {
         code = 1;
       }
     }
-    const fmt = p.str('format');
-    if (fmt !== undefined) for (const o of out) ctx.out(fmt === 'json' ? JSON.stringify(o) : kit().renderTemplate(fmt, o));
-    else ctx.out(JSON.stringify(out, null, 4));
+    for (const l of kit().formatInspect(out, p.str('format'))) ctx.out(l);
     return code;
   },
 };

@@ -1007,3 +1007,12 @@ export function formatList(items: object[], opts: FormatListOptions): string {
   const header = t.executeHeader((f) => headers[f] ?? defaultHeader(f));
   return tabwrite(header + '\n' + body, { minWidth: 10, padding: 3 });
 }
+
+/**
+ * Prints the objects of an `inspect` command as Docker does: with `--format`, one rendered line
+ * per object (`json` is one JSON object per line); without, one JSON array indented by 4.
+ */
+export function formatInspect(objects: readonly unknown[], format: string | undefined): string[] {
+  if (format !== undefined) return objects.map((o) => (format === 'json' ? JSON.stringify(o) : renderTemplate(format, o)));
+  return [JSON.stringify(objects, null, 4)];
+}
