@@ -18,6 +18,7 @@
 // region with slack. The fast loop only runs while at least 16 input bytes remain (or at the end
 // of the stream, where the padding is zeroed and over-reads are detected), so every suspension
 // point is a symbol boundary and the only state to keep is the bit buffer and the block kind.
+import { copyShortDistance } from './copy';
 
 const INPUT_CAP: u32 = 1 << 20;
 const INPUT_PAD: u32 = 4096;
@@ -554,32 +555,8 @@ function codes(inLimit: usize, outLimit: usize): i32 {
           src += 8;
         } while (op < end);
       }
-    } else if (dist == 1) {
-      // a run of one byte: splat it and store 8 at a time (memory.fill is a call in V8)
-      const v = (<u64>load<u8>(src)) * 0x0101010101010101;
-      do {
-        store<u64>(op, v);
-        op += 8;
-      } while (op < end);
     } else {
-      // period 2..7: write the first 8 bytes one by one, then copy 8 at a time from a whole
-      // number of periods back (>= 8 bytes behind, so each 8-byte load is already written)
-      store<u8>(op, load<u8>(src));
-      store<u8>(op, load<u8>(src, 1), 1);
-      store<u8>(op, load<u8>(src, 2), 2);
-      store<u8>(op, load<u8>(src, 3), 3);
-      store<u8>(op, load<u8>(src, 4), 4);
-      store<u8>(op, load<u8>(src, 5), 5);
-      store<u8>(op, load<u8>(src, 6), 6);
-      store<u8>(op, load<u8>(src, 7), 7);
-      if (len > 8) {
-        const back = dist * ((8 + dist - 1) / dist);
-        op += 8;
-        do {
-          store<u64>(op, load<u64>(op - back));
-          op += 8;
-        } while (op < end);
-      }
+      copyShortDistance(op, dist, end);
     }
     op = end;
   }

@@ -13,6 +13,7 @@
 // when it fills, the last `window` bytes slide to the front after JS has copied the output.
 // Literals are decoded into a separate buffer (or used in place when raw); sequences are decoded
 // and executed in one pass with all state in locals; copies move 8 bytes at a time into slack.
+import { copyShortDistance } from './copy';
 
 const INPUT_CAP: u32 = 1 << 20;
 const INPUT_PAD: u32 = 64;
@@ -1005,30 +1006,8 @@ function sequences(p: usize, end: usize): i32 {
           op += 8;
           src += 8;
         } while (op < mend);
-      } else if (offset == 1) {
-        const v = (<u64>load<u8>(src)) * 0x0101010101010101;
-        do {
-          store<u64>(op, v);
-          op += 8;
-        } while (op < mend);
       } else {
-        // period 2..7: 8 bytes one by one, then 8 at a time from a whole number of periods back
-        store<u8>(op, load<u8>(src));
-        store<u8>(op, load<u8>(src, 1), 1);
-        store<u8>(op, load<u8>(src, 2), 2);
-        store<u8>(op, load<u8>(src, 3), 3);
-        store<u8>(op, load<u8>(src, 4), 4);
-        store<u8>(op, load<u8>(src, 5), 5);
-        store<u8>(op, load<u8>(src, 6), 6);
-        store<u8>(op, load<u8>(src, 7), 7);
-        if (ml > 8) {
-          const back = <usize>(offset * ((8 + offset - 1) / offset));
-          op += 8;
-          do {
-            store<u64>(op, load<u64>(op - back));
-            op += 8;
-          } while (op < mend);
-        }
+        copyShortDistance(op, <usize>offset, mend);
       }
       op = mend;
     }

@@ -12,6 +12,7 @@
  */
 import { packageFile } from '../../core/paths';
 import * as path from 'node:path';
+import * as fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Transform, TransformCallback, TransformOptions } from 'node:stream';
 import { Worker } from 'node:worker_threads';
@@ -38,8 +39,10 @@ export interface ThreadedOptions {
 
 function workerScript(): { file: string | URL; eval: boolean } {
   const ts = __filename.endsWith('.ts');
-  // From the bundle (dist/berth.js) __dirname is dist/: the worker is the compiled file there.
-  const file = ts ? path.join(__dirname, 'thread-worker.ts') : packageFile('dist', 'wasm', 'src', 'thread-worker.js');
+  // Beside this file when compiled as a tree; from the bundle (dist/berth.js, __dirname = dist/)
+  // it is the compiled file in dist/wasm/src.
+  const beside = path.join(__dirname, `thread-worker${ts ? '.ts' : '.js'}`);
+  const file = ts || fs.existsSync(beside) ? beside : packageFile('dist', 'wasm', 'src', 'thread-worker.js');
   if (!ts) return { file, eval: false };
   // Running from sources under a TypeScript loader: ESM loader hooks (`--import`, as tap uses) are
   // inherited by workers, so load the entry by URL; with a CommonJS require hook (`-r ts-node/register`)
