@@ -18,6 +18,18 @@ export default tseslint.config(
     },
   },
   {
+    // The core never imports a plugin (brief; docs/decisions/005-plugin-wiring.md): plugins are
+    // reached through the registry only. Catches import, require() and `typeof import()`.
+    files: ['core/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': ['error',
+        { selector: 'ImportDeclaration[source.value=/(^|\\/)plugins\\//]', message: 'the core never imports a plugin' },
+        { selector: "CallExpression[callee.name='require'] > Literal[value=/(^|\\/)plugins\\//]", message: 'the core never imports a plugin' },
+        { selector: 'TSImportType Literal[value=/(^|\\/)plugins\\//]', message: 'the core never imports a plugin' },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/no-explicit-any': 'off' },
   },

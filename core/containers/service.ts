@@ -611,7 +611,7 @@ export class ContainerService {
     try { backend = this.backend(rec); } catch { backend = undefined; }
     if (backend) await backend.delete(rec.id, true);
     const dir = this.dirOf(rec.id);
-    const { unmountIfMounted } = require('../../plugins/isolation/oci/backend') as typeof import('../../plugins/isolation/oci/backend');
+    const { unmountIfMounted } = require('../images/mount') as typeof import('../images/mount');
     await unmountIfMounted(`${dir}/bundle/rootfs`);
     if (rec.snapshotKey) {
       try {
@@ -780,7 +780,7 @@ export class ContainerService {
   async withRootfs<T>(rec: ContainerRecord, fn: (dir: string) => Promise<T>): Promise<T> {
     if (rec.rootfs) return fn(rec.rootfs);
     const dir = `${this.dirOf(rec.id)}/bundle/rootfs`;
-    const { isMounted } = require('../../plugins/isolation/oci/backend') as typeof import('../../plugins/isolation/oci/backend');
+    const { isMounted } = require('../images/mount') as typeof import('../images/mount');
     if (isMounted(dir)) return fn(dir);
     const { withMounted } = require('../images/mount') as typeof import('../images/mount');
     const mounts = await this.engine.storage(rec.driver).mounts(rec.snapshotKey ?? rec.id);
@@ -941,7 +941,7 @@ async function prune(engine: Engine, opts: PruneOptions): Promise<PruneResult> {
   // Leftovers of CLIs killed mid-run: incomplete records were removed above (not running);
   // now mounts, cgroups, runtime state and directories that no record owns.
   const ids = new Set((await svc.records()).map((r) => r.id));
-  const { unmountIfMounted } = require('../../plugins/isolation/oci/backend') as typeof import('../../plugins/isolation/oci/backend');
+  const { unmountIfMounted } = require('../images/mount') as typeof import('../images/mount');
   for (const m of leftoverMounts(engine, ids).sort().reverse()) await unmountIfMounted(m);
   for (const c of leftoverCgroups(engine, ids)) {
     try {

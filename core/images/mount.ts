@@ -138,3 +138,20 @@ export async function withMounted<T>(mounts: Mount[], fn: (dir: string) => Promi
     fs.rmdirSync(dir);
   }
 }
+
+/** True when `path` is a mount point of this mount namespace (per /proc/self/mountinfo). */
+export function isMounted(target: string): boolean {
+  try {
+    const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+    const esc = target.replace(/ /g, '\\040');
+    return info.split('\n').some((l) => l.split(' ')[4] === esc);
+  } catch {
+    return false;
+  }
+}
+
+/** Lazily unmounts `path` with umount(8) (never in the Node process) when it is mounted. */
+export async function unmountIfMounted(target: string, ops: HostOps = directOps): Promise<void> {
+  if (!isMounted(target)) return;
+  await ops.exec('umount', ['-l', target], { allowFail: true }).catch(() => undefined);
+}

@@ -25,6 +25,7 @@ import type {
 } from '../../../core/contracts/isolation';
 import { ERR_TASK_NOT_FOUND, ERR_TASK_NOT_RUNNING, ERR_TASK_RUNTIME, ERR_TASK_START } from '../../../core/contracts/isolation';
 import { writeFileAtomic } from '../../../core/store/atomic';
+import { unmountIfMounted } from '../../../core/images/mount';
 
 export interface OciBackendOptions {
   /** Plugin id shown to users: 'oci' or 'ns'. */
@@ -423,21 +424,4 @@ function mergeEnv(base: string[], extra: string[]): string[] {
     m.set(i < 0 ? e : e.slice(0, i), e);
   }
   return [...m.values()];
-}
-
-/** True when `path` is a mount point (per /proc/self/mountinfo). */
-export function isMounted(path: string): boolean {
-  try {
-    const info = readFileSync('/proc/self/mountinfo', 'utf8');
-    const esc = path.replace(/ /g, '\\040');
-    return info.split('\n').some((l) => l.split(' ')[4] === esc);
-  } catch {
-    return false;
-  }
-}
-
-/** Lazily unmounts `path` with umount(8) (never in the Node process) when it is mounted. */
-export async function unmountIfMounted(path: string): Promise<void> {
-  if (!isMounted(path)) return;
-  await run('umount', ['-l', path]).catch(() => undefined);
 }
