@@ -37,6 +37,18 @@
  * a power cut the tail of `data` may be garbage, which the digest check at commit rejects.
  * `cleanupIngests()` removes partials nobody holds.
  *
+ * Ingest directories appear and disappear by rename only, so `ingest/<h>/` always holds a readable
+ * `meta` whatever moment a writer is killed at:
+ * - *creating*: `ingest/.new-<pid>-<12 hex>/` gets `meta` and an empty `data` (fsynced), then is
+ *   renamed to `ingest/<h>`;
+ * - *removing* (commit, abort, a failed ingest, cleanup): `ingest/<h>` is renamed to
+ *   `ingest/.rm-<pid>-<12 hex>` first, then deleted.
+ * A `.new-*`/`.rm-*` directory whose pid is gone is a *temp dir*: debris of a killed process that
+ * nothing reads; `check()` reports it as `temp-dir` (a leftover, not an inconsistency) and
+ * `cleanupIngests()` removes it. One whose pid is alive is an operation in progress and is left
+ * alone. Inside an ingest dir, anything but `meta` and `data` (a temp file of an interrupted meta
+ * rewrite) is removed by the next writer that takes the ingest lock.
+ *
  * Hashing goes through a `Hasher` factory so the WASM sha256 can replace node's crypto.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -95,6 +107,26 @@ interface IngestMeta {
 
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
 const HEX_RE = /^[0-9a-f]{64}$/;
+/** An ingest dir being created (`.new-`) or removed (`.rm-`) by process `<pid>`. */
+const TEMP_DIR_RE = /^\.(new|rm)-(\d+)-[0-9a-f]{12}$/;
+
+/** True when the process that named a `.new-`/`.rm-` dir is gone (never for our own pid). */
+function tempDirOwnerGone(name: string): boolean {
+  const m = TEMP_DIR_RE.exec(name);
+  if (!m) return false;
+  const pid = Number(m[2]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+function tempDirName(kind: 'new' | 'rm'): string {
+  return `.${kind}-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
 
 /** The hex part of a valid digest; throws ERR_CONTENT_INVALID_DIGEST otherwise. */
 export function parseDigest(digest: unknown): string {
@@ -189,9 +221,11 @@ class IngestWriter implements Ingest {
   private async discard(state: 'aborted' | 'failed'): Promise<void> {
     this.state = state;
     await this.fh.close().catch(() => undefined);
-    await fsp.rm(this.ingestDir, { recursive: true, force: true });
-    await fsyncDir(path.dirname(this.ingestDir)).catch(() => undefined);
-    await this.lock.release();
+    try {
+      await this.store.removeIngestDir(this.ingestDir);
+    } finally {
+      await this.lock.release();
+    }
   }
 
   write(chunk: Uint8Array): Promise<void> {
@@ -244,9 +278,13 @@ class IngestWriter implements Ingest {
         throw err;
       }
       this.state = 'committed';
-      await fsp.rm(this.ingestDir, { recursive: true, force: true });
-      await fsyncDir(path.dirname(this.ingestDir)).catch(() => undefined);
-      await this.lock.release();
+      try {
+        // Killed before this rename: the blob exists and `ingest/<h>` holds only `meta`, an empty
+        // ingest that cleanup removes (and that a later ingest of the ref starts over from).
+        await this.store.removeIngestDir(this.ingestDir);
+      } finally {
+        await this.lock.release();
+      }
       return { digest, size: this.size };
     });
   }
@@ -313,6 +351,65 @@ export class ContentStore {
       if (d === first || parent === d) return;
       d = parent;
     }
+  }
+
+  /**
+   * Removes an ingest dir crash-safely: renamed to `.rm-<pid>-<hex>` (so `ingest/<h>` is gone
+   * atomically), then deleted. A kill during the delete leaves a temp dir that cleanup removes.
+   * Internal to ingests; the caller holds the ingest lock.
+   */
+  async removeIngestDir(idir: string): Promise<void> {
+    const doomed = path.join(this.ingestRoot, tempDirName('rm'));
+    try {
+      await fsp.rename(idir, doomed);
+    } catch (err) {
+      if (isENOENT(err)) return;
+      throw err;
+    }
+    await fsyncDir(this.ingestRoot);
+    await fsp.rm(doomed, { recursive: true, force: true });
+  }
+
+  /**
+   * Creates `idir` with `meta` and an empty `data` through a `.new-*` temp dir and one rename, so
+   * the ingest dir never exists without its meta. Returns the open `data` (the rename keeps it
+   * valid). The caller holds the ingest lock and has made sure `idir` does not exist.
+   */
+  private async createIngestDir(idir: string, meta: IngestMeta): Promise<fsp.FileHandle> {
+    await this.mkdirDurable(this.ingestRoot);
+    const tmp = path.join(this.ingestRoot, tempDirName('new'));
+    await fsp.mkdir(tmp, 0o700);
+    let fh: fsp.FileHandle | undefined;
+    try {
+      const mh = await fsp.open(path.join(tmp, 'meta'), 'wx', 0o600);
+      try {
+        await writeAll(mh, Buffer.from(JSON.stringify(meta)));
+        await mh.sync();
+      } finally {
+        await mh.close();
+      }
+      fh = await fsp.open(path.join(tmp, 'data'), 'wx', 0o600);
+      await fsyncDir(tmp);
+      await fsp.rename(tmp, idir);
+      await fsyncDir(this.ingestRoot);
+      return fh;
+    } catch (err) {
+      await fh?.close().catch(() => undefined);
+      await fsp.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Removes what a writer killed mid meta-rewrite left in an ingest dir (caller holds the lock). */
+  private async clearIngestDebris(idir: string): Promise<void> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(idir);
+    } catch (err) {
+      if (isENOENT(err)) return;
+      throw err;
+    }
+    for (const n of names) if (n !== 'meta' && n !== 'data') await fsp.rm(path.join(idir, n), { recursive: true, force: true });
   }
 
   /** Moves a verified, fsynced file into place as blob `digest`. Internal to ingests. */
@@ -383,22 +480,28 @@ export class ContentStore {
     let expected = checkExpected(opts.expected);
     const lock = await acquireLock(idir, opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs });
     try {
-      await this.mkdirDurable(idir);
       const dataPath = path.join(idir, 'data');
       const metaPath = path.join(idir, 'meta');
       const hasher = this.hasher();
       let offset = 0;
       let startedAt = Date.now();
+      const prior = await this.readMeta(idir);
+      if (!prior || prior.ref !== ref) {
+        // No ingest dir, or one that is not this ref's ingest (an unreadable meta, left by an
+        // older berth): set it aside, then create the dir whole.
+        await this.removeIngestDir(idir);
+        const meta: IngestMeta = { ref, startedAt, ...(Object.keys(expected).length ? { expected } : {}) };
+        const fh = await this.createIngestDir(idir, meta);
+        return new IngestWriter(ref, this, idir, fh, hasher, lock, expected, 0);
+      }
+      await this.clearIngestDebris(idir);
       if (opts.resume) {
-        const prior = await this.readMeta(idir);
-        if (prior && prior.ref === ref) {
-          startedAt = prior.startedAt;
-          if (opts.expected === undefined && prior.expected) expected = checkExpected(prior.expected);
-          try {
-            offset = await hashFile(dataPath, hasher);
-          } catch (err) {
-            if (!isENOENT(err)) throw err;
-          }
+        startedAt = prior.startedAt;
+        if (opts.expected === undefined && prior.expected) expected = checkExpected(prior.expected);
+        try {
+          offset = await hashFile(dataPath, hasher);
+        } catch (err) {
+          if (!isENOENT(err)) throw err;
         }
       }
       // A partial already longer than the blob can be is useless: start over.
@@ -511,8 +614,9 @@ export class ContentStore {
 
   /**
    * Removes partial ingests not updated for `olderThanMs` (default 0: all of them) and not held by
-   * a live writer (their lock is tried, never waited for). Also removes ingest directories without
-   * a readable meta (a writer killed before its first step). Returns how many were removed.
+   * a live writer (their lock is tried, never waited for), and the temp dirs (`.new-*`, `.rm-*`)
+   * of dead processes whatever their age. Also removes ingest directories without a readable meta
+   * (left by an older berth). Returns how many were removed.
    */
   async cleanupIngests(olderThanMs = 0): Promise<number> {
     let names: string[];
@@ -526,6 +630,13 @@ export class ContentStore {
     let removed = 0;
     for (const n of names) {
       const idir = path.join(this.ingestRoot, n);
+      if (TEMP_DIR_RE.test(n)) {
+        // A live owner is still creating or deleting it.
+        if (!tempDirOwnerGone(n)) continue;
+        await fsp.rm(idir, { recursive: true, force: true });
+        removed++;
+        continue;
+      }
       let lock: LockHandle;
       try {
         lock = await acquireLock(idir, { timeoutMs: 0 });
@@ -542,7 +653,7 @@ export class ContentStore {
           }
         }
         if (now - updatedAt < olderThanMs) continue;
-        await fsp.rm(idir, { recursive: true, force: true });
+        await this.removeIngestDir(idir);
         removed++;
       } finally {
         await lock.release();
@@ -554,7 +665,9 @@ export class ContentStore {
 
   /**
    * Re-hashes every blob against its name (`blob-digest-mismatch`), and reports `stray-file`s in
-   * the blob directory and ingest directories without a readable meta (`stray-ingest`).
+   * the blob directory, ingest directories without a readable meta (`stray-ingest`: this version
+   * never leaves one, an older one or a damaged disk may) and temp dirs of dead processes
+   * (`temp-dir`: leftovers of an ingest created or removed when its process was killed).
    * Read-only; it reads every byte of the store.
    */
   async check(): Promise<CheckIssue[]> {
@@ -590,6 +703,10 @@ export class ContentStore {
     }
     for (const e of ingests) {
       const p = path.join(this.ingestRoot, e.name);
+      if (TEMP_DIR_RE.test(e.name)) {
+        if (tempDirOwnerGone(e.name)) issues.push({ kind: 'temp-dir', path: p, message: 'leftover of an ingest created or removed by a killed process (cleanup removes it)' });
+        continue;
+      }
       if (!HEX_RE.test(e.name) || !e.isDirectory() || !(await this.readMeta(p))) {
         issues.push({ kind: 'stray-ingest', path: p, message: 'not a resumable ingest (no readable meta)' });
       }
