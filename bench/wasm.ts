@@ -26,6 +26,8 @@ import { createGunzip, createSha256, createZstdDecompress, createThreadedDecompr
 import type { Hasher } from '../wasm/src/index';
 import { instantiate } from '../wasm/src/loader';
 import type { StreamDecoderExports } from '../wasm/src/decoder';
+import { hostCpus } from '../wasm/src/thread';
+import { decompressor as codecsDecompressor, decodeThreadPlan, HashingStream } from '../core/images/codecs';
 
 /** The module's own loop: input copied in 1 MiB pieces, output left in WASM memory (no copy, no CRC). */
 function rawLoop(name: 'inflate' | 'zstd', input: Buffer, init: (ex: StreamDecoderExports & { init(a: number): void }) => void): number {
@@ -54,6 +56,8 @@ function rawLoop(name: 'inflate' | 'zstd', input: Buffer, init: (ex: StreamDecod
 const args = process.argv.slice(2);
 const RUNS = Number(args[args.indexOf('--runs') + 1] ?? 5) || 5;
 const QUICK = args.includes('--quick');
+/** `--only REGEX`: run only the groups whose title matches (e.g. `--only pipeline`). */
+const ONLY = args.includes('--only') ? new RegExp(args[args.indexOf('--only') + 1] ?? '') : undefined;
 const DIR = process.env.BERTH_BENCH_DIR ?? '/tmp/berth-bench';
 const SIZE = QUICK ? 32 << 20 : 200 << 20;
 
@@ -114,8 +118,10 @@ interface Row {
   cpuMbps?: number;
 }
 const rows: Row[] = [];
+const summary: string[] = [];
 
 async function group(name: string, bytes: number, contenders: Array<[string, () => Promise<unknown> | unknown]>): Promise<void> {
+  if (ONLY && !ONLY.test(name)) return;
   const times = new Map<string, number[]>(contenders.map(([n]) => [n, []]));
   const cpu = new Map<string, number[]>(contenders.map(([n]) => [n, []]));
   for (const [, fn] of contenders) await fn(); // warm-up
@@ -189,7 +195,7 @@ async function main(): Promise<void> {
     return Number(process.hrtime.bigint() - t0) / 1e9;
   };
   const tarFile = path.join(DIR, QUICK ? 'layer-quick.tar' : 'layer.tar');
-  for (const [name, a, f] of [
+  for (const [name, a, f] of ONLY && !ONLY.test('reference') ? [] : [
     ['zstd CLI -d (separate process, reference)', ['zstd', '-d', '-c'], `${tarFile}.zst`],
     ['gzip CLI -d (separate process, reference)', ['gzip', '-d', '-c'], `${tarFile}.gz`],
   ] as Array<[string, string[], string]>) {
@@ -200,50 +206,72 @@ async function main(): Promise<void> {
 
   // the pull pipeline: sha256(compressed) + decompress + sha256(tar), vs decompression alone
   const choice = selectBackends({ cacheFile: path.join(DIR, 'backends.json') });
-  const pipeline = async (kind: 'gzip' | 'zstd', input: Buffer[], sha: 'native' | 'wasm', dec: 'native' | 'wasm', thread = false): Promise<void> => {
-    const ch = hasher(sha);
-    const th = hasher(sha);
-    const d = decompressor(kind, dec, { thread });
-    // the compressed digest is updated as chunks go in, as when they arrive from the network
-    const tapped = input;
-    d.on('data', (b: Buffer) => th.update(b));
-    await new Promise<void>((resolve, reject) => {
-      d.on('end', resolve);
-      d.on('error', reject);
-      let i = 0;
-      const write = (): void => {
-        while (i < tapped.length) {
-          const c = tapped[i++]!;
-          ch.update(c);
-          if (!d.write(c)) {
-            d.once('drain', write);
-            return;
-          }
+  /**
+   * Feeds `input` (as from the network: the compressed digest is updated chunk by chunk on the
+   * main thread, as the content store's ingest does) into `d`, hashes its output with `tarHash`
+   * and discards it; checks the tar digest.
+   */
+  const feed = async (d: Transform | import('node:stream').Duplex, input: Buffer[], tarHash: (out: import('node:stream').Readable) => { digest(): string; done: Promise<unknown> }): Promise<void> => {
+    const ch = crypto.createHash('sha256');
+    const th = tarHash(d);
+    const failed = new Promise<never>((_, reject) => d.on('error', reject));
+    let i = 0;
+    const write = (): void => {
+      while (i < input.length) {
+        const c = input[i++]!;
+        ch.update(c);
+        if (!d.write(c)) {
+          d.once('drain', write);
+          return;
         }
-        d.end();
-      };
-      write();
-    });
+      }
+      d.end();
+    };
+    write();
+    await Promise.race([th.done, failed]);
     ch.digest('hex');
-    th.digest('hex');
+    if (th.digest() !== `sha256:${tarSha}`) throw new Error('pipeline produced a wrong tar digest');
   };
+  /** The tar digest with a hasher of `sha` on 'data' (the one-thread pipeline of before). */
+  const onData = (sha: 'native' | 'wasm') => (out: import('node:stream').Readable) => {
+    const th = hasher(sha);
+    out.on('data', (b: Buffer) => th.update(b));
+    return { digest: () => `sha256:${th.digest('hex')}`, done: new Promise((r) => out.on('end', r)) };
+  };
+  /** The tar digest as the pull computes it: dec.pipe(new HashingStream()), consumed. */
+  const hashingStream = (out: import('node:stream').Readable) => {
+    const hs = new HashingStream();
+    out.pipe(hs);
+    hs.resume();
+    return { digest: () => hs.digest(), done: new Promise((r) => hs.on('end', r)) };
+  };
+  const pipeline = (kind: 'gzip' | 'zstd', input: Buffer[], sha: 'native' | 'wasm', dec: 'native' | 'wasm', thread = false): Promise<void> =>
+    feed(decompressor(kind, dec, { thread }), input, onData(sha));
+  /** What `berth pull` runs: codecs.decompressor(kind, blob size) | HashingStream, compressed sha256 on the main thread. */
+  const pull = (kind: 'gzip' | 'zstd', input: Buffer[], size: number): Promise<void> => feed(codecsDecompressor(kind, size), input, hashingStream);
+  process.stderr.write(`pull path: ${JSON.stringify(decodeThreadPlan())}, ${hostCpus()} CPUs\n`);
   await group('pull pipeline, gzip (sha256 in + inflate + sha256 out)', tar.length, [
-    ['inflate alone (wasm)', () => drive(createGunzip(), gzChunks)],
-    ['inflate alone (wasm, worker thread)', () => drive(createThreadedDecompressor('gzip'), gzChunks)],
+    ['inflate alone (wasm, in-thread)', () => drive(createGunzip(), gzChunks)],
     ['inflate alone (node:zlib 256 KiB)', () => drive(zlib.createGunzip({ chunkSize: 256 << 10 }), gzChunks)],
-    ['pipeline: native sha + wasm inflate', () => pipeline('gzip', gzChunks, 'native', 'wasm')],
-    ['pipeline: native sha + wasm inflate (worker thread)', () => pipeline('gzip', gzChunks, 'native', 'wasm', true)],
-    ['pipeline: native sha + node:zlib', () => pipeline('gzip', gzChunks, 'native', 'native')],
-    ['pipeline: selected backends', () => pipeline('gzip', gzChunks, choice.sha256.backend, choice.gunzip.backend)],
-    ['pipeline: all wasm', () => pipeline('gzip', gzChunks, 'wasm', 'wasm')],
+    ['inflate alone (wasm, worker thread)', () => drive(createThreadedDecompressor('gzip'), gzChunks)],
+    ['before: one thread, native sha + wasm inflate', () => pipeline('gzip', gzChunks, 'native', 'wasm')],
+    ['before: one thread, native sha + node:zlib', () => pipeline('gzip', gzChunks, 'native', 'native')],
+    ['after: as berth pull (codecs.decompressor + HashingStream)', () => pull('gzip', gzChunks, gz.length)],
   ]);
   await group('pull pipeline, zstd (sha256 in + decompress + sha256 out)', tar.length, [
-    ['decompress alone (wasm)', () => drive(createZstdDecompress(), zstChunks)],
+    ['decompress alone (wasm, in-thread)', () => drive(createZstdDecompress(), zstChunks)],
     ['decompress alone (wasm, worker thread)', () => drive(createThreadedDecompressor('zstd'), zstChunks)],
-    ['pipeline: selected backends', () => pipeline('zstd', zstChunks, choice.sha256.backend, 'wasm')],
-    ['pipeline: selected backends (worker thread)', () => pipeline('zstd', zstChunks, choice.sha256.backend, 'wasm', true)],
-    ['pipeline: all wasm', () => pipeline('zstd', zstChunks, 'wasm', 'wasm')],
+    ['before: one thread, native sha + wasm', () => pipeline('zstd', zstChunks, choice.sha256.backend, 'wasm')],
+    ['after: as berth pull (codecs.decompressor + HashingStream)', () => pull('zstd', zstChunks, zst.length)],
   ]);
+  for (const g of ['pull pipeline, gzip', 'pull pipeline, zstd']) {
+    const rs = rows.filter((r) => r.group.startsWith(g));
+    const alone = rs.filter((r) => /alone/.test(r.name));
+    const best = alone.reduce((a, b) => (b.mbps > a.mbps ? b : a), alone[0]!);
+    for (const r of rs.filter((x) => !/alone/.test(x.name))) {
+      summary.push(`${g}: "${r.name}" ${r.mbps.toFixed(0)} MB/s vs fastest "${best.name}" ${best.mbps.toFixed(0)} MB/s: ${((1 - r.mbps / best.mbps) * 100).toFixed(1)} % slower (wall); CPU ${r.cpuMbps!.toFixed(0)} vs ${best.cpuMbps!.toFixed(0)} MB per CPU-s`);
+    }
+  }
 
   const cpu = os.cpus()[0]?.model ?? 'unknown';
   const lines: string[] = [];
@@ -253,6 +281,8 @@ async function main(): Promise<void> {
   lines.push(`load average at the start: ${startLoad}`);
   lines.push('');
   lines.push(`load average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  lines.push('');
+  for (const l of summary) lines.push(l);
   lines.push('');
   lines.push('| group | contender | wall MB/s (median) | MB per CPU-second (median) | wall runs |');
   lines.push('| --- | --- | ---: | ---: | --- |');

@@ -8,10 +8,17 @@
  * - *decompressor*: a Transform from compressed to plain bytes for `gzip` or `zstd`
  *   (`none` is a pass-through). Corrupt input is an error on the stream.
  *
- * Backend choice: sha256 and gzip are node's (native SHA-NI and zlib, faster than WASM here;
- * `BERTH_CODECS=wasm` forces wasm/src's). zstd uses wasm/src's decoder when that build exists
- * (`BERTH_ZSTD=process` forces the helper), else `zstd -dc` (Debian's zstd) in a child process,
- * because Node 20's zlib has no zstd.
+ * Backend choice: sha256 is node's (native SHA-NI, faster than WASM here); gzip in-thread is the
+ * measured one (`<root>/codecs.json`; `BERTH_CODECS=wasm|native` forces both). zstd uses wasm/src's
+ * decoder when that build exists (`BERTH_ZSTD=process` forces the helper), else `zstd -dc`
+ * (Debian's zstd) in a child process, because Node 20's zlib has no zstd.
+ *
+ * Threads (decision 010): on a host with 2+ CPUs a large layer (gzip or zstd) is decoded by the
+ * WASM decoder on a worker thread while the main thread hashes the compressed bytes and the tar
+ * and parses it, so the pipeline costs about the decompression alone. Small layers (below the
+ * threshold, from `sizeHint` or from the bytes seen before the stream ends) are decoded in-thread
+ * and never start a worker. `BERTH_DECODE_THREAD=0` never uses a worker, `=1` always does; a
+ * gzip backend forced to `native` (config or `BERTH_CODECS`) keeps node:zlib for every size.
  */
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -30,6 +37,22 @@ export interface ImageHasher {
 interface WasmIndex {
   hasher?: (choice?: string) => ImageHasher;
   decompressor?: (kind: 'gzip' | 'zstd', choice?: string) => Transform;
+}
+
+type ThreadModule = typeof import('../../wasm/src/thread');
+let threadModule: ThreadModule | null | undefined;
+/** wasm/src/thread (adaptive worker-thread decoding), when the WASM build is there. */
+function threads(): ThreadModule | null {
+  if (threadModule !== undefined) return threadModule;
+  threadModule = null;
+  if (wasm()) {
+    try {
+      threadModule = require('../../wasm/src/thread') as ThreadModule;
+    } catch {
+      /* stay in-thread */
+    }
+  }
+  return threadModule;
 }
 
 let wasmIndex: WasmIndex | null | undefined;
@@ -91,11 +114,45 @@ export function sha256Hasher(): ImageHasher {
   return createHash('sha256');
 }
 
-/** A Transform decompressing `kind`. */
-export function decompressor(kind: Compression): Transform | Duplex {
+/**
+ * How large layers are decoded: on a worker thread when the host has 2+ CPUs (`thread`), from
+ * `threshold` compressed bytes (undefined: the adaptive default, 1 MiB with an idle worker, else
+ * 8 MiB). `BERTH_DECODE_THREAD=0|1` overrides it.
+ */
+export function decodeThreadPlan(): { thread: boolean; threshold?: number } {
+  const env = process.env.BERTH_DECODE_THREAD;
+  if (env === '0') return { thread: false };
+  if (env === '1') return { thread: true, threshold: 0 };
+  const t = threads();
+  return { thread: !!t && t.hostCpus() >= 2 };
+}
+
+/**
+ * A Transform decompressing `kind`. `sizeHint` is the compressed size when known (a layer
+ * descriptor's): a small layer is decoded in-thread at once, a large one starts its worker thread
+ * while the first bytes arrive; without it the choice is made from the bytes seen.
+ */
+export function decompressor(kind: Compression, sizeHint?: number): Transform | Duplex {
   if (kind === 'none') return new PassThrough({ highWaterMark: 1 << 20 });
   const w = wasm();
+  const plan = decodeThreadPlan();
+  const adaptive = (k: 'gzip' | 'zstd', local?: () => Transform): Transform | undefined => {
+    const t = plan.thread ? threads() : null;
+    if (!t) return undefined;
+    try {
+      return t.createAdaptiveDecompressor(k, {
+        thread: true,
+        ...(plan.threshold !== undefined ? { threshold: plan.threshold } : {}),
+        ...(sizeHint !== undefined && sizeHint >= 0 ? { sizeHint } : {}),
+        ...(local ? { local } : {}),
+      });
+    } catch {
+      return undefined;
+    }
+  };
   if (kind === 'zstd' && w?.decompressor && process.env.BERTH_ZSTD !== 'process') {
+    const a = adaptive('zstd');
+    if (a) return a;
     try {
       return w.decompressor('zstd');
     } catch {
@@ -103,8 +160,16 @@ export function decompressor(kind: Compression): Transform | Duplex {
     }
   }
   if (kind === 'gzip') {
-    if (choice().gunzip === 'wasm' && w?.decompressor) return w.decompressor('gzip', 'wasm');
-    return createGunzip({ chunkSize: 256 * 1024 });
+    const nativeGunzip = (): Transform => createGunzip({ chunkSize: 256 * 1024 });
+    const gunzip = choice().gunzip;
+    const forcedNative = process.env.BERTH_CODECS === 'native' || (process.env.BERTH_CODECS === undefined && selection?.gunzip === 'native');
+    if (!forcedNative) {
+      // large layers: WASM inflate on a worker thread; small ones in-thread with the chosen backend
+      const a = adaptive('gzip', gunzip === 'native' ? nativeGunzip : undefined);
+      if (a) return a;
+    }
+    if (gunzip === 'wasm' && w?.decompressor) return w.decompressor('gzip', 'wasm');
+    return nativeGunzip();
   }
   return zstdProcess();
 }

@@ -1,11 +1,14 @@
 import t from 'tap';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createThreadedDecompressor, decompressor } from '../../wasm/src/index';
+import { createAdaptiveDecompressor, threadStats, WARM_THRESHOLD, COLD_THRESHOLD } from '../../wasm/src/thread';
+import { decompressor as codecsDecompressor, decodeThreadPlan } from '../../core/images/codecs';
 import { BerthError } from '../../core/errors';
 
 const input = fs.readFileSync(path.join(__dirname, '../vectors/deflate/input.bin'));
@@ -65,4 +68,86 @@ t.test('a bomb does not pile up output while the consumer is paused', async (t) 
   await new Promise((r) => d.on('end', r));
   t.equal(total - d.readableLength >= 0, true);
   t.ok(total >= 256 << 20, 'all output arrives');
+});
+
+t.test('large input chunks, a zero-length stream and output packed across pieces', async (t) => {
+  const gz = zlib.gzipSync(big);
+  t.ok((await run(createThreadedDecompressor('gzip'), gz, 3 << 20)).equals(big), 'chunks larger than the 1 MiB batch');
+  t.ok((await run(createThreadedDecompressor('gzip'), gz.subarray(0, 300000), 1).catch((e: unknown) => e)) instanceof BerthError, 'byte-sized writes of a cut stream: a BerthError');
+  const empty = await run(createThreadedDecompressor('gzip'), zlib.gzipSync(Buffer.alloc(0)));
+  t.equal(empty.length, 0, 'empty member');
+  await t.rejects(run(createThreadedDecompressor('gzip'), Buffer.alloc(0)), { code: 'ERR_WASM_CORRUPT_INPUT' }, 'no input at all');
+  // ~40 MB of output: several 4 MiB packed pieces, credit and acks exercised
+  const large = Buffer.concat(Array.from({ length: 8 }, () => big));
+  const out = await run(createThreadedDecompressor('gzip'), zlib.gzipSync(large, { level: 1 }));
+  t.ok(out.equals(large), `${large.length} bytes`);
+});
+
+t.test('adaptive: small streams stay in-thread, large ones go to a worker', async (t) => {
+  const small = zlib.gzipSync(input);
+  t.ok(small.length < WARM_THRESHOLD, 'the small sample is below both thresholds');
+  const before = threadStats().started;
+  const a = createAdaptiveDecompressor('gzip');
+  t.ok((await run(a, small)).equals(input), 'small, no hint: right bytes');
+  t.equal(a.threaded, false, 'small, no hint: in-thread');
+  const b = createAdaptiveDecompressor('gzip', { sizeHint: small.length });
+  t.equal(b.threaded, false, 'small hint: decided at once, in-thread');
+  t.ok((await run(b, small)).equals(input));
+  t.equal(threadStats().started, before, 'no worker was started for small streams');
+
+  const gz = zlib.gzipSync(big);
+  const c = createAdaptiveDecompressor('gzip', { threshold: 64 << 10 });
+  t.ok((await run(c, gz)).equals(big), 'large, no hint: right bytes');
+  t.equal(c.threaded, true, 'past the threshold: worker thread');
+  const d = createAdaptiveDecompressor('gzip', { sizeHint: gz.length, threshold: gz.length });
+  t.equal(d.threaded, true, 'a hint at the threshold decides for the worker at once');
+  t.ok((await run(d, gz, 4096)).equals(big));
+  const e = createAdaptiveDecompressor('gzip', { thread: false, threshold: 0 });
+  t.ok((await run(e, gz)).equals(big));
+  t.equal(e.threaded, false, 'thread: false never uses a worker');
+  t.ok(threadStats().idle >= 1, 'the worker is kept idle for the next stream');
+  t.ok(WARM_THRESHOLD <= COLD_THRESHOLD);
+
+  let local = 0;
+  const f = createAdaptiveDecompressor('gzip', { local: () => (local++, zlib.createGunzip()) });
+  t.ok((await run(f, small)).equals(input), 'a custom in-thread decoder');
+  t.equal(local, 1);
+});
+
+t.test('adaptive: errors and limits on both paths', async (t) => {
+  const gz = zlib.gzipSync(big);
+  const bad = Buffer.from(gz);
+  bad[bad.length - 8] ^= 1;
+  for (const threshold of [0, 1 << 30]) {
+    const what = threshold === 0 ? 'worker' : 'in-thread';
+    await t.rejects(run(createAdaptiveDecompressor('gzip', { threshold }), bad), { code: 'ERR_WASM_CORRUPT_INPUT' }, `${what}: CRC`);
+    await t.rejects(run(createAdaptiveDecompressor('gzip', { threshold }), gz.subarray(0, gz.length - 100)), { code: 'ERR_WASM_CORRUPT_INPUT' }, `${what}: truncated`);
+    await t.rejects(run(createAdaptiveDecompressor('gzip', { threshold, maxOutputLength: 1000 }), gz), { code: 'ERR_WASM_LIMIT_EXCEEDED' }, `${what}: limit`);
+  }
+});
+
+t.test('codecs.decompressor: the pull path decodes large layers on a worker, small ones in-thread', async (t) => {
+  const saved = process.env.BERTH_DECODE_THREAD;
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.BERTH_DECODE_THREAD;
+    else process.env.BERTH_DECODE_THREAD = saved;
+  });
+  delete process.env.BERTH_DECODE_THREAD;
+  const plan = decodeThreadPlan();
+  t.equal(plan.thread, os.availableParallelism() >= 2, `threads when the host has 2+ CPUs (${os.availableParallelism()})`);
+  const gz = zlib.gzipSync(big);
+  const before = threadStats().started;
+  const small = codecsDecompressor('gzip', gz.length) as unknown as { threaded?: boolean } & NodeJS.ReadWriteStream;
+  t.ok((await run(small, gz)).equals(big));
+  if (plan.thread) t.equal(small.threaded, false, `a ${gz.length}-byte layer is decoded in-thread`);
+  t.equal(threadStats().started, before, 'and starts no worker');
+  process.env.BERTH_DECODE_THREAD = '1';
+  const forced = codecsDecompressor('gzip', gz.length) as unknown as { threaded?: boolean } & NodeJS.ReadWriteStream;
+  t.equal(forced.threaded, true, 'BERTH_DECODE_THREAD=1: worker');
+  t.ok((await run(forced, gz)).equals(big));
+  process.env.BERTH_DECODE_THREAD = '0';
+  t.same(decodeThreadPlan(), { thread: false });
+  const off = codecsDecompressor('gzip', 1 << 30);
+  t.notOk((off as unknown as { threaded?: boolean }).threaded, 'BERTH_DECODE_THREAD=0: never a worker');
+  t.ok((await run(off, gz)).equals(big));
 });

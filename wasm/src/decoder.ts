@@ -23,8 +23,8 @@ export const ST_NEED_CHECK = 3;
 
 /** Optional per-format hooks: see inflate.ts (CRC-32 computed natively over the copied output). */
 export interface DecoderHooks {
-  /** Called with every output piece, in order, before it is emitted. */
-  onOutput?(buf: Buffer): void;
+  /** Called with every output piece (a view of the module's memory), in order, before it is emitted. */
+  onOutput?(buf: Uint8Array): void;
   /** Called when the module returns ST_NEED_CHECK (all output so far has been seen). */
   onNeedCheck?(): void;
 }
@@ -83,6 +83,19 @@ export class DecoderCore {
    * false when `emit` asked to pause (call `pump` again later).
    */
   pump(emit: (buf: Buffer) => boolean): boolean {
+    return this.pumpView((view) => {
+      const out = Buffer.allocUnsafe(view.length);
+      out.set(view);
+      return emit(out);
+    });
+  }
+
+  /**
+   * `pump`, handing each output piece as a view of the module's memory, valid only during the
+   * call: the caller copies it where it wants (the worker thread packs pieces into large
+   * transferable buffers). Returns false from `emit` to pause.
+   */
+  pumpView(emit: (view: Uint8Array) => boolean): boolean {
     const ex = this.ex;
     for (;;) {
       if (this.finished) {
@@ -127,7 +140,7 @@ export class DecoderCore {
   }
 
   /** Hands the pending output to `emit`; false when emit asked to pause. */
-  private drain(emit: (buf: Buffer) => boolean): boolean {
+  private drain(emit: (view: Uint8Array) => boolean): boolean {
     const ex = this.ex;
     const s = ex.flushStart();
     const e = ex.flushEnd();
@@ -137,11 +150,9 @@ export class DecoderCore {
       if (this.total > this.maxOutput) {
         throw ERR_WASM_LIMIT_EXCEEDED(this.what, `output exceeds maxOutputLength (${this.maxOutput} bytes)`);
       }
-      const p = ex.outPtr();
-      const out = Buffer.allocUnsafe(e - s);
-      out.set(new Uint8Array(ex.memory.buffer, p + s, e - s));
-      if (this.hooks.onOutput) this.hooks.onOutput(out);
-      more = emit(out);
+      const view = new Uint8Array(ex.memory.buffer, ex.outPtr() + s, e - s);
+      if (this.hooks.onOutput) this.hooks.onOutput(view);
+      more = emit(view);
     }
     ex.flushed();
     return more;

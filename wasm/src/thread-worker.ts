@@ -1,8 +1,9 @@
 /**
- * Worker-thread side of wasm/src/thread.ts: runs one decoder (DecoderCore) and streams its output
- * back. Messages in: {t:'data', buf, final}, {t:'ack', n}. Out: {t:'out', buf}, {t:'consumed', n},
- * {t:'end'}, {t:'error', code, message}. Output is credit-based: the worker stops decoding while
- * more than OUT_CREDIT bytes are posted but not yet acknowledged by the main thread.
+ * Worker-thread side of wasm/src/thread.ts: runs one decoder (DecoderCore) per stream and streams
+ * its output back. Messages: see ToWorker / FromWorker. Input batches arrive as transferred
+ * buffers and are transferred back with `consumed` once decoded (the main thread recycles them).
+ * Output is credit-based: the worker stops decoding while more than OUT_CREDIT bytes are posted
+ * but not yet acknowledged by the main thread.
  */
 import { parentPort } from 'node:worker_threads';
 import { BerthError } from '../../core/errors';
@@ -16,20 +17,55 @@ export interface ThreadWorkerData {
   maxWindowSize?: number;
 }
 
+/** Main thread → worker. `data.buf` holds `len` bytes of input (absent for an empty final batch). */
+export type ToWorker =
+  | { t: 'init'; data: ThreadWorkerData }
+  | { t: 'data'; buf?: ArrayBuffer; len: number; final: boolean }
+  | { t: 'ack'; n: number };
+
+/**
+ * Worker → main thread. Every message but `error` reports `n` more input bytes decoded and hands
+ * back (transferred) the input buffers `ret` it is done with; `out` carries `len` bytes of output
+ * in `buf` (transferred).
+ */
+export type FromWorker =
+  | { t: 'out'; buf: ArrayBuffer; len: number; n: number; ret: ArrayBuffer[] }
+  | { t: 'consumed'; n: number; ret: ArrayBuffer[] }
+  | { t: 'end'; n: number; ret: ArrayBuffer[] }
+  | { t: 'error'; code?: string; message?: string };
+
+/** Output bytes posted and not acknowledged before the worker pauses. */
 const OUT_CREDIT = 8 << 20;
+/** Output is packed into buffers of this size (fewer messages and allocations than one per piece). */
+const OUT_PIECE = 4 << 20;
+/** Input decoded since the last report, from which it is reported without waiting for output. */
+const REPORT = 2 << 20;
+const EMPTY = new Uint8Array(0);
+
+interface Batch {
+  buf: Uint8Array;
+  ab: ArrayBuffer | undefined;
+  final: boolean;
+}
 
 function start(): void {
   const port = parentPort;
   if (!port) return;
   let core: DecoderCore | undefined;
-  let queue: Array<{ buf: Uint8Array; final: boolean }> = [];
-  let current: { buf: Uint8Array; final: boolean } | undefined;
+  let queue: Batch[] = [];
+  let current: Batch | undefined;
   let outstanding = 0;
   let failed = false;
+  /** Output being packed. */
+  let out: Uint8Array | undefined;
+  let outLen = 0;
+  /** Input decoded but not reported, and its buffers. */
+  let unreported = 0;
+  let ret: ArrayBuffer[] = [];
   const fail = (err: unknown): void => {
     failed = true;
-    if (err instanceof BerthError) port.postMessage({ t: 'error', code: err.code, message: err.message });
-    else port.postMessage({ t: 'error', code: 'ERR_WASM_ABORT', message: err instanceof Error ? err.message : String(err) });
+    if (err instanceof BerthError) port.postMessage({ t: 'error', code: err.code, message: err.message } satisfies FromWorker);
+    else port.postMessage({ t: 'error', code: 'ERR_WASM_ABORT', message: err instanceof Error ? err.message : String(err) } satisfies FromWorker);
   };
   /** A new stream: the same worker serves many streams, one after the other. */
   const init = (data: ThreadWorkerData): void => {
@@ -38,6 +74,10 @@ function start(): void {
     outstanding = 0;
     failed = false;
     core = undefined;
+    out = undefined;
+    outLen = 0;
+    unreported = 0;
+    ret = [];
     try {
       const limits = { ...(data.maxOutputLength !== undefined ? { maxOutputLength: data.maxOutputLength } : {}) };
       core = data.kind === 'zstd'
@@ -47,11 +87,42 @@ function start(): void {
       fail(err);
     }
   };
-  const emit = (b: Buffer): boolean => {
-    // small Buffers live in Node's shared pool: copy those into an exact, transferable buffer
-    const own = b.byteOffset === 0 && b.buffer.byteLength === b.length ? b : new Uint8Array(b);
-    outstanding += own.length;
-    port.postMessage({ t: 'out', buf: own.buffer }, [own.buffer as ArrayBuffer]);
+  /** Posts the packed output (if any) with the pending input report; else a bare report. */
+  const report = (t: 'out' | 'consumed' | 'end'): void => {
+    const r = ret;
+    const n = unreported;
+    ret = [];
+    unreported = 0;
+    if (out && outLen > 0) {
+      const buf = out.buffer as ArrayBuffer;
+      const len = outLen;
+      out = undefined;
+      outLen = 0;
+      port.postMessage({ t: 'out', buf, len, n, ret: r } satisfies FromWorker, [buf, ...r]);
+      if (t === 'end') port.postMessage({ t: 'end', n: 0, ret: [] } satisfies FromWorker);
+    } else if (t === 'end' || (t === 'consumed' && n > 0)) {
+      port.postMessage({ t, n, ret: r } satisfies FromWorker, r);
+    } else {
+      unreported = n;
+      ret = r;
+    }
+  };
+  const emit = (view: Uint8Array): boolean => {
+    let o = 0;
+    while (o < view.length) {
+      if (!out) {
+        // not zero-filled, and not from fresh zeroed pages as `new ArrayBuffer` is (~2x the copy time)
+        const b = Buffer.allocUnsafe(OUT_PIECE);
+        out = b.byteOffset === 0 && b.buffer.byteLength === b.length ? b : new Uint8Array(OUT_PIECE);
+        outLen = 0;
+      }
+      const n = Math.min(view.length - o, out.length - outLen);
+      out.set(view.subarray(o, o + n), outLen);
+      outLen += n;
+      o += n;
+      outstanding += n;
+      if (outLen === out.length) report('out');
+    }
     return outstanding < OUT_CREDIT;
   };
   const work = (): void => {
@@ -60,32 +131,42 @@ function start(): void {
       for (;;) {
         if (!current) {
           current = queue.shift();
-          if (!current) return;
+          if (!current) {
+            // idle: what is decoded goes out now, and the main thread learns it may send more
+            report('consumed');
+            return;
+          }
           core.feed(current.buf, current.final);
         }
-        if (!core.pump(emit)) return; // out of credit: resumed by an ack
-        port.postMessage({ t: 'consumed', n: current.buf.length });
-        const final = current.final;
-        current = undefined;
-        if (final) {
-          core = undefined;
-          port.postMessage({ t: 'end' });
+        if (!core.pumpView(emit)) {
+          report('out'); // out of credit: what is packed goes now; resumed by an ack
           return;
         }
+        const { buf, ab, final } = current;
+        current = undefined;
+        // the input is in WASM memory now: its buffer goes back for the next batch
+        unreported += buf.length;
+        if (ab) ret.push(ab);
+        if (final) {
+          core = undefined;
+          report('end');
+          return;
+        }
+        if (unreported >= REPORT) report('consumed');
       }
     } catch (err) {
       fail(err);
     }
   };
-  port.on('message', (m: { t: string; buf?: ArrayBuffer; final?: boolean; n?: number; data?: ThreadWorkerData }) => {
+  port.on('message', (m: ToWorker) => {
     if (m.t === 'init') {
-      init(m.data!);
+      init(m.data);
     } else if (m.t === 'data') {
-      queue.push({ buf: new Uint8Array(m.buf!), final: m.final === true });
+      queue.push({ buf: m.buf ? new Uint8Array(m.buf, 0, m.len) : EMPTY, ab: m.buf, final: m.final });
       if (queue.length === 1 && !current) work();
     } else if (m.t === 'ack') {
       const before = outstanding;
-      outstanding -= m.n ?? 0;
+      outstanding -= m.n;
       if (before >= OUT_CREDIT && outstanding < OUT_CREDIT) work();
     }
   });

@@ -4,13 +4,21 @@
  * the pull pipeline then costs about the decompression alone (see bench/wasm.ts).
  *
  *   src.pipe(createThreadedDecompressor('gzip')).pipe(tarExtract)
+ *   src.pipe(createAdaptiveDecompressor('zstd', { sizeHint })).pipe(tarExtract)   // the pull's choice
  *
- * The Transform copies each input chunk into a transferable buffer (the caller's buffers may be
- * pooled), keeps at most IN_FLIGHT bytes queued in the worker, and acknowledges output only as
- * its readable side drains, so memory stays bounded on a decompression bomb too. Errors arrive as
- * the same BerthError codes as the in-thread decoders.
+ * Input is copied into 1 MiB batch buffers that are transferred to the worker and transferred back
+ * once decoded (recycled: no allocation per batch); at most IN_FLIGHT bytes are queued in the
+ * worker. Output arrives as transferred buffers (no copy) of up to a few MiB and is acknowledged,
+ * in batches, only as the readable side drains, so memory stays bounded on a decompression bomb
+ * too. Errors arrive as the same BerthError codes as the in-thread decoders.
+ *
+ * A worker costs a start (~10–30 ms, once per process: idle workers are kept, unref'd) and some
+ * CPU per MB for messages; `createAdaptiveDecompressor` therefore decodes in-thread what is small
+ * (a size hint below the threshold, or a stream that ends before the threshold) and moves to a
+ * worker only past the threshold.
  */
 import { packageFile } from '../../core/paths';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -18,10 +26,19 @@ import { Transform, TransformCallback, TransformOptions } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { BerthError, ErrorClass } from '../../core/errors';
 import { ERR_WASM_ABORT, ERR_WASM_CORRUPT_INPUT, ERR_WASM_LIMIT_EXCEEDED, ERR_WASM_UNAVAILABLE, ERR_WASM_UNSUPPORTED } from './errors';
-import type { ThreadWorkerData } from './thread-worker';
+import { createGunzip, createInflate } from './inflate';
+import { createZstdDecompress } from './zstd';
+import type { ThreadWorkerData, ToWorker, FromWorker } from './thread-worker';
 
-const IN_FLIGHT = 4 << 20;
+/** Bytes of input posted but not yet decoded by the worker before writes are held back. */
+const IN_FLIGHT = 8 << 20;
+/** Input batch (one message, one recycled transferable buffer). */
 const BATCH = 1 << 20;
+/** A smaller batch is posted only when the worker has nothing left to decode. */
+const MIN_BATCH = 128 << 10;
+/** Output bytes acknowledged per message (the worker's credit is 8 MiB, see thread-worker.ts). */
+const ACK_BATCH = 2 << 20;
+const KEEP_FREE = 6;
 
 const CLASSES: Record<string, ErrorClass> = {
   [ERR_WASM_CORRUPT_INPUT.code]: ERR_WASM_CORRUPT_INPUT.cls,
@@ -56,6 +73,12 @@ function workerScript(): { file: string | URL; eval: boolean } {
 /** Idle workers kept for the next stream (unref'd: they never keep the process alive). */
 const idle: Worker[] = [];
 const MAX_IDLE = 2;
+let started = 0;
+
+/** Workers started by this process so far and idle now (tests, `berth info`). */
+export function threadStats(): { started: number; idle: number } {
+  return { started, idle: idle.length };
+}
 
 function acquire(): Worker {
   const w = idle.pop();
@@ -64,6 +87,7 @@ function acquire(): Worker {
     return w;
   }
   const script = workerScript();
+  started++;
   return new Worker(script.file, { eval: script.eval });
 }
 
@@ -82,48 +106,50 @@ function release(w: Worker, reusable: boolean): void {
   }
 }
 
+/**
+ * Starts a worker now (if none is idle) so that the first large layer does not wait for it; the
+ * worker stays idle and unref'd.
+ */
+export function prewarmDecoderThread(): void {
+  if (idle.length > 0) return;
+  const w = acquire();
+  release(w, true);
+}
+
 export class ThreadedDecompressor extends Transform {
   private readonly worker: Worker;
   private released = false;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** The batch being filled, and recycled batch buffers. */
+  private cur: Uint8Array | undefined;
+  private curLen = 0;
+  private readonly spare: ArrayBuffer[] = [];
+  /** Bytes posted (or being batched) and not yet reported consumed by the worker. */
   private inFlight = 0;
   private waiting: TransformCallback | undefined;
   private flushCb: TransformCallback | undefined;
-  private unacked = 0;
+  /** Output bytes received and pushed but not acknowledged yet / held while the reader is full. */
+  private toAck = 0;
+  private held = 0;
   private ended = false;
 
   constructor(kind: ThreadWorkerData['kind'], opts: ThreadedOptions = {}) {
-    super(opts.stream);
+    super({ readableHighWaterMark: 4 << 20, ...opts.stream });
     const data: ThreadWorkerData = { kind };
     if (opts.maxOutputLength !== undefined) data.maxOutputLength = opts.maxOutputLength;
     if (opts.maxWindowSize !== undefined) data.maxWindowSize = opts.maxWindowSize;
     this.worker = acquire();
-    this.worker.postMessage({ t: 'init', data });
-    this.worker.on('message', (m: { t: string; buf?: ArrayBuffer; n?: number; code?: string; message?: string }) => this.onMessage(m));
+    this.send({ t: 'init', data });
+    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', (err) => this.destroy(ERR_WASM_ABORT.with({ cause: err }, kind, err.message)));
   }
 
-  private onMessage(m: { t: string; buf?: ArrayBuffer; n?: number; code?: string; message?: string }): void {
+  private send(m: ToWorker, transfer?: ArrayBuffer[]): void {
+    this.worker.postMessage(m, transfer);
+  }
+
+  private onMessage(m: FromWorker): void {
     if (this.released) return;
-    if (m.t === 'out') {
-      const b = Buffer.from(m.buf!);
-      if (this.push(b)) this.worker.postMessage({ t: 'ack', n: b.length });
-      else this.unacked += b.length;
-    } else if (m.t === 'consumed') {
-      this.inFlight -= m.n ?? 0;
-      if (this.waiting && this.inFlight < IN_FLIGHT) {
-        const cb = this.waiting;
-        this.waiting = undefined;
-        cb();
-      }
-    } else if (m.t === 'end') {
-      this.ended = true;
-      this.free(true);
-      const cb = this.flushCb;
-      this.flushCb = undefined;
-      if (cb) cb();
-    } else if (m.t === 'error') {
+    if (m.t === 'error') {
       const code = m.code ?? ERR_WASM_ABORT.code;
       const err = new BerthError(code, CLASSES[code] ?? 'internal', m.message ?? 'decoder failed');
       this.ended = true;
@@ -133,16 +159,59 @@ export class ThreadedDecompressor extends Transform {
       this.flushCb = undefined;
       if (cb) cb(err);
       else this.destroy(err);
+      return;
+    }
+    if (m.t === 'out') {
+      const b = Buffer.from(m.buf, 0, m.len);
+      if (this.push(b)) {
+        this.toAck += b.length;
+        if (this.toAck >= ACK_BATCH) {
+          this.send({ t: 'ack', n: this.toAck });
+          this.toAck = 0;
+        }
+      } else {
+        this.held += b.length;
+      }
+    }
+    // input decoded: its buffers come back for the next batches
+    this.inFlight -= m.n;
+    for (const ab of m.ret) if (ab.byteLength === BATCH && this.spare.length < KEEP_FREE) this.spare.push(ab);
+    if (m.t === 'end') {
+      this.ended = true;
+      this.free(true);
+      const cb = this.flushCb;
+      this.flushCb = undefined;
+      if (cb) cb();
+      return;
+    }
+    // the worker is idle: hand it what has been batched so far rather than let it wait
+    if (this.inFlight === this.curLen && this.curLen >= MIN_BATCH && this.flushCb === undefined) this.post(false);
+    if (this.waiting && this.inFlight < IN_FLIGHT) {
+      const cb = this.waiting;
+      this.waiting = undefined;
+      cb();
     }
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    // batch small network chunks: one message per BATCH bytes keeps the per-message cost low
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    this.inFlight += chunk.length;
-    // post when a batch is full, or at once when the worker has nothing queued (keep it busy)
-    if (this.pendingBytes >= BATCH || this.inFlight === this.pendingBytes) this.post(false);
+    // Our own copy, batched: callers' buffers may be pooled, and one message per MiB keeps the
+    // per-message cost low.
+    let o = 0;
+    while (o < chunk.length) {
+      if (!this.cur) {
+        const ab = this.spare.pop() ?? new ArrayBuffer(BATCH);
+        this.cur = new Uint8Array(ab);
+        this.curLen = 0;
+      }
+      const n = Math.min(chunk.length - o, BATCH - this.curLen);
+      this.cur.set(chunk.subarray(o, o + n), this.curLen);
+      this.curLen += n;
+      this.inFlight += n;
+      o += n;
+      if (this.curLen === BATCH) this.post(false);
+    }
+    // a partial batch goes at once when the worker has nothing else queued (keep it busy)
+    if (this.curLen >= MIN_BATCH && this.inFlight === this.curLen) this.post(false);
     if (this.inFlight < IN_FLIGHT) cb();
     else this.waiting = cb;
   }
@@ -152,23 +221,21 @@ export class ThreadedDecompressor extends Transform {
     this.post(true);
   }
 
-  /** Sends the pending input as one transferable buffer (our own copy: callers' buffers may be pooled). */
+  /** Sends the batch (transferred; the worker sends the buffer back once decoded). */
   private post(final: boolean): void {
-    const buf = new Uint8Array(this.pendingBytes);
-    let o = 0;
-    for (const c of this.pending) {
-      buf.set(c, o);
-      o += c.length;
-    }
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.worker.postMessage({ t: 'data', buf: buf.buffer, final }, [buf.buffer]);
+    const cur = this.cur;
+    const len = this.curLen;
+    this.cur = undefined;
+    this.curLen = 0;
+    if (cur) this.send({ t: 'data', buf: cur.buffer as ArrayBuffer, len, final }, [cur.buffer as ArrayBuffer]);
+    else if (final) this.send({ t: 'data', len: 0, final });
   }
 
   override _read(size: number): void {
-    if (this.unacked > 0 && !this.released) {
-      this.worker.postMessage({ t: 'ack', n: this.unacked });
-      this.unacked = 0;
+    if ((this.held > 0 || this.toAck > 0) && !this.released) {
+      this.send({ t: 'ack', n: this.held + this.toAck });
+      this.held = 0;
+      this.toAck = 0;
     }
     super._read(size);
   }
@@ -188,4 +255,123 @@ export class ThreadedDecompressor extends Transform {
 /** A Transform decompressing gzip ('gzip'), zlib, raw deflate or zstd on a worker thread. */
 export function createThreadedDecompressor(kind: ThreadWorkerData['kind'], opts: ThreadedOptions = {}): ThreadedDecompressor {
   return new ThreadedDecompressor(kind, opts);
+}
+
+export interface AdaptiveOptions extends ThreadedOptions {
+  /** The compressed size when known (a layer descriptor's size): decides at once. */
+  sizeHint?: number;
+  /**
+   * Compressed bytes from which a worker is used. Default: WARM_THRESHOLD when a worker is idle
+   * (no start to pay), else COLD_THRESHOLD.
+   */
+  threshold?: number;
+  /** Use a worker at all; default: when the host has two or more CPUs. */
+  thread?: boolean;
+  /** The in-thread decoder for what stays small; default: the WASM decoder of `kind`. */
+  local?: () => Transform;
+}
+
+/** Worker used from this many compressed bytes when one is idle (no start to pay). */
+export const WARM_THRESHOLD = 1 << 20;
+/**
+ * ...and when one must be started first (~10–30 ms on a busy 2-core host, which decoding 8 MiB of
+ * gzip in-thread, ~20–30 ms, would not win back).
+ */
+export const COLD_THRESHOLD = 8 << 20;
+
+export function hostCpus(): number {
+  const o = os as { availableParallelism?: () => number };
+  return typeof o.availableParallelism === 'function' ? o.availableParallelism() : os.cpus().length;
+}
+
+function localDecoder(kind: ThreadWorkerData['kind'], opts: ThreadedOptions): Transform {
+  const limits = opts.maxOutputLength !== undefined ? { maxOutputLength: opts.maxOutputLength } : {};
+  const stream = opts.stream ? { stream: opts.stream } : {};
+  if (kind === 'zstd') return createZstdDecompress({ ...limits, ...stream, ...(opts.maxWindowSize !== undefined ? { maxWindowSize: opts.maxWindowSize } : {}) });
+  if (kind === 'gzip') return createGunzip({ ...limits, ...stream });
+  return createInflate({ format: kind, ...limits, ...stream });
+}
+
+/**
+ * Decodes in-thread what is small and on a worker thread what is large: with a size hint the
+ * choice is made at once (a large one starts the worker while the first bytes arrive); without,
+ * input is held until `threshold` bytes have arrived (worker) or the stream ended (in-thread).
+ * `threaded` tells which path was taken once decided.
+ */
+export class AdaptiveDecompressor extends Transform {
+  private inner: Transform | undefined;
+  private buffered: Buffer[] = [];
+  private bufferedBytes = 0;
+  private flushCb: TransformCallback | undefined;
+  private readonly threshold: number;
+  threaded: boolean | undefined;
+
+  constructor(
+    private readonly kind: ThreadWorkerData['kind'],
+    private readonly opts: AdaptiveOptions = {},
+  ) {
+    super({ readableHighWaterMark: 4 << 20 });
+    this.threshold = opts.threshold ?? (idle.length > 0 ? WARM_THRESHOLD : COLD_THRESHOLD);
+    const thread = opts.thread ?? hostCpus() >= 2;
+    if (!thread) this.start(false);
+    else if (opts.sizeHint !== undefined) this.start(opts.sizeHint >= this.threshold);
+  }
+
+  private start(threaded: boolean): Transform {
+    const { sizeHint: _s, threshold: _t, thread: _th, local, ...rest } = this.opts;
+    const inner = threaded ? new ThreadedDecompressor(this.kind, rest) : local ? local() : localDecoder(this.kind, rest);
+    this.inner = inner;
+    this.threaded = threaded;
+    inner.on('data', (b: Buffer) => {
+      if (!this.push(b)) inner.pause();
+    });
+    inner.on('error', (e: Error) => this.destroy(e));
+    inner.on('end', () => {
+      const cb = this.flushCb;
+      this.flushCb = undefined;
+      if (cb) cb();
+    });
+    for (const c of this.buffered) inner.write(c);
+    this.buffered = [];
+    return inner;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    let inner = this.inner;
+    if (!inner) {
+      this.buffered.push(chunk);
+      this.bufferedBytes += chunk.length;
+      if (this.bufferedBytes < this.threshold) {
+        cb();
+        return;
+      }
+      inner = this.start(true);
+    } else if (inner.write(chunk)) {
+      cb();
+      return;
+    }
+    if (inner.writableNeedDrain) inner.once('drain', () => cb());
+    else cb();
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.flushCb = cb;
+    (this.inner ?? this.start(false)).end();
+  }
+
+  override _read(size: number): void {
+    if (this.inner?.isPaused()) this.inner.resume();
+    super._read(size);
+  }
+
+  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
+    this.inner?.destroy();
+    this.buffered = [];
+    cb(err);
+  }
+}
+
+/** `AdaptiveDecompressor`: in-thread below the threshold, on a worker thread above. */
+export function createAdaptiveDecompressor(kind: ThreadWorkerData['kind'], opts: AdaptiveOptions = {}): AdaptiveDecompressor {
+  return new AdaptiveDecompressor(kind, opts);
 }
