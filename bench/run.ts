@@ -1,46 +1,75 @@
 /**
- * bench/run.ts — container start and exec latency, side by side in one run, plus the memory
- * berth keeps per running container.
+ * bench/run.ts — container start and exec latency, side by side in one run (contenders take turns
+ * run by run, so they share whatever else the host is doing), plus the memory berth keeps per
+ * running container.
  *
- *   npx tsc -p tsconfig.build.json && node --import=@tapjs/typescript/... (or: npx tsx) bench/run.ts [N]
- *   simplest: node -r ./node_modules/@tapjs/typescript/... — see README; the CI uses:
- *   node --experimental-strip-types is not available on Node 20, so run it through tap's loader:
- *     node --import=file://$PWD/node_modules/@tapjs/typescript/dist/esm/import.mjs bench/run.ts 20
+ *   node --import=file://$PWD/node_modules/@tapjs/typescript/dist/esm/import.mjs bench/run.ts [N]
  *
- * Figures (whole-process wall time, median/min/max over N runs after 3 warm-ups, like the anchors):
- *   berth run   `berth run --rm --network none bb true`
- *   berth exec  `berth exec ID true` into `berth run -d --network none bb sleep 1000`
- *   raw runtime `RUNTIME run --bundle B ID` of a busybox bundle (the floor any engine pays)
- * Memory: the RSS of berth-owned processes (monitors) with 0 and with 10 containers running.
- * Ratios are quoted against the anchors in /work/shared/anchors/RESULTS.md (docker run 0.251 s,
- * podman run 0.164 s, crun 0.012 s, docker exec 0.066 s).
+ * Contenders (each skipped with the reason when it cannot run here):
+ *   berth (oci)   `berth run --rm --network none bb true` with the default backend (runc here)
+ *   berth (ns)    the same with `isolation: ns` (berth-nsrun, berth's own runtime)
+ *   docker        docker.io's dockerd started for the bench only: its own --data-root, socket and
+ *                 exec root under the bench dir, `--iptables=false --bridge=none` (nothing on the
+ *                 host's firewall or links), stopped and removed at the end
+ *   podman        `podman --root/--runroot <bench dir> --runtime runc` (crun refuses this hybrid
+ *                 cgroup host unless the host is changed, which the bench does not do)
+ *   raw runc      `runc run --bundle B ID` of the same busybox rootfs: the floor runc itself costs
+ * exec: `exec ID true` into a `sleep` container of each engine; berth's default enters through
+ *   berth-nsrun (`exec --join-pid`), `exec: runtime` through `runc exec`.
+ *
+ * Figures: whole-process wall time from outside (spawnSync), median/min/max over N runs after 3
+ * warm-ups. Everything lives under /var/lib/berth-bench-run (the ext4 root like /var/lib/docker;
+ * /tmp on this VM is much slower for file creation). NODE_EXTRA_CA_CERTS, which this host sets
+ * for every process (Node then parses its certificates at start-up, ≈ 30 ms), is removed from
+ * berth's environment, as on a machine that does not set it; the output says so.
+ * Ratios are against the contenders measured in the same run; the anchors' figures
+ * (/work/shared/anchors/RESULTS.md: docker run 0.251 s, podman 0.164 s, docker exec 0.066 s) are
+ * printed for reference.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, cleanupRoot, makeBusyboxRootfs, makeBusyboxTar } from '../test/helpers/busybox-rootfs';
 
-const ANCHOR = { dockerRun: 0.251, podmanRun: 0.164, crun: 0.012, runc: 0.034, dockerExec: 0.066 };
+const ANCHOR = { dockerRun: 0.251, podmanRun: 0.164, dockerExec: 0.066 };
+const DIR = process.env.BENCH_DIR ?? '/var/lib/berth-bench-run';
 
-function time(cmd: string[], opts: { expect?: number } = {}): number {
+const env: NodeJS.ProcessEnv = { ...process.env };
+const strippedCa = env.NODE_EXTRA_CA_CERTS !== undefined;
+delete env.NODE_EXTRA_CA_CERTS;
+delete env.NODE_OPTIONS;
+
+interface Contender { name: string; cmd: string[]; expect?: number }
+interface Row { name: string; median: number; min: number; max: number; n: number }
+
+function time(c: Contender): number {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = spawnSync(c.cmd[0]!, c.cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  if ((r.status ?? 255) !== (opts.expect ?? 0)) throw new Error(`${cmd.join(' ')} exited ${r.status}: ${r.stderr}`);
+  if ((r.status ?? 255) !== (c.expect ?? 0)) throw new Error(`${c.cmd.join(' ')} exited ${r.status}: ${String(r.stderr).slice(0, 300)}`);
   return s;
 }
 
-function stats(xs: number[]): { median: number; min: number; max: number } {
+function stats(name: string, xs: number[]): Row {
   const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
+  return { name, median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]!, n: s.length };
 }
 
-function measure(name: string, n: number, fn: () => number): { name: string; median: number; min: number; max: number } {
-  for (let i = 0; i < 3; i++) fn();
-  const xs: number[] = [];
-  for (let i = 0; i < n; i++) xs.push(fn());
-  return { name, ...stats(xs) };
+/** Round-robin: every contender once per round, N rounds after 3 warm-up rounds. */
+function sideBySide(n: number, cs: Contender[]): Row[] {
+  for (let i = 0; i < 3; i++) for (const c of cs) time(c);
+  const xs = cs.map(() => [] as number[]);
+  for (let i = 0; i < n; i++) cs.forEach((c, k) => xs[k]!.push(time(c)));
+  return cs.map((c, k) => stats(c.name, xs[k]!));
+}
+
+function sh(cmd: string[], opts: { input?: string } = {}): string {
+  return execFileSync(cmd[0]!, cmd.slice(1), { env, ...(opts.input ? { input: opts.input } : {}), stdio: ['pipe', 'pipe', 'pipe'] }).toString().trim();
+}
+
+function which(name: string): string | undefined {
+  const r = spawnSync('sh', ['-c', `command -v ${name}`], { env: { ...env, PATH: `${env.PATH}:/usr/sbin:/sbin` } });
+  return r.status === 0 ? r.stdout.toString().trim() : undefined;
 }
 
 function rssKiB(pid: string): number {
@@ -67,75 +96,154 @@ function berthRss(root: string): { count: number; kib: number } {
   return { count, kib };
 }
 
+/** dockerd for the bench only; resolves once its socket answers. */
+async function startDocker(base: string): Promise<{ cli: string[]; stop: () => Promise<void> } | string> {
+  const dockerd = which('dockerd');
+  const docker = ['/usr/bin/docker', '/usr/local/bin/docker'].find((p) => existsSync(p));
+  if (!dockerd || !docker) return 'docker is not installed (apt-get install docker.io)';
+  const sock = join(base, 'docker.sock');
+  mkdirSync(join(base, 'docker'), { recursive: true });
+  const log = join(base, 'dockerd.log');
+  const d: ChildProcess = spawn(dockerd, [
+    '--data-root', join(base, 'docker'), '--exec-root', join(base, 'dx'), '-H', `unix://${sock}`,
+    '--pidfile', join(base, 'dockerd.pid'), '--iptables=false', '--ip6tables=false', '--bridge=none',
+    '--storage-driver', 'overlay2',
+  ], { stdio: ['ignore', 'ignore', 'ignore'], env, detached: true });
+  const cli = [docker, '-H', `unix://${sock}`];
+  const stop = async (): Promise<void> => {
+    spawnSync(cli[0]!, [...cli.slice(1), 'rm', '-f', ...sh([...cli, 'ps', '-aq']).split('\n').filter(Boolean)], { env, stdio: 'ignore' });
+    try { process.kill(d.pid!, 'SIGTERM'); } catch { /* gone */ }
+    for (let i = 0; i < 100 && d.exitCode === null && d.signalCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+    try { process.kill(d.pid!, 'SIGKILL'); } catch { /* gone */ }
+    spawnSync('sh', ['-c', `grep -o ' ${base}/[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`], { stdio: 'ignore' });
+    rmSync(join(base, 'docker'), { recursive: true, force: true });
+    rmSync(join(base, 'dx'), { recursive: true, force: true });
+  };
+  for (let i = 0; i < 150; i++) {
+    if (spawnSync(cli[0]!, [...cli.slice(1), 'version'], { env, stdio: 'ignore' }).status === 0) return { cli, stop };
+    if (d.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await stop();
+  return `dockerd did not start (see ${log})`;
+}
+
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 20);
-  const tmp = mkdtempSync(join(tmpdir(), 'berth-bench-'));
-  const root = join(tmp, 'root');
+  rmSync(DIR, { recursive: true, force: true });
+  mkdirSync(DIR, { recursive: true });
+  const root = join(DIR, 'root');
+  const nsCfg = join(DIR, 'ns.yaml');
+  const rtExecCfg = join(DIR, 'oci-runtime-exec.yaml');
+  writeFileSync(nsCfg, 'isolation: ns\n');
+  writeFileSync(rtExecCfg, 'plugins:\n  oci: { exec: runtime }\n');
   const berth = (...a: string[]) => [process.execPath, BIN, '--root', root, ...a];
-  const out: string[] = [];
+  const notes: string[] = [];
+  const cleanups: Array<() => Promise<void> | void> = [];
   try {
-    execFileSync(process.execPath, [BIN, '--root', root, 'import', makeBusyboxTar(tmp), 'bb:latest'], { stdio: 'ignore' });
-    const rows = [];
-    rows.push(measure('for scale: berth --version (Node + CLI floor)', n, () => time([process.execPath, BIN, '--version'])));
-    rows.push(measure('for scale: berth ps (engine open, no container)', n, () => time(berth('ps'))));
-    rows.push(measure('berth run --rm --network none bb true', n, () => time(berth('run', '--rm', '--network', 'none', 'bb', 'true'))));
-    const id = execFileSync(process.execPath, [BIN, '--root', root, 'run', '-d', '--network', 'none', 'bb', 'sleep', '1000']).toString().trim();
-    rows.push(measure('berth exec ID true', n, () => time(berth('exec', id, 'true'))));
-    // raw runtimes on a bundle of the same rootfs
-    const bundle = join(tmp, 'bundle');
-    mkdirSync(bundle, { recursive: true });
-    const rootfs = makeBusyboxRootfs(tmp);
-    for (const rt of ['crun', 'runc']) {
-      const path = spawnSync('sh', ['-c', `command -v ${rt}`]).stdout.toString().trim();
-      if (!path) continue;
-      execFileSync(path, ['spec'], { cwd: bundle });
+    const tar = makeBusyboxTar(DIR);
+    sh(berth('import', tar, 'bb:latest'));
+    const runs: Contender[] = [
+      { name: 'berth run (oci, runc)', cmd: berth('run', '--rm', '--network', 'none', 'bb', 'true') },
+      { name: 'berth run (ns, berth-nsrun)', cmd: berth('--config', nsCfg, 'run', '--rm', '--network', 'none', 'bb', 'true') },
+    ];
+    const execs: Contender[] = [];
+    const ociId = sh(berth('run', '-d', '--network', 'none', 'bb', 'sleep', '1000'));
+    const nsId = sh(berth('--config', nsCfg, 'run', '-d', '--network', 'none', 'bb', 'sleep', '1000'));
+    execs.push({ name: 'berth exec (oci; enters with berth-nsrun)', cmd: berth('exec', ociId, 'true') });
+    execs.push({ name: 'berth exec (oci; exec: runtime = runc exec)', cmd: berth('--config', rtExecCfg, 'exec', ociId, 'true') });
+    execs.push({ name: 'berth exec (ns)', cmd: berth('--config', nsCfg, 'exec', nsId, 'true') });
+
+    const docker = await startDocker(DIR);
+    if (typeof docker === 'string') notes.push(`docker: skipped: ${docker}`);
+    else {
+      cleanups.push(docker.stop);
+      sh([...docker.cli, 'import', tar, 'bb']);
+      runs.push({ name: 'docker run', cmd: [...docker.cli, 'run', '--rm', '--network', 'none', 'bb', 'true'] });
+      const id = sh([...docker.cli, 'run', '-d', '--network', 'none', 'bb', 'sleep', '1000']);
+      execs.push({ name: 'docker exec', cmd: [...docker.cli, 'exec', id, 'true'] });
+    }
+    const podman = which('podman');
+    if (!podman) notes.push('podman: skipped: not installed (apt-get install podman)');
+    else {
+      const p = [podman, '--root', join(DIR, 'podman'), '--runroot', join(DIR, 'podman-run'), '--runtime', 'runc', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+      cleanups.push(() => {
+        spawnSync(p[0]!, [...p.slice(1), 'rm', '-af', '-t', '0'], { env, stdio: 'ignore' });
+        spawnSync(p[0]!, [...p.slice(1), 'system', 'reset', '-f'], { env, stdio: 'ignore' });
+      });
+      try {
+        sh([...p, 'import', tar, 'bb']);
+        const ul = ['--ulimit', 'host'];
+        time({ name: 'probe', cmd: [...p, 'run', '--rm', ...ul, '--network', 'none', 'bb', 'true'] });
+        runs.push({ name: 'podman run (runc)', cmd: [...p, 'run', '--rm', ...ul, '--network', 'none', 'bb', 'true'] });
+        const id = sh([...p, 'run', '-d', ...ul, '--network', 'none', 'bb', 'sleep', '1000']);
+        execs.push({ name: 'podman exec', cmd: [...p, 'exec', id, 'true'] });
+      } catch (e) {
+        notes.push(`podman: skipped: ${(e as Error).message.split('\n')[0]!.slice(0, 200)}`);
+      }
+    }
+    // raw runc on a bundle of the same rootfs
+    const runc = which('runc');
+    if (runc) {
+      const bundle = join(DIR, 'bundle');
+      mkdirSync(bundle, { recursive: true });
+      execFileSync(runc, ['spec'], { cwd: bundle });
       const cfg = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { process: { terminal: boolean; args: string[] }; root: { path: string } };
       cfg.process.terminal = false;
       cfg.process.args = ['/bin/true'];
-      cfg.root.path = rootfs;
+      cfg.root.path = makeBusyboxRootfs(DIR);
       writeFileSync(join(bundle, 'config.json'), JSON.stringify(cfg));
-      rmSync(join(bundle, 'config.json.bak'), { force: true });
       let i = 0;
-      try {
-        rows.push(measure(`raw ${rt} run of a bundle`, n, () => time([path, '--root', join(tmp, `rt-${rt}`), 'run', '--bundle', bundle, `bench-${rt}-${process.pid}-${i++}`])));
-      } catch (e) {
-        out.push(`raw ${rt}: cannot run here: ${(e as Error).message.split('\n')[0]!.slice(0, 200)}`);
-      }
-      rmSync(join(bundle, 'config.json'), { force: true });
+      runs.push({ name: 'raw runc run of a bundle', get cmd() { return [runc, '--root', join(DIR, 'rt-runc'), 'run', '--bundle', bundle, `bench-${process.pid}-${i++}`]; } } as Contender);
     }
+
+    const runRows = sideBySide(n, runs);
+    const execRows = sideBySide(n, execs);
+
     // memory
-    execFileSync(process.execPath, [BIN, '--root', root, 'rm', '-f', id], { stdio: 'ignore' });
+    sh(berth('rm', '-f', ociId, nsId));
     const idle = berthRss(root);
     const ids: string[] = [];
-    for (let k = 0; k < 10; k++) ids.push(execFileSync(process.execPath, [BIN, '--root', root, 'run', '-d', 'bb', 'sleep', '1000']).toString().trim());
+    for (let k = 0; k < 10; k++) ids.push(sh(berth('run', '-d', 'bb', 'sleep', '1000')));
     const busy = berthRss(root);
-    execFileSync(process.execPath, [BIN, '--root', root, 'rm', '-f', ...ids], { stdio: 'ignore' });
+    sh(berth('rm', '-f', ...ids));
 
-    out.unshift(
-      `berth bench, ${new Date().toISOString()}, N=${n} (3 warm-ups), load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+    const ref = (rows: Row[], name: string) => rows.find((r) => r.name.startsWith(name));
+    const ratio = (r: Row, other: Row | undefined, label: string) => (other ? `${(r.median / other.median).toFixed(2)}× ${label}` : '');
+    const table = (rows: Row[], kind: 'run' | 'exec') => rows.map((r) => {
+      const vs: string[] = [];
+      if (r.name.startsWith('berth')) {
+        if (kind === 'run') vs.push(ratio(r, ref(rows, 'docker run'), 'docker'), ratio(r, ref(rows, 'podman run'), 'podman'));
+        else vs.push(ratio(r, ref(rows, 'docker exec'), 'docker'), ratio(r, ref(rows, 'podman exec'), 'podman'));
+      }
+      return `| ${r.name} | ${r.median.toFixed(3)} | ${r.min.toFixed(3)} | ${r.max.toFixed(3)} | ${vs.filter(Boolean).join(', ')} |`;
+    });
+    const out = [
+      `berth bench (run/exec), ${new Date().toISOString()}, N=${n} per contender (3 warm-up rounds, contenders in turn), load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+      strippedCa ? 'NODE_EXTRA_CA_CERTS was set in this environment and is removed for every contender (it costs each Node start ≈ 30 ms).' : '',
       '',
-      '| figure | median s | min | max | vs anchors |',
+      '| figure | median s | min | max | ratio (same run) |',
       '|---|---|---|---|---|',
-      ...rows.map((r) => {
-        let vs = '';
-        if (r.name.startsWith('berth run')) vs = `${(r.median / ANCHOR.dockerRun).toFixed(2)}× docker run (0.251), ${(r.median / ANCHOR.podmanRun).toFixed(2)}× podman (0.164)`;
-        else if (r.name.startsWith('berth exec')) vs = `${(r.median / ANCHOR.dockerExec).toFixed(2)}× docker exec (0.066)`;
-        else if (r.name.includes('crun')) vs = `anchor crun 0.012`;
-        else if (r.name.includes('runc')) vs = `anchor runc 0.034`;
-        return `| ${r.name} | ${r.median.toFixed(3)} | ${r.min.toFixed(3)} | ${r.max.toFixed(3)} | ${vs} |`;
-      }),
+      ...table(runRows, 'run'),
+      ...table(execRows, 'exec'),
       '',
+      `anchors (another day): docker run ${ANCHOR.dockerRun}, podman run ${ANCHOR.podmanRun} (crun), docker exec ${ANCHOR.dockerExec}`,
+      ...notes,
       `memory: no container running: ${idle.count} berth processes, ${idle.kib} KiB RSS`,
-      `memory: 10 containers running: ${busy.count} berth processes, ${busy.kib} KiB RSS = ${(busy.kib / 10 / 1024).toFixed(2)} MiB per container (target ≤ 2 MiB; conmon ≈ 2 MiB, docker shim ≈ 13 MiB)`,
-    );
+      `memory: 10 containers running: ${busy.count} berth processes, ${busy.kib} KiB RSS = ${(busy.kib / 10 / 1024).toFixed(2)} MiB per container (target ≤ 2 MiB)`,
+    ].filter((l, i, a) => l !== '' || a[i - 1] !== '');
     const text = out.join('\n') + '\n';
     process.stdout.write(text);
     mkdirSync(join(__dirname, 'results'), { recursive: true });
     writeFileSync(join(__dirname, 'results', `run-${Date.now()}.md`), text);
   } finally {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
     await cleanupRoot(root).catch(() => undefined);
-    rmSync(tmp, { recursive: true, force: true });
+    rmSync(DIR, { recursive: true, force: true });
   }
 }
 
-void main();
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

@@ -6,7 +6,8 @@
 // Native and optional modules stay external. See docs/decisions/004-lazy-loading.md.
 'use strict';
 const { buildSync } = require('esbuild');
-const { resolve } = require('node:path');
+const { resolve, dirname, basename } = require('node:path');
+const fs = require('node:fs');
 
 const root = resolve(__dirname, '..');
 buildSync({
@@ -22,4 +23,7 @@ buildSync({
   logLevel: 'warning',
   legalComments: 'none',
 });
+// Code caches of the previous bundle (bin/berth writes one per command word) are stale now.
+const out = process.env.BERTH_BUNDLE_OUT || `${root}/dist/berth.js`;
+for (const f of fs.readdirSync(dirname(out))) if (f.startsWith(`${basename(out)}.`) && f.endsWith('.cache')) fs.rmSync(`${dirname(out)}/${f}`, { force: true });
 process.stdout.write('bundle: dist/berth.js\n');

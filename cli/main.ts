@@ -1,6 +1,7 @@
 /**
  * The berth CLI entry point: global flags, command dispatch, error → exit code mapping.
  */
+import { mark } from '../core/trace';
 import type { CliCommand, CliContext } from './command';
 import type { Engine } from '../core/engine';
 import { BerthError, cliExitCodeOf, describeError, ERR_USAGE } from '../core/errors';
@@ -39,6 +40,7 @@ function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
 }
 
 export async function main(argv: string[], io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }): Promise<number> {
+  mark('cli: main');
   if (io.stdout === process.stdout) quietOnClosedPipe(process.stdout);
   const { parseGlobal, parseArgs, renderHelp } = require('./kit/args') as typeof import('./kit/args');
   const { loadCommands } = require('./commands') as typeof import('./commands');
@@ -92,12 +94,14 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
             ...(level ? { logLevel: level === ('fatal' as string) ? 'error' : level } : {}),
             ...(cmd.plugins ? { onlyTypes: cmd.plugins } : {}),
           });
+          mark('cli: engine open');
           return engine;
         })();
         return opening;
       },
     };
     const code = await cmd.run(ctx, parsed);
+    mark('cli: command done');
     return code ?? 0;
   } catch (err) {
     const debug = argv.includes('-D') || argv.includes('--debug');

@@ -6,6 +6,7 @@
  * Heavy modules (the container service, the attach client, the image service) are required
  * inside `run` only: `berth run` is on a latency budget.
  */
+import { mark } from '../../core/trace';
 import type { CliCommand, CliContext } from '../command';
 import type { FlagSpec, Parsed } from '../kit/args';
 import type { ContainerService, ContainerRecord } from '../../core/containers/service';
@@ -269,7 +270,7 @@ function startFailureCode(e: unknown): number {
  * a TTY, with the detach keys caught here), window size. Resolves with the exit code, or
  * undefined after a detach.
  */
-function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin: boolean; detachKeys?: string; onSignal?: (sig: NodeJS.Signals) => void; streams?: string[] }): Promise<number | undefined> {
+function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin: boolean; detachKeys?: string; onSignal?: (sig: NodeJS.Signals) => void; streams?: string[]; untilClose?: boolean }): Promise<number | undefined> {
   const { DetachScanner } = require('../../core/containers/attach') as typeof import('../../core/containers/attach');
   return new Promise((resolve) => {
     let exitCode: number | undefined;
@@ -311,11 +312,21 @@ function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin
     client.onOutput = (stream, data) => {
       if (stream === 2) { if (want('stderr')) ctx.stderr.write(data); } else if (want('stdout')) ctx.stdout.write(data);
     };
-    client.onExit = (e) => { exitCode = e.exitCode; };
-    client.onClose = () => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
       cleanup();
       resolve(detached ? undefined : exitCode ?? 0);
     };
+    client.onExit = (e) => {
+      exitCode = e.exitCode;
+      if (!o.untilClose) {
+        finish();
+        client.close();
+      }
+    };
+    client.onClose = finish;
     process.on('SIGWINCH', onWinch);
     client.begin();
     onWinch();
@@ -334,22 +345,25 @@ function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin
 }
 
 /**
- * --rm has one remover: whoever creates `rm-claimed` in the container dir first — the attached
- * CLI when it sees the exit, else the monitor (run -d --rm, or a CLI that was killed).
+ * --rm has one remover. An attached CLI claims it before the start by writing its pid to
+ * `rm-claimed` in the container dir, and removes the container itself once the monitor is done
+ * (the attach socket closes when it exits); the monitor removes it when no live CLI holds the
+ * claim (run -d --rm, a CLI that was killed, or one that detached).
  */
-function claimRemoval(svc: ContainerService, id: string): boolean {
+function claimRemoval(svc: ContainerService, id: string): void {
   const fs = require('node:fs') as typeof import('node:fs');
-  try {
-    fs.closeSync(fs.openSync(`${svc.dirOf(id)}/rm-claimed`, 'wx'));
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT'; // no dir: nothing left to race with
-  }
+  try { fs.writeFileSync(`${svc.dirOf(id)}/rm-claimed`, `${process.pid}\n`); } catch { /* no dir: nothing to race with */ }
+}
+
+function releaseRemoval(svc: ContainerService, id: string): void {
+  const fs = require('node:fs') as typeof import('node:fs');
+  try { fs.unlinkSync(`${svc.dirOf(id)}/rm-claimed`); } catch { /* gone */ }
 }
 
 async function runAttached(ctx: CliContext, svc: ContainerService, rec: ContainerRecord, o: { stdin: boolean; detachKeys?: string; sigProxy: boolean; autoRemove: boolean; streams?: string[] }): Promise<number> {
   const { AttachClient, attachName } = require('../../core/containers/attach') as typeof import('../../core/containers/attach');
   let client: AttachClient | undefined;
+  if (o.autoRemove) claimRemoval(svc, rec.id);
   try {
     await svc.start(rec.id, {
       waitAttach: true,
@@ -362,10 +376,7 @@ async function runAttached(ctx: CliContext, svc: ContainerService, rec: Containe
     client?.close();
     const { describeError } = require('../../core/errors') as typeof import('../../core/errors');
     ctx.err(`berth: Error response from daemon: ${describeError(e)}`);
-    if (o.autoRemove) {
-      if (claimRemoval(svc, rec.id)) await svc.remove(rec.id, { force: true }).catch(() => undefined);
-      else await svc.wait(rec.id, 'removed').catch(() => undefined);
-    }
+    if (o.autoRemove) await svc.remove(rec.id, { force: true }).catch(() => undefined);
     return startFailureCode(e);
   }
   if (!client) throw new Error('attach: not connected');
@@ -373,17 +384,24 @@ async function runAttached(ctx: CliContext, svc: ContainerService, rec: Containe
     tty: rec.config.Tty, stdin: o.stdin, ...(o.detachKeys ? { detachKeys: o.detachKeys } : {}),
     onSignal: (sig) => { if (o.sigProxy) void svc.kill(rec.id, sig).catch(() => undefined); },
     ...(o.streams ? { streams: o.streams } : {}),
+    // --rm: stay until the monitor is done (its socket closes), then remove; else the exit
+    // frame is the end (the monitor records the exit before it sends it).
+    untilClose: o.autoRemove,
   });
   if (code === undefined) {
     ctx.err('read escape sequence'); // Docker prints it on detach
+    if (o.autoRemove) {
+      // Detached: the monitor removes the container when it exits. If it exited meanwhile,
+      // the monitor may have seen our claim still held: remove it here.
+      releaseRemoval(svc, rec.id);
+      const st = await svc.state(rec).catch(() => undefined);
+      if (st && (st.status === 'exited' || st.status === 'dead')) await svc.remove(rec.id, { force: true }).catch(() => undefined);
+    }
     return 0;
   }
-  if (o.autoRemove) {
-    if (claimRemoval(svc, rec.id)) {
-      await svc.wait(rec.id).catch(() => undefined);
-      await svc.remove(rec.id, { force: true }).catch(() => undefined);
-    } else await svc.wait(rec.id, 'removed').catch(() => undefined);
-  }
+  mark('run: session over');
+  if (o.autoRemove) await svc.remove(rec.id, { force: true }).catch(() => undefined);
+  mark('run: removed');
   return code;
 }
 

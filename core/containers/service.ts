@@ -25,6 +25,7 @@
  * `restore()`, which `berth ps`, `berth start` and `berth system service` call
  * (docs/decisions/040-containers-daemonless.md).
  */
+import { mark } from '../trace';
 import { mkdir, rm, writeFile, readdir, rmdir } from 'node:fs/promises';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
@@ -270,6 +271,7 @@ export class ContainerService {
   }
 
   async create(o: CreateOptions): Promise<ContainerRecord> {
+    mark('create: begin');
     const hc: HostConfig = { ...defaultHostConfig(), ...(o.hostConfig ?? {}) };
     if (hc.NetworkMode === 'default' || hc.NetworkMode === 'bridge' || !hc.NetworkMode) hc.NetworkMode = 'none';
     if (hc.NetworkMode !== 'none' && hc.NetworkMode !== 'host') throw ERR_CONTAINER_NETWORK(hc.NetworkMode);
@@ -290,6 +292,7 @@ export class ContainerService {
         }
       }
     } else if (!existsSync(`${o.rootfs}/.`)) throw ERR_CONTAINER_PATH(o.rootfs, 'rootfs directory does not exist');
+    mark('create: image resolved');
     const imgCfg: ImageRuntimeConfig = img?.config.config ?? {};
     const cmd = resolveCommand(imgCfg, o.entrypoint, o.cmd);
     const id = randomBytes(32).toString('hex');
@@ -340,12 +343,14 @@ export class ContainerService {
         }
       }
     }
+    mark('create: name reserved, record written');
     try {
       await this.materialize(rec, img, backend);
     } catch (e) {
       await this.remove(id, { force: true }).catch(() => undefined);
       throw e;
     }
+    mark('create: materialized');
     rec.complete = true; // in memory only: see ContainerRecord.complete
     await this.publish('create', rec);
     return rec;
@@ -491,7 +496,9 @@ export class ContainerService {
       // foreground --rm is removed by the CLI; -d --rm by the monitor's exit command
     }
     try {
+      mark('start: begin');
       const r = await backend.start(rec.id, opts);
+      mark('start: running');
       // `start` (and `die`, `restart`) events are published by the monitor, in order.
       return { rec, pid: r.pid };
     } catch (e) {
@@ -735,7 +742,9 @@ export class ContainerService {
       extra.capabilities = { bounding: ALL_CAPS, effective: ALL_CAPS, permitted: ALL_CAPS };
     }
     if (o.tty) extra.env = mergeEnv(rec.config.Env, ['TERM=xterm'], o.env ?? []);
+    mark('exec: resolved');
     await this.publish('exec_create', rec, { execID: randomBytes(8).toString('hex') });
+    mark('exec: event published');
     return backend.exec(rec.id, {
       args: o.cmd, ...(o.env ? { env: o.env } : {}), ...(o.workdir ? { cwd: o.workdir } : {}),
       tty: !!o.tty, detach: !!o.detach, process: extra,

@@ -47,4 +47,44 @@ else {
       t.equal(oom.code, 137, 'OOM-killed');
     });
   }
+
+  // The oci backend enters running containers through berth-nsrun (`exec --join-pid`) unless
+  // configured `plugins: { oci: { exec: runtime } }`: both must put the process in the same place.
+  t.test('oci exec: berth-nsrun join equals the runtime\'s exec', async (t) => {
+    const viaHelper = join(tmp, 'oci-auto.yaml');
+    const viaRuntime = join(tmp, 'oci-runtime.yaml');
+    writeFileSync(viaHelper, 'isolation: oci\n');
+    writeFileSync(viaRuntime, 'isolation: oci\nplugins:\n  oci: { exec: runtime }\n');
+    const b = berthCli(root);
+    const pl = await b(['--config', viaHelper, 'plugin', 'ls']);
+    if (!/berth\.isolation\.v1\s+oci\s+ok/.test(pl.stdout)) {
+      t.plan(0, 'oci is not available on this host');
+      return;
+    }
+    const id = (await b(['--config', viaHelper, 'run', '-d', '--cap-drop', 'NET_RAW', '--security-opt', 'no-new-privileges', 'bb', 'sleep', '60'])).stdout.trim();
+    t.match(id, /^[a-f0-9]{64}$/);
+    const probe = ['sh', '-c', 'grep -E "^(Cap|NoNewPrivs|Seccomp)" /proc/self/status; cat /proc/self/cgroup; for n in cgroup ipc mnt net pid user uts; do echo "$n $(readlink /proc/self/ns/$n) $(readlink /proc/1/ns/$n)"; done; id; pwd'];
+    const a = await b(['--config', viaHelper, 'exec', '-w', '/tmp', id, ...probe]);
+    const r = await b(['--config', viaRuntime, 'exec', '-w', '/tmp', id, ...probe]);
+    t.equal(a.code, 0, a.stderr);
+    t.equal(r.code, 0, r.stderr);
+    t.equal(a.stdout, r.stdout, 'same capabilities, no_new_privs, seccomp, cgroups, namespaces, user, cwd');
+    t.match(a.stdout, /CapEff:\t00000000a80405fb/, 'NET_RAW dropped');
+    t.match(a.stdout, /NoNewPrivs:\t1/);
+    t.match(a.stdout, /Seccomp:\t2/);
+    for (const line of a.stdout.split('\n').filter((l) => /^(ipc|mnt|net|pid|uts) /.test(l))) {
+      const [, mine, init] = line.split(' ');
+      t.equal(mine, init, `${line.split(' ')[0]} namespace is the container's`);
+    }
+    t.equal((await b(['--config', viaHelper, 'exec', id, 'nosuch'])).code, 127);
+    t.equal((await b(['--config', viaHelper, 'exec', '-u', '1000', id, 'id', '-u'])).stdout, '1000\n');
+    t.equal((await b(['--config', viaHelper, 'rm', '-f', id])).code, 0);
+    // A stopped container: the helper refuses like the runtime does.
+    const id2 = (await b(['--config', viaHelper, 'run', '-d', 'bb', 'true'])).stdout.trim();
+    await b(['--config', viaHelper, 'wait', id2]);
+    const x = await b(['--config', viaHelper, 'exec', id2, 'true']);
+    t.not(x.code, 0);
+    t.match(x.stderr, /is not running/);
+    await b(['--config', viaHelper, 'rm', '-f', id2]);
+  });
 }

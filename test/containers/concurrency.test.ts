@@ -89,4 +89,28 @@ else {
     t.same(monitors, [], 'no monitor or runtime process of this root');
     t.equal((await b(['run', '--rm', '--name', 'killed60', 'bb', 'true'])).code, 0, 'names are free again');
   });
+
+  t.test('run --rm whose CLI is SIGKILLed: the monitor takes the removal over', async (t) => {
+    // The attached CLI claims the removal (rm-claimed holds its pid) before the start; once it
+    // is dead, the monitor must remove the container at its exit, as Docker's daemon does.
+    const c = spawn(process.execPath, [BIN, '--root', root, 'run', '--rm', '--name', 'orphan-rm', 'bb', 'sh', '-c', 'sleep 1'], { stdio: 'ignore' });
+    let id = '';
+    for (let i = 0; i < 100 && !id; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      id = (await b(['ps', '-q', '--filter', 'name=orphan-rm'])).stdout.trim();
+    }
+    t.ok(id, 'the container runs');
+    c.kill('SIGKILL');
+    await new Promise((r) => c.on('close', r));
+    let left = 'x';
+    for (let i = 0; i < 100 && left; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = (await b(['ps', '-aq', '--filter', 'name=orphan-rm'])).stdout.trim();
+    }
+    t.equal(left, '', 'removed without the CLI');
+    // A live attached CLI keeps the removal: its container is gone when it returns.
+    const r = await b(['run', '--rm', '--name', 'kept-rm', 'bb', 'true']);
+    t.equal(r.code, 0, r.stderr);
+    t.equal((await b(['ps', '-aq', '--filter', 'name=kept-rm'])).stdout, '', 'gone when run returns');
+  });
 }

@@ -13,9 +13,11 @@
  *   5. reports "started PID" or "error STATUS MESSAGE" on the sync fd (-S) and closes it;
  *   6. copies output to the json-file log and to every attach client, input from clients to the
  *      container; records status.json at each transition and exit.json after each exit;
- *   7. after an exit: reads the OOM counter, `RUNTIME delete --force ID`, applies the restart
+ *   7. after an exit: reads the OOM counter, records exit.json (and status "exited" unless it
+ *      restarts), sends the exit frame, then `RUNTIME delete --force ID`; applies the restart
  *      policy (Docker's backoff: 100 ms doubling, reset after 10 s of running), and when it is
- *      done unmounts the rootfs, runs the optional exit command (argv after `--`), and exits.
+ *      done unmounts the rootfs, closes the attach clients, runs the optional exit command (argv
+ *      after `--`, unless a live CLI claimed the removal), and exits.
  *
  * Attach protocol (both directions, Docker's stdcopy framing):
  *   [type:u8][0][0][0][length:u32 big-endian] payload
@@ -692,6 +694,34 @@ static void unmount_all(void) {
   }
 }
 
+/* Auto-removal is claimed once. A foreground CLI claims it when it starts the container (the
+ * file then holds its pid) and removes the container itself after the exit; if that CLI is gone
+ * (killed), or no CLI claimed (run -d --rm), the monitor takes it over. Returns 1 when the
+ * monitor must run the exit command. */
+static int claim_removal(void) {
+  char claim[4200];
+  snprintf(claim, sizeof claim, "%s/rm-claimed", ctrdir);
+  for (int attempt = 0; attempt < 2; attempt++) {
+    int cf = open(claim, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (cf >= 0) { dprintf(cf, "%d\n", (int)getpid()); close(cf); return 1; }
+    if (errno != EEXIST) return 0;
+    char buf[32] = {0};
+    int rf = open(claim, O_RDONLY | O_CLOEXEC);
+    if (rf < 0) return 0;
+    ssize_t n = read(rf, buf, sizeof buf - 1);
+    close(rf);
+    long holder = n > 0 ? strtol(buf, NULL, 10) : 0;
+    if (holder <= 0) return 0;                          /* an old-style claim: someone has it */
+    if (kill((pid_t)holder, 0) == 0 || errno == EPERM) return 0;  /* its CLI is still there */
+    /* The claiming CLI died before removing: take it over (once; a racing taker wins). */
+    char mine[4300];
+    snprintf(mine, sizeof mine, "%s.%d", claim, (int)getpid());
+    if (rename(claim, mine) != 0) return 0;
+    unlink(mine);
+  }
+  return 0;
+}
+
 static void usage(void) {
   fprintf(stderr, "usage: berth-monitor -r RUNTIME -R RTROOT -b BUNDLE -i ID -d CTRDIR -s SOCKNAME [-l LOG] [-t] [-I] [-w] [-p POLICY] [-c OOMFILE] [-M TYPE -O SRC -P OPTS -T TARGET] [-S FD] [-E EVENTS -N NAME -G IMAGE] [-U HOST:SIZE] [-- EXITCMD...]\n");
   exit(125);
@@ -838,26 +868,33 @@ int main(int argc, char **argv) {
     last_exit = st < 0 ? 255 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     last_oom = read_oom_kills() > 0;
     now_rfc3339(finished_at, sizeof finished_at);
-    runtime_delete();
-    {
-      char ex[512];
-      snprintf(ex, sizeof ex, "{\"exitCode\":%d,\"oomKilled\":%s,\"finishedAt\":\"%s\",\"startedAt\":\"%s\",\"restartCount\":%d}\n",
-               last_exit, last_oom ? "true" : "false", finished_at, started_at, restart_count);
-      write_atomic("exit.json", ex);
-      char fr[128];
-      int fl = snprintf(fr, sizeof fr, "{\"exitCode\":%d,\"oomKilled\":%s}", last_exit, last_oom ? "true" : "false");
-      broadcast(3, fr, (size_t)fl);
-      for (int i = 0; i < MAX_CLIENTS; i++) if (clients[i] >= 0) drop_client(i);
-      if (last_oom) publish_event("oom", -1);
-      publish_event("die", last_exit);
-    }
     final_code = last_exit;
     int again = 0;
     if (!stop_requested && !stop_marker()) {
       if (kind == 1 || kind == 2) again = 1;
       else if (kind == 3 && last_exit != 0 && (max_retries <= 0 || restart_count < max_retries)) again = 1;
     }
-    if (!again) { write_status("exited", NULL); break; }
+    /* The exit is recorded (exit.json, then status "exited" when no restart follows) before
+     * anyone hears of it, so a CLI that saw the exit frame finds the container stopped. The
+     * runtime's state is deleted afterwards, off the caller's critical path; whoever removes the
+     * container waits for this process to be gone first (backend delete). */
+    {
+      char ex[512];
+      snprintf(ex, sizeof ex, "{\"exitCode\":%d,\"oomKilled\":%s,\"finishedAt\":\"%s\",\"startedAt\":\"%s\",\"restartCount\":%d}\n",
+               last_exit, last_oom ? "true" : "false", finished_at, started_at, restart_count);
+      write_atomic("exit.json", ex);
+      if (!again) write_status("exited", NULL);
+      char fr[128];
+      int fl = snprintf(fr, sizeof fr, "{\"exitCode\":%d,\"oomKilled\":%s}", last_exit, last_oom ? "true" : "false");
+      broadcast(3, fr, (size_t)fl);
+      /* Clients of a container that restarts are done now; on the final exit they stay
+       * connected until this process exits, so the socket's end tells them it is all over. */
+      if (again) for (int i = 0; i < MAX_CLIENTS; i++) if (clients[i] >= 0) drop_client(i);
+      if (last_oom) publish_event("oom", -1);
+      publish_event("die", last_exit);
+    }
+    runtime_delete();
+    if (!again) break;
     if (mono_now() - t0 >= 10.0) backoff = 0.1;
     write_status("restarting", NULL);
     publish_event("restart", -1);
@@ -877,15 +914,11 @@ int main(int argc, char **argv) {
   }
   close(listen_fd);
   unmount_all();
+  for (int i = 0; i < MAX_CLIENTS; i++) if (clients[i] >= 0) drop_client(i);
   /* Auto-removal is claimed once: a foreground CLI that saw the exit claims it first and removes
    * the container itself; if no CLI is there (run -d --rm, or the CLI was killed) we do. */
   int claimed = 0;
-  if (exit_cmd) {
-    char claim[4200];
-    snprintf(claim, sizeof claim, "%s/rm-claimed", ctrdir);
-    int cf = open(claim, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (cf >= 0) { claimed = 1; close(cf); }
-  }
+  if (exit_cmd) claimed = claim_removal();
   if (exit_cmd && claimed) {
     pid_t e = fork();
     if (e == 0) {

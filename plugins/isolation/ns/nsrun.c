@@ -764,18 +764,88 @@ static int cmd_pause(const char *id, int pause) {
 
 typedef struct {
   const char *process, *pidfile, *console, *cwd, *user;
+  const char *join_pid, *join_bundle; /* berth extension: a container another runtime made */
   int detach, tty, preserve_fds;
   const char *env[256]; int nenv;
 } exec_opts;
 
+/* Reads /proc/PID/cgroup (the host's view) and tells whether the process sits in a cgroup named
+ * after the container: a pid that was recycled after the container's init died does not. */
+static int pid_in_container_cgroup(pid_t pid, const char *id) {
+  char path[64], buf[16384];
+  snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *needle = xasprintf("/%s\n", id);
+  int found = strstr(buf, needle) != NULL;
+  free(needle);
+  return found;
+}
+
+/* On a hybrid host another runtime may also have put the container's init in the cgroup2
+ * ("unified") tree, which cg_compute leaves out: join it as well, so an exec'd process sits in
+ * exactly the cgroups of the init (what `runc exec` does). */
+static void join_unified_too(cgroups_t *cg, pid_t pid) {
+  if (cg->v2only || cg->n >= MAX_CG) return;
+  char path[64], buf[16384];
+  snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = 0;
+  char *line = strstr(buf, "0::");
+  if (!line || (line != buf && line[-1] != '\n')) return;
+  char *rel = line + 3, *nl = strchr(rel, '\n');
+  if (nl) *nl = 0;
+  if (!strcmp(rel, "/") || !*rel) return;
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) return;
+  char l[8192], mp[1024] = "";
+  while (fgets(l, sizeof l, f)) {
+    char *sep = strstr(l, " - ");
+    if (!sep || strncmp(sep + 3, "cgroup2 ", 8)) continue;
+    char root[1024];
+    if (sscanf(l, "%*s %*s %*s %1023s %1023s", root, mp) == 2 && !strcmp(root, "/")) break;
+    mp[0] = 0;
+  }
+  fclose(f);
+  if (!mp[0]) return;
+  cg->name[cg->n] = xstrdup("unified");
+  cg->dir[cg->n] = xasprintf("%s%s", mp, rel);
+  cg->n++;
+}
+
 static int cmd_exec(const char *id, const exec_opts *o, char **args, int nargs) {
   state_t st;
-  state_load(&st, id);
-  const char *status = st_status(&st);
-  if (strcmp(status, "running") && strcmp(status, "created")) die("cannot exec in a container that is %s", status);
   char err[512];
-  jv *cfg = json_parse_file(xasprintf("%s/config.json", st.dir), err, sizeof err);
-  if (!cfg) die("%s", err);
+  jv *cfg;
+  if (o->join_pid) {
+    /* --join-pid PID --join-bundle DIR: enter a running container that another OCI runtime
+     * created from DIR/config.json (its init is PID), applying the same process spec, seccomp
+     * filter and cgroups as for our own containers. */
+    memset(&st, 0, sizeof st);
+    valid_id(id);
+    st.pid = (pid_t)strtol(o->join_pid, NULL, 10);
+    st.dir = xstrdup(o->join_bundle);
+    cfg = json_parse_file(xasprintf("%s/config.json", st.dir), err, sizeof err);
+    if (!cfg) die("%s", err);
+    if (st.pid <= 0 || !pid_in_container_cgroup(st.pid, id)) die("cannot exec in a container that is stopped");
+    jv *lx = jget(cfg, "linux");
+    cg_compute(&st.cg, lx ? jstr(lx, "cgroupsPath") : "", id);
+    join_unified_too(&st.cg, st.pid);
+  } else {
+    state_load(&st, id);
+    const char *status = st_status(&st);
+    if (strcmp(status, "running") && strcmp(status, "created")) die("cannot exec in a container that is %s", status);
+    cfg = json_parse_file(xasprintf("%s/config.json", st.dir), err, sizeof err);
+    if (!cfg) die("%s", err);
+  }
   procspec p;
   memset(&p, 0, sizeof p);
   if (o->process) {
@@ -1032,6 +1102,8 @@ int main(int argc, char **argv) {
     for (; i < argc; i++) {
       const char *v;
       if (!id && optval(argv, argc, &i, "--process", "-p", &v)) o.process = v;
+      else if (!id && optval(argv, argc, &i, "--join-pid", NULL, &v)) o.join_pid = v;
+      else if (!id && optval(argv, argc, &i, "--join-bundle", NULL, &v)) o.join_bundle = v;
       else if (!id && optval(argv, argc, &i, "--pid-file", NULL, &v)) o.pidfile = v;
       else if (!id && optval(argv, argc, &i, "--console-socket", NULL, &v)) o.console = v;
       else if (!id && optval(argv, argc, &i, "--cwd", NULL, &v)) o.cwd = v;
@@ -1049,10 +1121,12 @@ int main(int argc, char **argv) {
       else if (!id) id = argv[i];
       else {
         if (!strcmp(argv[i], "--") && i + 1 < argc) i++;
+        if (!o.join_pid != !o.join_bundle) die("exec: --join-pid and --join-bundle go together");
         return cmd_exec(id, &o, argv + i, argc - i);
       }
     }
     if (!id) die("exec: container id is required");
+    if (!o.join_pid != !o.join_bundle) die("exec: --join-pid and --join-bundle go together");
     return cmd_exec(id, &o, NULL, 0);
   }
   if (!strcmp(cmd, "kill")) {

@@ -80,6 +80,10 @@ export const ociIsolationPlugin: PluginRegistration<IsolationBackend> = {
   description: 'containers through an OCI runtime (crun, runc, youki) and a C monitor per container',
   configSchema: {
     runtime: { type: 'string', description: 'runtime name on PATH or absolute path (default: crun, runc, youki — the first that works here)' },
+    exec: {
+      type: 'string', default: 'auto',
+      description: "what enters a running container for `exec`: 'runtime' (RUNTIME exec) or 'auto' (berth's own berth-nsrun when it is built: same namespaces, cgroups, process spec and seccomp, ≈ 25 ms faster)",
+    },
     'bind-v2-controllers': {
       type: 'boolean', default: false,
       description: 'on hybrid cgroup hosts, move the controllers the cgroup2 mount holds to their own v1 hierarchies (lets crun work)',
@@ -98,6 +102,10 @@ export const ociIsolationPlugin: PluginRegistration<IsolationBackend> = {
     const rt = chooseRuntime(host.features, ctx.config.runtime as string | undefined, which, bind);
     const monitorPath = ensureMonitor();
     const { OciBackend } = require('./backend') as typeof import('./backend');
+    const execMode = (ctx.config.exec as string | undefined) ?? 'auto';
+    if (execMode !== 'auto' && execMode !== 'runtime') throw new Error(`plugins.oci.exec: '${execMode}' is not one of auto, runtime`);
+    const execHelper = execMode === 'auto' ? (require('../ns/plugin') as typeof import('../ns/plugin')).findNsrun() : undefined;
+    if (execHelper) ctx.meta.exports.exec = execHelper;
     ctx.meta.exports.runtime = rt.path;
     ctx.meta.exports.monitor = monitorPath;
     if (rt.note) ctx.meta.exports.note = rt.note;
@@ -110,6 +118,7 @@ export const ociIsolationPlugin: PluginRegistration<IsolationBackend> = {
       monitorPath,
       cgroupMode: host.features.cgroup.mode,
       ...(host.features.cgroup.v2Mount ? { cgroupV2Mount: host.features.cgroup.v2Mount } : {}),
+      ...(execHelper ? { execHelper } : {}),
     });
   },
 };
