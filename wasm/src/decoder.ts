@@ -196,10 +196,10 @@ export class DecoderTransform extends Transform {
   }
 
   override _read(size: number): void {
-    if (this.waiting !== undefined && !this.pumping) {
-      this.pumpNow();
-      return;
-    }
+    if (this.waiting !== undefined && !this.pumping) this.pumpNow();
+    // Always: if pumpNow finished the input without pushing, Transform holds the write callback
+    // until _read runs again, which it never does while `reading` is still set (no push came):
+    // a pipe into a slower consumer (HashingStream) stalled there. super._read releases it.
     super._read(size);
   }
 
