@@ -12,7 +12,8 @@
  *                 exec root under the bench dir, `--iptables=false --bridge=none` (nothing on the
  *                 host's firewall or links), stopped and removed at the end
  *   podman        `podman --root/--runroot <bench dir> --runtime runc` (crun refuses this hybrid
- *                 cgroup host unless the host is changed, which the bench does not do)
+ *                 cgroup host unless the host is changed, which the bench does not do), with
+ *                 NOFILE/NPROC ulimits this host allows (root lacks CAP_SYS_RESOURCE here)
  *   raw runc      `runc run --bundle B ID` of the same busybox rootfs: the floor runc itself costs
  * exec: `exec ID true` into a `sleep` container of each engine; berth's default enters through
  *   berth-nsrun (`exec --join-pid`), `exec: runtime` through `runc exec`.
@@ -173,7 +174,13 @@ async function main(): Promise<void> {
       });
       try {
         sh([...p, 'import', tar, 'bb']);
-        const ul = ['--ulimit', 'host'];
+        // Root here lacks CAP_SYS_RESOURCE: podman's default NOFILE/NPROC limits (1048576) cannot
+        // be set, so give its containers the largest this host allows (what the anchors did).
+        const hard = (flag: string) => sh(['sh', '-c', `ulimit -H${flag}`]);
+        const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+        const nproc = hard('u') === 'unlimited' ? pidMax : Math.min(Number(hard('u')), pidMax);
+        const nofile = hard('n') === 'unlimited' ? 1048576 : Number(hard('n'));
+        const ul = ['--ulimit', `nofile=${nofile}:${nofile}`, '--ulimit', `nproc=${nproc}:${nproc}`];
         time({ name: 'probe', cmd: [...p, 'run', '--rm', ...ul, '--network', 'none', 'bb', 'true'] });
         runs.push({ name: 'podman run (runc)', cmd: [...p, 'run', '--rm', ...ul, '--network', 'none', 'bb', 'true'] });
         const id = sh([...p, 'run', '-d', ...ul, '--network', 'none', 'bb', 'sleep', '1000']);

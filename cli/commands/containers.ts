@@ -990,7 +990,8 @@ const exec: CliCommand = {
       { name: 'detach-keys', type: 'string', description: 'Override the key sequence for detaching a container' },
     ],
   },
-  plugins: PLUGINS,
+  // exec enters a running container: no storage driver is involved (boots faster).
+  plugins: [HOST, ISOLATION],
   runLike: true,
   async run(ctx, p) {
     const svc = await service(ctx);
