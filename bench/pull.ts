@@ -1,35 +1,59 @@
 /**
- * bench/pull.ts — `berth pull` against `skopeo copy` from the same local docker-registry, on an
- * image like the anchors' `big` (three layers of real host files: ~80 MB of shared libraries,
- * ~70 MB of /usr/share, ~50 MB of programs; gzip like `docker push`).
+ * bench/pull.ts — `berth pull` side by side with `docker pull`, `podman pull`, `skopeo copy` and a
+ * `pigz -dc | tar -x` floor, from one local docker-registry, on an image like the anchors' `big`
+ * (three layers of real host files: ~80 MB of shared libraries, ~70 MB of /usr/share, ~50 MB of
+ * programs; gzip like `docker push`). Issue 4.
  *
- *   npx tsc -p tsconfig.build.json && node --import @tapjs/typescript/... bench/pull.ts
- *   (or: npx tsx-free: `node -r ./node_modules/... ` — simplest: `npx tap --no-coverage` is not
- *   needed; run `node --experimental-strip-types` is not available on Node 20, so this file is
- *   compiled by tsc with the test config: `npx tsc -p tsconfig.json --outDir /tmp/b && node /tmp/b/bench/pull.js`)
+ *   node --import=file://$PWD/node_modules/@tapjs/typescript/dist/esm/import.mjs bench/pull.ts
  *
- * Each run is cold: a fresh berth state root (or skopeo destination dir), after `sync`.
- * Prints every run, the median of N (default 5, `BENCH_RUNS`), and the ratio to Docker's 3.9 s
- * measured by the anchors on this machine (docker itself is not installed here).
+ * Honest and side by side:
+ * - every contender writes under one directory, BENCH_DIR (default /var/lib/berth-bench), which
+ *   must be on the same filesystem as /var/lib/docker (checked): berth's state root, dockerd's
+ *   `--data-root`, podman's `--root`, skopeo's destination, the tar floor's target. (On this VM
+ *   file creation under /tmp can cost ~0.6 ms per file; Docker stores under /var/lib.)
+ * - cold every run: the previous copy is dropped (`berth rmi -f` + rm of the root, `docker rmi
+ *   -f`, `podman rmi -f`, `rm -rf`), then `sync`, then the timed command (whole-process wall
+ *   time from spawn to exit; the removal is not timed). Registry blobs are served from the page
+ *   cache for everyone (warm after the push).
+ * - contenders alternate run by run (round r starts at contender r mod n).
+ * - dockerd (Debian's 20.10) is started for the bench only: its own data root, exec root, pid
+ *   file and socket under BENCH_DIR, `--iptables=false --ip6tables=false --bridge=none
+ *   --ip-forward=false`, storage overlay2; a loopback registry is insecure for dockerd by default.
+ *   podman gets `--root`/`--runroot`/TMPDIR under BENCH_DIR and `--tls-verify=false`.
+ * - everything is stopped and removed at the end, even on failure or Ctrl-C: dockerd (and the
+ *   containerd it started) by pid, leftover mounts under BENCH_DIR, BENCH_DIR itself (the built
+ *   image is kept only with BENCH_KEEP_IMAGE=1). Afterwards the bench checks that there is no
+ *   docker0 link, that `iptables -S` is unchanged and that no mount is left under BENCH_DIR.
+ * A contender that cannot run here is reported with its error and skipped; the rest goes on.
+ *
+ * Environment: BENCH_RUNS (default 5), BENCH_ONLY=berth,docker,podman,skopeo,tar (subset),
+ * BENCH_DRIVER (berth storage driver, default overlay), BENCH_BERTH (berth command, default
+ * `node bin/berth`), BENCH_DIR, BENCH_KEEP_IMAGE. NODE_EXTRA_CA_CERTS is unset for every child
+ * (it costs each Node start ~30 ms on this host).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, lstatSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startRegistry } from '../test/helpers/registry';
+import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import * as fs from 'node:fs';
+import { loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { startRegistry, type TestRegistry } from '../test/helpers/registry';
 
 const REPO = join(__dirname, '..');
-const BERTH = join(REPO, 'bin/berth');
-const CACHE = process.env.BENCH_CACHE ?? '/tmp/berth-bench-big';
+const BENCH = process.env.BENCH_DIR ?? '/var/lib/berth-bench';
+const IMAGE = join(BENCH, 'image');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const DOCKER_ANCHOR_S = 3.9;
+const ONLY = (process.env.BENCH_ONLY ?? 'berth,docker,podman,skopeo,tar').split(',').map((s) => s.trim()).filter(Boolean);
+const DRIVER = process.env.BENCH_DRIVER ?? 'overlay';
+const KEEP_IMAGE = process.env.BENCH_KEEP_IMAGE === '1';
+const ENV: NodeJS.ProcessEnv = { ...process.env };
+delete ENV.NODE_EXTRA_CA_CERTS;
+delete ENV.NODE_OPTIONS;
 
 function pick(src: string, budget: number, out: string[]): number {
   let used = 0;
   const walk = (dir: string) => {
     let names: string[];
     try {
-      names = readdirSync(dir).sort();
+      names = fs.readdirSync(dir).sort();
     } catch {
       return;
     }
@@ -38,7 +62,7 @@ function pick(src: string, budget: number, out: string[]): number {
       const p = join(dir, n);
       let st;
       try {
-        st = lstatSync(p);
+        st = fs.lstatSync(p);
       } catch {
         continue;
       }
@@ -57,94 +81,342 @@ function sha(file: string): string {
   return 'sha256:' + execFileSync('sha256sum', [file]).toString().split(' ')[0];
 }
 
-/** Builds the OCI layout once (cached in CACHE). */
+/** Builds the OCI layout of `big` once (kept in BENCH_DIR/image while the bench runs). */
 function buildBig(): void {
-  if (existsSync(join(CACHE, 'index.json'))) return;
-  mkdirSync(join(CACHE, 'blobs/sha256'), { recursive: true });
-  const work = mkdtempSync(join(tmpdir(), 'berth-bench-'));
+  if (fs.existsSync(join(IMAGE, 'index.json'))) return;
+  fs.rmSync(IMAGE, { recursive: true, force: true });
+  fs.mkdirSync(join(IMAGE, 'blobs/sha256'), { recursive: true });
+  const work = fs.mkdtempSync(join(BENCH, 'build-'));
   const specs: Array<[string, number]> = [['/usr/lib/x86_64-linux-gnu', 80 << 20], ['/usr/share', 70 << 20], ['/usr/bin', 50 << 20]];
   const layers = [];
   const diffIds = [];
   for (const [i, [src, budget]] of specs.entries()) {
     const list: string[] = [];
     pick(src, budget, list);
-    writeFileSync(join(work, `list${i}`), list.join('\n') + '\n');
+    fs.writeFileSync(join(work, `list${i}`), list.join('\n') + '\n');
     const tar = join(work, `l${i}.tar`);
     execFileSync('tar', ['-cf', tar, '-C', '/', '--no-recursion', '--files-from', join(work, `list${i}`)], { stdio: 'ignore' });
     diffIds.push(sha(tar));
     execFileSync('pigz', ['-6', '-f', tar]);
     const gz = `${tar}.gz`;
     const d = sha(gz);
-    execFileSync('cp', [gz, join(CACHE, 'blobs/sha256', d.slice(7))]);
-    layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: d, size: lstatSync(gz).size });
+    fs.renameSync(gz, join(IMAGE, 'blobs/sha256', d.slice(7)));
+    layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: d, size: fs.lstatSync(join(IMAGE, 'blobs/sha256', d.slice(7))).size });
   }
   const put = (buf: Buffer) => {
     const f = join(work, 'blob');
-    writeFileSync(f, buf);
+    fs.writeFileSync(f, buf);
     const d = sha(f);
-    writeFileSync(join(CACHE, 'blobs/sha256', d.slice(7)), buf);
+    fs.writeFileSync(join(IMAGE, 'blobs/sha256', d.slice(7)), buf);
     return { digest: d, size: buf.length };
   };
   const config = put(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/big/bin/true'] }, rootfs: { type: 'layers', diff_ids: diffIds }, history: specs.map(([s]) => ({ created_by: `COPY ${s}` })) })));
   const manifest = put(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers })));
-  writeFileSync(join(CACHE, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(join(CACHE, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }] }));
-  rmSync(work, { recursive: true, force: true });
-}
-
-function time(fn: () => void): number {
-  spawnSync('sync');
-  const t0 = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+  fs.writeFileSync(join(IMAGE, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  fs.writeFileSync(join(IMAGE, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }] }));
+  fs.rmSync(work, { recursive: true, force: true });
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const sh = (file: string, args: string[], env: NodeJS.ProcessEnv = ENV): SpawnSyncReturns<Buffer> => spawnSync(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+
+function must(r: SpawnSyncReturns<Buffer>, what: string): void {
+  if (r.error) throw new Error(`${what}: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`${what} exited ${r.status ?? r.signal}: ${r.stderr.toString().trim().slice(-800)}`);
+}
+
+/** Mount points at or below `dir`, deepest first (from /proc/self/mountinfo). */
+function mountsUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const mp = line.split(' ')[4];
+    if (!mp) continue;
+    const p = mp.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (p === dir || p.startsWith(dir + '/')) out.push(p);
+  }
+  return out.sort((a, b) => b.length - a.length);
+}
+
+function unmountUnder(dir: string): void {
+  for (const m of mountsUnder(dir)) sh('umount', ['-l', m]);
+}
+
+/** One contender: `prepare` drops the previous copy (untimed), `pull` is timed. */
+interface Contender { name: string; label: string; prepare(): void; pull(): void; check?(): void; teardown?(): void }
+
+interface Dockerd { pid: number; sock: string; exited: Promise<void>; containerdPid(): number | undefined }
+
+async function startDockerd(): Promise<Dockerd> {
+  const base = join(BENCH, 'docker');
+  fs.mkdirSync(join(base, 'run'), { recursive: true });
+  const sock = join(BENCH, 'docker.sock');
+  const log = fs.openSync(join(base, 'dockerd.log'), 'a');
+  const child = spawn('/usr/sbin/dockerd', [
+    '--data-root', join(base, 'data'), '--exec-root', join(base, 'run'), '--pidfile', join(base, 'dockerd.pid'),
+    '-H', `unix://${sock}`, '--storage-driver', 'overlay2',
+    '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false', '--bridge=none', '--userland-proxy=false',
+    '--log-level=warn',
+  ], { env: ENV, stdio: ['ignore', log, log], detached: false });
+  fs.closeSync(log);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const d: Dockerd = {
+    pid: child.pid!, sock, exited,
+    containerdPid: () => {
+      try {
+        return Number(fs.readFileSync(join(base, 'run', 'containerd', 'containerd.pid'), 'utf8').trim()) || undefined;
+      } catch {
+        return undefined;
+      }
+    },
+  };
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) break;
+    if (sh('docker', ['-H', `unix://${sock}`, 'version', '--format', '{{.Server.Version}}'], dockerEnv()).status === 0) return d;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await stopDockerd(d);
+  const tail = fs.readFileSync(join(base, 'dockerd.log'), 'utf8').trim().split('\n').slice(-5).join(' | ');
+  throw new Error(`dockerd did not come up: ${tail}`);
+}
+
+function dockerEnv(): NodeJS.ProcessEnv {
+  return { ...ENV, DOCKER_CONFIG: join(BENCH, 'docker', 'cli') };
+}
+
+async function stopDockerd(d: Dockerd): Promise<void> {
+  const cpid = d.containerdPid();
+  try {
+    process.kill(d.pid, 'SIGTERM');
+  } catch {
+    /* gone */
+  }
+  const t = setTimeout(() => {
+    try {
+      process.kill(d.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, 20_000);
+  await d.exited;
+  clearTimeout(t);
+  // dockerd stops the containerd it started; make sure (by its pid, nothing else).
+  if (cpid !== undefined) {
+    for (let i = 0; i < 40; i++) {
+      try {
+        process.kill(cpid, 0);
+      } catch {
+        break;
+      }
+      if (i === 20) {
+        try {
+          process.kill(cpid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: Dockerd | undefined): Contender[] {
+  const ref = `${reg.host}/big:latest`;
+  const out: Contender[] = [];
+  const berthCmd = process.env.BENCH_BERTH ? process.env.BENCH_BERTH.split(' ') : [process.execPath, join(REPO, 'bin/berth')];
+  const root = join(BENCH, 'berth', 'root');
+  const cfg = join(BENCH, 'berth', 'config.yaml');
+  const berth = (args: string[]) => sh(berthCmd[0]!, [...berthCmd.slice(1), '--root', root, '--config', cfg, ...args]);
+  if (ONLY.includes('berth')) {
+    out.push({
+      name: 'berth', label: `berth pull (${DRIVER})`,
+      prepare() {
+        fs.mkdirSync(dirname(cfg), { recursive: true });
+        fs.writeFileSync(cfg, `storage-driver: ${DRIVER}\n`);
+        if (fs.existsSync(root)) berth(['rmi', '-f', ref]);
+        unmountUnder(root);
+        fs.rmSync(root, { recursive: true, force: true });
+      },
+      pull: () => must(berth(['pull', '-q', ref]), 'berth pull'),
+      check: () => must(berth(['image', 'inspect', ref]), 'berth image inspect'),
+    });
+  }
+  if (ONLY.includes('docker') && dockerd) {
+    const h = ['-H', `unix://${dockerd.sock}`];
+    out.push({
+      name: 'docker', label: 'docker pull (dockerd 20.10, overlay2)',
+      prepare: () => void sh('docker', [...h, 'rmi', '-f', ref], dockerEnv()),
+      pull: () => must(sh('docker', [...h, 'pull', '-q', ref], dockerEnv()), 'docker pull'),
+      check: () => must(sh('docker', [...h, 'image', 'inspect', ref], dockerEnv()), 'docker image inspect'),
+    });
+  }
+  if (ONLY.includes('podman')) {
+    const proot = join(BENCH, 'podman');
+    const g = ['--root', join(proot, 'root'), '--runroot', join(proot, 'run'), '--storage-driver', 'overlay', '--events-backend', 'none', '--cgroup-manager', 'cgroupfs'];
+    const penv = { ...ENV, TMPDIR: join(proot, 'tmp') };
+    out.push({
+      name: 'podman', label: 'podman pull (overlay)',
+      prepare() {
+        fs.mkdirSync(join(proot, 'tmp'), { recursive: true });
+        sh('podman', [...g, 'rmi', '-f', ref], penv);
+      },
+      pull: () => must(sh('podman', [...g, 'pull', '-q', '--tls-verify=false', ref], penv), 'podman pull'),
+      check: () => must(sh('podman', [...g, 'image', 'exists', ref], penv), 'podman image exists'),
+      teardown() {
+        sh('podman', [...g, 'rmi', '-a', '-f'], penv);
+        sh('podman', [...g, 'system', 'reset', '-f'], penv);
+      },
+    });
+  }
+  if (ONLY.includes('skopeo')) {
+    const dest = join(BENCH, 'skopeo');
+    out.push({
+      name: 'skopeo', label: 'skopeo copy (blobs only)',
+      prepare: () => fs.rmSync(dest, { recursive: true, force: true }),
+      pull: () => must(sh('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci:${dest}:latest`]), 'skopeo copy'),
+    });
+  }
+  if (ONLY.includes('tar')) {
+    const x = join(BENCH, 'tar');
+    out.push({
+      name: 'tar', label: 'pigz -dc \\| tar -x (local floor)',
+      prepare() {
+        fs.rmSync(x, { recursive: true, force: true });
+        fs.mkdirSync(x);
+      },
+      // The floor on this disk: the same three blobs, one after another, no network, no checks.
+      pull: () => {
+        for (const b of layerBlobs) must(sh('sh', ['-c', `pigz -dc '${b}' | tar -xf - -C '${x}'`]), 'pigz | tar');
+      },
+    });
+  }
+  return out;
+}
+
+function sameFs(a: string, b: string): boolean {
+  const dev = (p: string) => {
+    for (let q = p; ; q = dirname(q)) {
+      try {
+        return fs.statSync(q).dev;
+      } catch {
+        if (q === '/') throw new Error(`cannot stat ${p}`);
+      }
+    }
+  };
+  return dev(a) === dev(b);
+}
 
 async function main(): Promise<void> {
-  buildBig();
-  const reg = await startRegistry(undefined);
-  try {
-    const ref = `${reg.host}/big:latest`;
-    execFileSync('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${CACHE}:latest`, `docker://${ref}`]);
-    const compressed = readdirSync(join(CACHE, 'blobs/sha256')).reduce((a, n) => a + lstatSync(join(CACHE, 'blobs/sha256', n)).size, 0);
-    console.log(`image: ${ref}, ${(compressed / 1e6).toFixed(1)} MB compressed`);
-    const driver = process.env.BENCH_DRIVER ?? 'overlay';
-    const cfgDir = mkdtempSync(join(tmpdir(), 'berth-bench-cfg-'));
-    writeFileSync(join(cfgDir, 'config.yaml'), `storage-driver: ${driver}\n`);
-    const berthTimes: number[] = [];
-    const skopeoTimes: number[] = [];
-    const tarTimes: number[] = [];
-    const layerBlobs = (JSON.parse(require('node:fs').readFileSync(join(CACHE, 'blobs/sha256', (JSON.parse(require('node:fs').readFileSync(join(CACHE, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }).manifests[0]!.digest.slice(7)), 'utf8')) as { layers: Array<{ digest: string }> }).layers.map((l) => join(CACHE, 'blobs/sha256', l.digest.slice(7)));
-    for (let i = 0; i < RUNS; i++) {
-      const root = mkdtempSync(join(tmpdir(), 'berth-bench-root-'));
-      berthTimes.push(time(() => {
-        const r = spawnSync(process.execPath, [BERTH, '--root', root, '--config', join(cfgDir, 'config.yaml'), 'pull', '-q', ref], { stdio: ['ignore', 'ignore', 'inherit'] });
-        if (r.status !== 0) throw new Error(`berth pull failed (${r.status})`);
-      }));
-      spawnSync(process.execPath, [BERTH, '--root', root, 'rmi', '-f', ref], { stdio: 'ignore' });
-      rmSync(root, { recursive: true, force: true });
-      const dest = mkdtempSync(join(tmpdir(), 'berth-bench-skopeo-'));
-      skopeoTimes.push(time(() => execFileSync('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci:${dest}:latest`])));
-      rmSync(dest, { recursive: true, force: true });
-      // The floor on this disk: unpacking the same three blobs with pigz + GNU tar, no network.
-      const x = mkdtempSync(join(tmpdir(), 'berth-bench-tar-'));
-      tarTimes.push(time(() => {
-        for (const b of layerBlobs) execFileSync('sh', ['-c', `pigz -dc '${b}' | tar -xf - -C '${x}'`]);
-      }));
-      rmSync(x, { recursive: true, force: true });
+  if (!sameFs(BENCH, '/var/lib/docker')) throw new Error(`${BENCH} is not on the filesystem of /var/lib/docker: choose another BENCH_DIR`);
+  const iptablesBefore = sh('iptables', ['-S']).stdout.toString();
+  fs.mkdirSync(BENCH, { recursive: true });
+  let reg: TestRegistry | undefined;
+  let dockerd: Dockerd | undefined;
+  const list: Contender[] = [];
+  const cleanup = async () => {
+    for (const c of list) {
+      try {
+        c.teardown?.();
+      } catch {
+        /* best effort */
+      }
     }
-    rmSync(cfgDir, { recursive: true, force: true });
-    const b = median(berthTimes);
-    const s = median(skopeoTimes);
-    console.log(`berth pull (${driver}, pull+unpack) runs: ${berthTimes.map((x) => x.toFixed(3)).join(' ')}  median ${b.toFixed(3)} s`);
-    console.log(`skopeo copy (blobs only) runs:        ${skopeoTimes.map((x) => x.toFixed(3)).join(' ')}  median ${s.toFixed(3)} s`);
-    const f = median(tarTimes);
-    console.log(`pigz|tar -x floor (local) runs:       ${tarTimes.map((x) => x.toFixed(3)).join(' ')}  median ${f.toFixed(3)} s`);
-    console.log(`berth / skopeo = ${(b / s).toFixed(2)}; berth / tar floor = ${(b / f).toFixed(2)}; berth / docker(anchor ${DOCKER_ANCHOR_S} s) = ${(b / DOCKER_ANCHOR_S).toFixed(3)} (target <= 0.35)`);
-    console.log(`load average during the run: ${require('node:os').loadavg().map((x: number) => x.toFixed(1)).join(' ')}`);
+    if (dockerd) await stopDockerd(dockerd);
+    dockerd = undefined;
+    await reg?.stop();
+    reg = undefined;
+    unmountUnder(BENCH);
+    if (KEEP_IMAGE) {
+      for (const n of fs.readdirSync(BENCH)) if (n !== 'image') fs.rmSync(join(BENCH, n), { recursive: true, force: true });
+    } else {
+      fs.rmSync(BENCH, { recursive: true, force: true });
+    }
+    const left = mountsUnder(BENCH);
+    const docker0 = sh('ip', ['link', 'show', 'docker0']).status === 0;
+    const ipt = sh('iptables', ['-S']).stdout.toString() === iptablesBefore;
+    console.log(`cleanup: mounts left under ${BENCH}: ${left.length}; docker0 link: ${docker0 ? 'PRESENT' : 'none'}; iptables -S ${ipt ? 'unchanged' : 'CHANGED'}`);
+  };
+  let interrupted = false;
+  const onSignal = () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error('interrupted: cleaning up');
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    buildBig();
+    // The registry's storage lives under BENCH_DIR too (the helper uses os.tmpdir()).
+    const oldTmp = process.env.TMPDIR;
+    process.env.TMPDIR = BENCH;
+    try {
+      reg = await startRegistry(undefined);
+    } finally {
+      if (oldTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = oldTmp;
+    }
+    const ref = `${reg.host}/big:latest`;
+    must(sh('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${IMAGE}:latest`, `docker://${ref}`]), 'skopeo copy (push)');
+    const index = JSON.parse(fs.readFileSync(join(IMAGE, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+    const manifest = JSON.parse(fs.readFileSync(join(IMAGE, 'blobs/sha256', index.manifests[0]!.digest.slice(7)), 'utf8')) as { layers: Array<{ digest: string; size: number }> };
+    const layerBlobs = manifest.layers.map((l) => join(IMAGE, 'blobs/sha256', l.digest.slice(7)));
+    const compressed = manifest.layers.reduce((a, l) => a + l.size, 0);
+    console.log(`image: ${ref}, ${manifest.layers.length} layers, ${(compressed / 1e6).toFixed(1)} MB compressed; bench dir ${BENCH}; ${RUNS} cold runs each, alternating`);
+    const skipped: string[] = [];
+    if (ONLY.includes('docker')) {
+      try {
+        dockerd = await startDockerd();
+      } catch (e) {
+        skipped.push(`docker: ${(e as Error).message}`);
+      }
+    }
+    list.push(...contenders(reg, layerBlobs, dockerd));
+    const times = new Map<string, number[]>(list.map((c) => [c.name, []]));
+    // A first, untimed probe of each contender: one that cannot run here is dropped with its reason.
+    for (const c of [...list]) {
+      try {
+        c.prepare();
+        c.pull();
+        c.check?.();
+      } catch (e) {
+        skipped.push(`${c.name}: ${(e as Error).message}`);
+        list.splice(list.indexOf(c), 1);
+      }
+    }
+    const load0 = loadavg();
+    for (let r = 0; r < RUNS; r++) {
+      for (let k = 0; k < list.length; k++) {
+        const c = list[(r + k) % list.length]!;
+        c.prepare();
+        spawnSync('sync');
+        const t0 = process.hrtime.bigint();
+        c.pull();
+        times.get(c.name)!.push(Number(process.hrtime.bigint() - t0) / 1e9);
+        c.check?.();
+      }
+    }
+    const load1 = loadavg();
+    console.log('');
+    console.log('| contender | median s | min | max | runs |');
+    console.log('|---|---|---|---|---|');
+    const med = new Map<string, number>();
+    for (const c of list) {
+      const xs = times.get(c.name)!;
+      med.set(c.name, median(xs));
+      console.log(`| ${c.label} | ${median(xs).toFixed(3)} | ${Math.min(...xs).toFixed(3)} | ${Math.max(...xs).toFixed(3)} | ${xs.map((x) => x.toFixed(2)).join(' ')} |`);
+    }
+    const b = med.get('berth');
+    if (b !== undefined) {
+      const ratio = (n: string) => (med.has(n) ? (b / med.get(n)!).toFixed(3) : 'n/a');
+      console.log(`\nberth/docker = ${ratio('docker')} (target <= 0.35, aim 0.25); berth/podman = ${ratio('podman')}; berth/skopeo = ${ratio('skopeo')}; berth/tar floor = ${ratio('tar')}`);
+    }
+    for (const s of skipped) console.log(`skipped ${s}`);
+    console.log(`load average: before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${load1.map((x) => x.toFixed(2)).join(' ')}`);
   } finally {
-    await reg.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (!interrupted) await cleanup();
   }
 }
 
