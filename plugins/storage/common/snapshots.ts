@@ -141,6 +141,28 @@ export abstract class SnapshotDriver implements StorageDriver, Cleaner {
   /** The lower dirs apply may read for an active snapshot (nearest first). */
   protected abstract lowerDirsOf(chain: SnapRecord[]): string[];
 
+  private spread: Promise<void> | undefined;
+
+  /**
+   * Once per root: marks `snapshots/` as a top of directory hierarchies for ext4's Orlov
+   * allocator (`chattr +T`, EXT4_TOPDIR_FL), so every new snapshot dir (a unique name) starts
+   * in a lightly used block group of its own instead of the group of its siblings. Why: on an
+   * ext4 without a journal (this project's VMs) every inode allocation skips the group's free
+   * inodes that were deleted in the last 60 s (`recently_deleted()`), scanning them one by one,
+   * so creating a layer's files in the group a removed image just freed costs ~0.5 ms per file
+   * (record 020: 7.7k files, 5–13 s instead of 0.4 s). With the flag, layer dirs land in other
+   * groups. Elsewhere it is harmless (the flag only guides placement) or unsupported (ignored).
+   * The marker `<dataDir>/topdir` records that it was tried.
+   */
+  protected spreadLayerDirs(): Promise<void> {
+    return (this.spread ??= (async () => {
+      const marker = path.join(this.dataDir, 'topdir');
+      if (fs.existsSync(marker)) return;
+      const ok = await run('chattr', ['+T', this.snapDir]).then(() => true, () => false);
+      await fsp.writeFile(marker, ok ? 'chattr +T snapshots: done\n' : 'chattr +T snapshots: unsupported here\n').catch(() => undefined);
+    })());
+  }
+
   dirOf(rec: SnapRecord): string {
     return path.join(this.snapDir, String(rec.id));
   }
@@ -221,6 +243,7 @@ export abstract class SnapshotDriver implements StorageDriver, Cleaner {
     const tmp = path.join(this.snapDir, `.tmp-${process.pid}-${id}`);
     const final = path.join(this.snapDir, String(id));
     try {
+      await this.spreadLayerDirs();
       await fsp.mkdir(tmp, { mode: 0o700 });
       await this.populate(tmp, kind, prec ? { name: parent, rec: prec } : undefined);
       await this.mutate(async (idx) => {
