@@ -78,3 +78,23 @@ t.test('digest returns a Buffer and refuses reuse', async (t) => {
   t.throws(() => h.digest());
   t.throws(() => h.update(Buffer.from('y')));
 });
+
+t.test('interleaved hashers and Uint8Array views around the 256 KiB copy boundary', async (t) => {
+  // the loader keeps one view of each instance's input buffer and copies at most 256 KiB per call
+  const backing = prng(7, (1 << 20) + 4096);
+  const a = new Uint8Array(backing.buffer, backing.byteOffset + 3, (256 << 10) * 2 + 5); // unaligned view
+  const b = backing.subarray(1000, 1000 + (256 << 10));
+  const ha = createSha256();
+  const hb = createSha256();
+  const na = crypto.createHash('sha256');
+  const nb = crypto.createHash('sha256');
+  for (const [from, to] of [[0, 1], [1, 65], [65, (256 << 10) + 65], [(256 << 10) + 65, a.length]] as const) {
+    const piece = a.subarray(from, to);
+    ha.update(piece);
+    na.update(piece);
+    hb.update(b);
+    nb.update(b);
+  }
+  t.equal(ha.digest('hex'), na.digest('hex'), 'view with a byte offset, pieces of 1, 64, 256 KiB and 256 KiB - 60');
+  t.equal(hb.digest('hex'), nb.digest('hex'), 'exactly 256 KiB per update, interleaved with another instance');
+});

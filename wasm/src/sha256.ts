@@ -3,8 +3,9 @@
  *
  *   const h = createSha256(); h.update(a); h.update(b); h.digest('hex')
  *
- * Data is copied into the module's 256 KiB input buffer in large pieces; the hash state and the
- * partial block live in WASM memory. Shaped like node:crypto's Hash for the subset berth uses.
+ * Data is copied into the module's 256 KiB input buffer in large pieces (one `set` into a cached
+ * view of WASM memory and one `update` call per 256 KiB); the hash state and the partial block live
+ * in WASM memory. Shaped like node:crypto's Hash for the subset berth uses.
  */
 import { BaseExports, instantiate } from './loader';
 
@@ -25,25 +26,31 @@ export interface Hasher {
 
 export class WasmSha256 implements Hasher {
   private readonly ex: Sha256Exports;
-  private readonly inPtr: number;
   private readonly cap: number;
+  /** View of the input buffer (the module never grows its memory, so the view stays attached). */
+  private readonly input: Uint8Array;
   private done = false;
 
   constructor() {
     this.ex = instantiate<Sha256Exports>('sha256');
-    this.inPtr = this.ex.inputPtr();
     this.cap = this.ex.inputCap();
+    this.input = new Uint8Array(this.ex.memory.buffer, this.ex.inputPtr(), this.cap);
     this.ex.init();
   }
 
   update(data: Uint8Array): this {
     if (this.done) throw new Error('sha256: update after digest');
-    const mem = new Uint8Array(this.ex.memory.buffer);
-    for (let off = 0; off < data.length; ) {
-      const n = Math.min(this.cap, data.length - off);
-      mem.set(n === data.length ? data : data.subarray(off, off + n), this.inPtr);
-      this.ex.update(n);
-      off += n;
+    const { ex, input, cap } = this;
+    const len = data.length;
+    if (len <= cap) {
+      input.set(data);
+      ex.update(len);
+      return this;
+    }
+    for (let off = 0; off < len; off += cap) {
+      const n = Math.min(cap, len - off);
+      input.set(data.subarray(off, off + n));
+      ex.update(n);
     }
     return this;
   }

@@ -1,8 +1,25 @@
 #!/usr/bin/env node
 /*
- * Generates wasm/assembly/sha256.ts: SHA-256 (FIPS 180-4) with the 64 rounds and the message
- * schedule fully unrolled and the whole state held in locals, which V8's register allocator keeps
- * in registers. Run: node wasm/tools/gen-sha256.js > wasm/assembly/sha256.ts
+ * Generates wasm/assembly/sha256.ts: SHA-256 (FIPS 180-4). Run:
+ *   node wasm/tools/gen-sha256.js > wasm/assembly/sha256.ts
+ *
+ * Shape of the block function, chosen by measurement under V8/TurboFan on x64 (bench/README-wasm.md,
+ * "sha256 ≥ 400"). TurboFan gives WASM code about 12 general registers; 8 working variables plus a
+ * 16-word schedule window plus temporaries do not fit, and its spills and reloads (~1,100 stack
+ * accesses per block) were what held the all-in-locals version near 10 cycles per round.
+ *  - Message schedule in SIMD: W[0..15] byte-swapped four at a time (v128 load + shuffle), then
+ *    W[16..63] four at a time from four v128 values (sigma0 over four lanes; sigma1 on two lanes at a
+ *    time, rotations as 64-bit shifts of a duplicated word). One schedule step is interleaved every
+ *    four rounds, so the vector unit works while the scalar rounds wait on their dependency chain;
+ *    the words go to a 256-byte area (`ws`) that the rounds read 12+ rounds later.
+ *  - Rounds fully unrolled with no moves between rounds. Writing A_j for the value that is `a` in
+ *    round j and E_j for `e`, round i reads a=A_i, b=A_(i-1), e=E_i, f=E_(i-1), g=E_(i-2) from
+ *    locals and d=A_(i-3), h=E_(i-3) from a 4-entry ring in memory (`rs`), where every new A and E
+ *    is also stored. That leaves 5 working values + the Maj carry in registers, which fit.
+ *  - T1 = ((h + W + K) + Ch) + Sigma1(e): the terms that do not depend on e first, so the e -> e
+ *    chain is Sigma1, one add, one add. Maj(a,b,c) = b ^ ((a ^ b) & (b ^ c)), where b ^ c is the
+ *    previous round's a ^ b. K is an immediate (it folds into an x64 lea).
+ * Needs WASM SIMD (`--enable simd`, wasm/asconfig.json); every Node >= 16.4 has it.
  */
 'use strict';
 const K = [
@@ -16,25 +33,71 @@ const K = [
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ];
 const hex = (n) => '0x' + n.toString(16).padStart(8, '0');
-const v = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
-const lines = [];
-for (let i = 0; i < 16; i++) lines.push(`    let w${i}: u32 = bswap<u32>(load<u32>(p, ${i * 4}));`);
-for (let i = 0; i < 64; i++) {
-  const r = (k) => v[(k - i + 64 * 8) % 8];
-  const [a, b, c, d, e, f, g, h] = [0, 1, 2, 3, 4, 5, 6, 7].map(r);
-  const w = `w${i & 15}`;
-  if (i >= 16) {
-    const w2 = `w${(i - 2) & 15}`, w7 = `w${(i - 7) & 15}`, w15 = `w${(i - 15) & 15}`;
-    lines.push(`    ${w} += (rotr<u32>(${w2}, 17) ^ rotr<u32>(${w2}, 19) ^ (${w2} >>> 10)) + ${w7} + (rotr<u32>(${w15}, 7) ^ rotr<u32>(${w15}, 18) ^ (${w15} >>> 3));`);
-  }
-  lines.push(`    t = ${h} + (rotr<u32>(${e}, 6) ^ rotr<u32>(${e}, 11) ^ rotr<u32>(${e}, 25)) + (${g} ^ (${e} & (${f} ^ ${g}))) + ${hex(K[i])} + ${w};`);
-  lines.push(`    ${d} += t;`);
-  // Maj(a,b,c) = b ^ ((a ^ b) & (b ^ c)); this round's b ^ c is the previous round's a ^ b
-  const ab = i % 2 === 0 ? 'x0' : 'x1';
-  const bc = i % 2 === 0 ? 'x1' : 'x0';
-  lines.push(`    ${ab} = ${a} ^ ${b};`);
-  lines.push(`    ${h} = t + (rotr<u32>(${a}, 2) ^ rotr<u32>(${a}, 13) ^ rotr<u32>(${a}, 22)) + (${b} ^ (${ab} & ${bc}));`);
+const Sigma1 = (x) => `(rotr<u32>(${x}, 6) ^ rotr<u32>(${x}, 11) ^ rotr<u32>(${x}, 25))`;
+const Sigma0 = (x) => `(rotr<u32>(${x}, 2) ^ rotr<u32>(${x}, 13) ^ rotr<u32>(${x}, 22))`;
+// sigma0 over four 32-bit lanes (no vector rotate in WASM: two shifts per rotation)
+const vsigma0 = (x) =>
+  `v128.xor(v128.xor(v128.xor(i32x4.shr_u(${x}, 7), i32x4.shl(${x}, 25)), v128.xor(i32x4.shr_u(${x}, 18), i32x4.shl(${x}, 14))), i32x4.shr_u(${x}, 3))`;
+// sigma1 of the words in 32-bit lanes 0 and 2 of d, each 64-bit lane of d holding one word twice:
+// the low half of (w:w) >> 17 is rotr(w, 17)
+const vsigma1 = (d) => `v128.xor(v128.xor(i64x2.shr_u(${d}, 17), i64x2.shr_u(${d}, 19)), i32x4.shr_u(${d}, 10))`;
+
+// schedule vectors: X(k) holds W[4k..4k+3]; five v128 locals in rotation
+const X = (k) => `X${k % 5}`;
+/** Computes X(k) (W[4k..4k+3]) from X(k-4)..X(k-1) and stores it at ws + 16k. */
+function scheduleStep(k) {
+  return [
+    `    s15 = i32x4.shuffle(${X(k - 4)}, ${X(k - 3)}, 1, 2, 3, 4);`, // W[t-15..t-12]
+    `    sw = i32x4.add(i32x4.add(${X(k - 4)}, ${vsigma0('s15')}), i32x4.shuffle(${X(k - 2)}, ${X(k - 1)}, 1, 2, 3, 4));`, // + W[t-7..t-4]
+    `    sd = i32x4.shuffle(${X(k - 1)}, ${X(k - 1)}, 2, 2, 3, 3);`, // W[t-2], W[t-1], each twice
+    `    sw = i32x4.add(sw, i32x4.shuffle(${vsigma1('sd')}, zero, 0, 2, 4, 4));`, // lanes 0, 1 final
+    `    sd = i32x4.shuffle(sw, sw, 0, 0, 1, 1);`, // W[t], W[t+1], each twice
+    `    ${X(k)} = i32x4.add(sw, i32x4.shuffle(zero, ${vsigma1('sd')}, 0, 0, 4, 6));`,
+    `    v128.store(ws, ${X(k)}, ${k * 16});`,
+  ];
 }
+
+const m4 = (j) => ((j % 4) + 4) % 4;
+const A = (j) => `a${m4(j)}`; // local holding A_j
+const E = (j) => `e${m4(j)}`;
+const aSlot = (j) => m4(j) * 4; // ring offset of A_j
+const eSlot = (j) => 16 + m4(j) * 4;
+
+const body = [];
+for (let k = 0; k < 4; k++) {
+  body.push(`    ${X(k)} = i8x16.shuffle(v128.load(p, ${k * 16}), zero, 3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12);`);
+  body.push(`    v128.store(ws, ${X(k)}, ${k * 16});`);
+}
+// A_0..A_-3 = a, b, c, d and E_0..E_-3 = e, f, g, h: locals and ring
+body.push(`    let ${A(0)} = load<u32>(state, 0), ${A(-1)} = load<u32>(state, 4), ${A(-2)} = load<u32>(state, 8);`);
+body.push(`    let ${E(0)} = load<u32>(state, 16), ${E(-1)} = load<u32>(state, 20), ${E(-2)} = load<u32>(state, 24);`);
+body.push(`    let ${A(1)}: u32 = 0, ${E(1)}: u32 = 0;`);
+for (let j = 0; j >= -3; j--) {
+  body.push(`    store<u32>(rs, ${j > -3 ? A(j) : 'load<u32>(state, 12)'}, ${aSlot(j)}); store<u32>(rs, ${j > -3 ? E(j) : 'load<u32>(state, 28)'}, ${eSlot(j)});`);
+}
+body.push(`    let x0: u32 = 0;`);
+body.push(`    let x1: u32 = ${A(-1)} ^ ${A(-2)};`);
+for (let i = 0; i < 64; i++) {
+  if (i % 4 === 0 && i < 48) body.push(...scheduleStep(i / 4 + 4));
+  const ab = i % 2 === 0 ? 'x0' : 'x1'; // this round's a ^ b
+  const bc = i % 2 === 0 ? 'x1' : 'x0'; // the previous round's a ^ b = this round's b ^ c
+  const [e, f, g] = [E(i), E(i - 1), E(i - 2)];
+  body.push(`    // round ${i}`);
+  body.push(`    t = ((load<u32>(rs, ${eSlot(i - 3)}) + load<u32>(ws, ${i * 4}) + ${hex(K[i])}) + (${g} ^ (${e} & (${f} ^ ${g})))) + ${Sigma1(e)};`);
+  // E_(i+1) and A_(i+1) are read back from the ring as h and d in round i+4; the last four stay in locals
+  const keep = i + 1 <= 60;
+  body.push(`    ${E(i + 1)} = load<u32>(rs, ${aSlot(i - 3)}) + t;`);
+  if (keep) body.push(`    store<u32>(rs, ${E(i + 1)}, ${eSlot(i + 1)});`);
+  body.push(`    ${ab} = ${A(i)} ^ ${A(i - 1)};`);
+  body.push(`    ${A(i + 1)} = t + (${Sigma0(A(i))} + (${A(i - 1)} ^ (${ab} & ${bc})));`);
+  if (keep) body.push(`    store<u32>(rs, ${A(i + 1)}, ${aSlot(i + 1)});`);
+}
+// after round 63: a..d = A_64..A_61, e..h = E_64..E_61, all in locals
+for (let w = 0; w < 8; w++) {
+  const v = w < 4 ? A(64 - w) : E(64 - (w - 4));
+  body.push(`    store<u32>(state, load<u32>(state, ${w * 4}) + ${v}, ${w * 4});`);
+}
+
 process.stdout.write(`// GENERATED by wasm/tools/gen-sha256.js — edit the generator, not this file.
 //
 // Streaming SHA-256 (FIPS 180-4). Memory contract with the loader (wasm/src/sha256.ts):
@@ -42,13 +105,18 @@ process.stdout.write(`// GENERATED by wasm/tools/gen-sha256.js — edit the gene
 //   init()          starts a new message
 //   update(len)     hashes \`len\` bytes from the input buffer (any length, any alignment)
 //   final(): usize  pads, finishes and returns a pointer to the 32-byte digest
-// No allocation after instantiation; the runtime is the stub runtime.
+// No allocation after instantiation; the runtime is the stub runtime. Uses WASM SIMD (v128) for
+// the message schedule; the layout of the block function is explained in the generator.
 
 const INPUT_CAP: u32 = 256 * 1024;
 const input: usize = memory.data(INPUT_CAP, 16);
 const state: usize = memory.data(32, 16);
 const partial: usize = memory.data(128, 16);
 const digestOut: usize = memory.data(32, 16);
+/** Message schedule W[0..63] of the current block. */
+const ws: usize = memory.data(256, 16);
+/** Ring of the last four a-values (offsets 0..15) and e-values (16..31). */
+const rs: usize = memory.data(32, 16);
 let partialLen: u32 = 0;
 let total: u64 = 0;
 
@@ -70,20 +138,15 @@ export function init(): void {
 
 /** Hashes \`n\` whole 64-byte blocks starting at \`p\`. */
 function blocks(p: usize, n: u32): void {
-  let a = load<u32>(state, 0), b = load<u32>(state, 4), c = load<u32>(state, 8), d = load<u32>(state, 12);
-  let e = load<u32>(state, 16), f = load<u32>(state, 20), g = load<u32>(state, 24), h = load<u32>(state, 28);
-  let t: u32 = 0;
   const end = p + (<usize>n << 6);
+  const zero = i32x4.splat(0);
+  let X0 = zero, X1 = zero, X2 = zero, X3 = zero, X4 = zero;
+  let s15 = zero, sw = zero, sd = zero;
+  let t: u32 = 0;
   while (p < end) {
-    const a0 = a, b0 = b, c0 = c, d0 = d, e0 = e, f0 = f, g0 = g, h0 = h;
-    let x0: u32 = 0;
-    let x1: u32 = b ^ c;
-${lines.join('\n')}
-    a += a0; b += b0; c += c0; d += d0; e += e0; f += f0; g += g0; h += h0;
+${body.join('\n')}
     p += 64;
   }
-  store<u32>(state, a, 0); store<u32>(state, b, 4); store<u32>(state, c, 8); store<u32>(state, d, 12);
-  store<u32>(state, e, 16); store<u32>(state, f, 20); store<u32>(state, g, 24); store<u32>(state, h, 28);
 }
 
 export function update(len: u32): void {
