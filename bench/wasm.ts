@@ -248,7 +248,20 @@ async function main(): Promise<void> {
   const pipeline = (kind: 'gzip' | 'zstd', input: Buffer[], sha: 'native' | 'wasm', dec: 'native' | 'wasm', thread = false): Promise<void> =>
     feed(decompressor(kind, dec, { thread }), input, onData(sha));
   /** What `berth pull` runs: codecs.decompressor(kind, blob size) | HashingStream, compressed sha256 on the main thread. */
-  const pull = (kind: 'gzip' | 'zstd', input: Buffer[], size: number): Promise<void> => feed(codecsDecompressor(kind, size), input, hashingStream);
+  const autoChoice = new Map<string, string[]>();
+  const pull = (kind: 'gzip' | 'zstd', input: Buffer[], size: number, force?: '0' | '1'): Promise<void> => {
+    const saved = process.env.BERTH_DECODE_THREAD;
+    if (force) process.env.BERTH_DECODE_THREAD = force;
+    const d = codecsDecompressor(kind, size);
+    if (saved === undefined) delete process.env.BERTH_DECODE_THREAD;
+    else process.env.BERTH_DECODE_THREAD = saved;
+    if (!force) {
+      const list = autoChoice.get(kind) ?? [];
+      list.push(`${(d as { threaded?: boolean }).threaded ? 'worker' : 'in-thread'} (load ${os.loadavg()[0]!.toFixed(1)})`);
+      autoChoice.set(kind, list);
+    }
+    return feed(d, input, hashingStream);
+  };
   process.stderr.write(`pull path: ${JSON.stringify(decodeThreadPlan())}, ${hostCpus()} CPUs\n`);
   await group('pull pipeline, gzip (sha256 in + inflate + sha256 out)', tar.length, [
     ['inflate alone (wasm, in-thread)', () => drive(createGunzip(), gzChunks)],
@@ -257,13 +270,17 @@ async function main(): Promise<void> {
     ['before: one thread, native sha + wasm inflate', () => pipeline('gzip', gzChunks, 'native', 'wasm')],
     ['before: one thread, native sha + node:zlib', () => pipeline('gzip', gzChunks, 'native', 'native')],
     ['after: as berth pull (codecs.decompressor + HashingStream)', () => pull('gzip', gzChunks, gz.length)],
+    ['after: as berth pull, worker forced (BERTH_DECODE_THREAD=1)', () => pull('gzip', gzChunks, gz.length, '1')],
+    ['after: as berth pull, in-thread forced (BERTH_DECODE_THREAD=0)', () => pull('gzip', gzChunks, gz.length, '0')],
   ]);
   await group('pull pipeline, zstd (sha256 in + decompress + sha256 out)', tar.length, [
     ['decompress alone (wasm, in-thread)', () => drive(createZstdDecompress(), zstChunks)],
     ['decompress alone (wasm, worker thread)', () => drive(createThreadedDecompressor('zstd'), zstChunks)],
     ['before: one thread, native sha + wasm', () => pipeline('zstd', zstChunks, choice.sha256.backend, 'wasm')],
     ['after: as berth pull (codecs.decompressor + HashingStream)', () => pull('zstd', zstChunks, zst.length)],
+    ['after: as berth pull, worker forced (BERTH_DECODE_THREAD=1)', () => pull('zstd', zstChunks, zst.length, '1')],
   ]);
+  for (const [k, v] of autoChoice) summary.push(`berth pull's automatic choice, ${k}, run by run: ${v.join(', ')}`);
   for (const g of ['pull pipeline, gzip', 'pull pipeline, zstd']) {
     const rs = rows.filter((r) => r.group.startsWith(g));
     const alone = rs.filter((r) => /alone/.test(r.name));

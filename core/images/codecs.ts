@@ -13,9 +13,10 @@
  * decoder when that build exists (`BERTH_ZSTD=process` forces the helper), else `zstd -dc`
  * (Debian's zstd) in a child process, because Node 20's zlib has no zstd.
  *
- * Threads (decision 010): on a host with 2+ CPUs a large layer (gzip or zstd) is decoded by the
- * WASM decoder on a worker thread while the main thread hashes the compressed bytes and the tar
- * and parses it, so the pipeline costs about the decompression alone. Small layers (below the
+ * Threads (decision 010): when a core is free (2+ CPUs, load average below their number) a large
+ * layer (gzip or zstd) is decoded by the WASM decoder on a worker thread while the main thread
+ * hashes the compressed bytes and the tar and parses it, so the pipeline costs about the
+ * decompression alone. Small layers (below the
  * threshold, from `sizeHint` or from the bytes seen before the stream ends) are decoded in-thread
  * and never start a worker. `BERTH_DECODE_THREAD=0` never uses a worker, `=1` always does; a
  * gzip backend forced to `native` (config or `BERTH_CODECS`) keeps node:zlib for every size.
@@ -115,16 +116,16 @@ export function sha256Hasher(): ImageHasher {
 }
 
 /**
- * How large layers are decoded: on a worker thread when the host has 2+ CPUs (`thread`), from
- * `threshold` compressed bytes (undefined: the adaptive default, 1 MiB with an idle worker, else
- * 8 MiB). `BERTH_DECODE_THREAD=0|1` overrides it.
+ * How large layers are decoded: `thread` is 'auto' (on a worker thread when a core is free for it:
+ * 2+ CPUs, load average below their number), from `threshold` compressed bytes (undefined: the
+ * adaptive default, 1 MiB with an idle worker, else 8 MiB). `BERTH_DECODE_THREAD=0` never uses a
+ * worker, `=1` always does (every size).
  */
-export function decodeThreadPlan(): { thread: boolean; threshold?: number } {
+export function decodeThreadPlan(): { thread: boolean | 'auto'; threshold?: number } {
   const env = process.env.BERTH_DECODE_THREAD;
-  if (env === '0') return { thread: false };
+  if (env === '0' || !threads()) return { thread: false };
   if (env === '1') return { thread: true, threshold: 0 };
-  const t = threads();
-  return { thread: !!t && t.hostCpus() >= 2 };
+  return { thread: 'auto' };
 }
 
 /**
@@ -137,11 +138,11 @@ export function decompressor(kind: Compression, sizeHint?: number): Transform | 
   const w = wasm();
   const plan = decodeThreadPlan();
   const adaptive = (k: 'gzip' | 'zstd', local?: () => Transform): Transform | undefined => {
-    const t = plan.thread ? threads() : null;
+    const t = plan.thread !== false ? threads() : null;
     if (!t) return undefined;
     try {
       return t.createAdaptiveDecompressor(k, {
-        thread: true,
+        thread: plan.thread,
         ...(plan.threshold !== undefined ? { threshold: plan.threshold } : {}),
         ...(sizeHint !== undefined && sizeHint >= 0 ? { sizeHint } : {}),
         ...(local ? { local } : {}),

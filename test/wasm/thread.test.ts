@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createThreadedDecompressor, decompressor } from '../../wasm/src/index';
-import { createAdaptiveDecompressor, threadStats, WARM_THRESHOLD, COLD_THRESHOLD } from '../../wasm/src/thread';
+import { createAdaptiveDecompressor, freeCore, threadStats, WARM_THRESHOLD, COLD_THRESHOLD } from '../../wasm/src/thread';
 import { decompressor as codecsDecompressor, decodeThreadPlan } from '../../core/images/codecs';
 import { BerthError } from '../../core/errors';
 
@@ -96,10 +96,10 @@ t.test('adaptive: small streams stay in-thread, large ones go to a worker', asyn
   t.equal(threadStats().started, before, 'no worker was started for small streams');
 
   const gz = zlib.gzipSync(big);
-  const c = createAdaptiveDecompressor('gzip', { threshold: 64 << 10 });
+  const c = createAdaptiveDecompressor('gzip', { thread: true, threshold: 64 << 10 });
   t.ok((await run(c, gz)).equals(big), 'large, no hint: right bytes');
   t.equal(c.threaded, true, 'past the threshold: worker thread');
-  const d = createAdaptiveDecompressor('gzip', { sizeHint: gz.length, threshold: gz.length });
+  const d = createAdaptiveDecompressor('gzip', { thread: true, sizeHint: gz.length, threshold: gz.length });
   t.equal(d.threaded, true, 'a hint at the threshold decides for the worker at once');
   t.ok((await run(d, gz, 4096)).equals(big));
   const e = createAdaptiveDecompressor('gzip', { thread: false, threshold: 0 });
@@ -120,9 +120,9 @@ t.test('adaptive: errors and limits on both paths', async (t) => {
   bad[bad.length - 8] ^= 1;
   for (const threshold of [0, 1 << 30]) {
     const what = threshold === 0 ? 'worker' : 'in-thread';
-    await t.rejects(run(createAdaptiveDecompressor('gzip', { threshold }), bad), { code: 'ERR_WASM_CORRUPT_INPUT' }, `${what}: CRC`);
-    await t.rejects(run(createAdaptiveDecompressor('gzip', { threshold }), gz.subarray(0, gz.length - 100)), { code: 'ERR_WASM_CORRUPT_INPUT' }, `${what}: truncated`);
-    await t.rejects(run(createAdaptiveDecompressor('gzip', { threshold, maxOutputLength: 1000 }), gz), { code: 'ERR_WASM_LIMIT_EXCEEDED' }, `${what}: limit`);
+    await t.rejects(run(createAdaptiveDecompressor('gzip', { thread: true, threshold }), bad), { code: 'ERR_WASM_CORRUPT_INPUT' }, `${what}: CRC`);
+    await t.rejects(run(createAdaptiveDecompressor('gzip', { thread: true, threshold }), gz.subarray(0, gz.length - 100)), { code: 'ERR_WASM_CORRUPT_INPUT' }, `${what}: truncated`);
+    await t.rejects(run(createAdaptiveDecompressor('gzip', { thread: true, threshold, maxOutputLength: 1000 }), gz), { code: 'ERR_WASM_LIMIT_EXCEEDED' }, `${what}: limit`);
   }
 });
 
@@ -134,12 +134,13 @@ t.test('codecs.decompressor: the pull path decodes large layers on a worker, sma
   });
   delete process.env.BERTH_DECODE_THREAD;
   const plan = decodeThreadPlan();
-  t.equal(plan.thread, os.availableParallelism() >= 2, `threads when the host has 2+ CPUs (${os.availableParallelism()})`);
+  t.equal(plan.thread, 'auto', 'by default the adaptive decoder decides (free core, size)');
+  t.equal(freeCore(), os.availableParallelism() >= 2 && os.loadavg()[0]! < os.availableParallelism(), 'a free core: 2+ CPUs and load below their number');
   const gz = zlib.gzipSync(big);
   const before = threadStats().started;
   const small = codecsDecompressor('gzip', gz.length) as unknown as { threaded?: boolean } & NodeJS.ReadWriteStream;
   t.ok((await run(small, gz)).equals(big));
-  if (plan.thread) t.equal(small.threaded, false, `a ${gz.length}-byte layer is decoded in-thread`);
+  t.equal(small.threaded, false, `a ${gz.length}-byte layer is decoded in-thread`);
   t.equal(threadStats().started, before, 'and starts no worker');
   process.env.BERTH_DECODE_THREAD = '1';
   const forced = codecsDecompressor('gzip', gz.length) as unknown as { threaded?: boolean } & NodeJS.ReadWriteStream;

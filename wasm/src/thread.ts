@@ -265,8 +265,11 @@ export interface AdaptiveOptions extends ThreadedOptions {
    * (no start to pay), else COLD_THRESHOLD.
    */
   threshold?: number;
-  /** Use a worker at all; default: when the host has two or more CPUs. */
-  thread?: boolean;
+  /**
+   * Use a worker at all: `true` (past the threshold), `false` (never), or `'auto'` (default): only
+   * when a core is free for it, see `freeCore()`.
+   */
+  thread?: boolean | 'auto';
   /** The in-thread decoder for what stays small; default: the WASM decoder of `kind`. */
   local?: () => Transform;
 }
@@ -282,6 +285,16 @@ export const COLD_THRESHOLD = 8 << 20;
 export function hostCpus(): number {
   const o = os as { availableParallelism?: () => number };
   return typeof o.availableParallelism === 'function' ? o.availableParallelism() : os.cpus().length;
+}
+
+/**
+ * Whether a worker thread would run beside this one: two or more CPUs and a 1-minute load average
+ * below their number. A worker costs ~15–30 % more CPU per MB (messages, copies, cache traffic
+ * between cores); on a saturated host it only adds that cost, so decoding stays in-thread there.
+ */
+export function freeCore(): boolean {
+  const cpus = hostCpus();
+  return cpus >= 2 && (os.loadavg()[0] ?? 0) < cpus;
 }
 
 function localDecoder(kind: ThreadWorkerData['kind'], opts: ThreadedOptions): Transform {
@@ -312,7 +325,8 @@ export class AdaptiveDecompressor extends Transform {
   ) {
     super({ readableHighWaterMark: 4 << 20 });
     this.threshold = opts.threshold ?? (idle.length > 0 ? WARM_THRESHOLD : COLD_THRESHOLD);
-    const thread = opts.thread ?? hostCpus() >= 2;
+    const mode = opts.thread ?? 'auto';
+    const thread = mode === 'auto' ? freeCore() : mode;
     if (!thread) this.start(false);
     else if (opts.sizeHint !== undefined) this.start(opts.sizeHint >= this.threshold);
   }
