@@ -73,28 +73,28 @@ function blocks(p: usize, n: u32): void {
     e1 = load<u32>(rs, 4) + t;
     store<u32>(rs, e1, 20);
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     store<u32>(rs, a1, 4);
     // round 1
     t = ((load<u32>(rs, 24) + load<u32>(ws, 4) + 0x71374491) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     store<u32>(rs, e2, 24);
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     store<u32>(rs, a2, 8);
     // round 2
     t = ((load<u32>(rs, 28) + load<u32>(ws, 8) + 0xb5c0fbcf) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     store<u32>(rs, e3, 28);
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     store<u32>(rs, a3, 12);
     // round 3
     t = ((load<u32>(rs, 16) + load<u32>(ws, 12) + 0xe9b5dba5) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     store<u32>(rs, e0, 16);
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(rs, a0, 0);
     s15 = i32x4.shuffle(X1, X2, 1, 2, 3, 4);
     sw = i32x4.add(i32x4.add(X1, v128.xor(v128.xor(v128.xor(i32x4.shr_u(s15, 7), i32x4.shl(s15, 25)), v128.xor(i32x4.shr_u(s15, 18), i32x4.shl(s15, 14))), i32x4.shr_u(s15, 3))), i32x4.shuffle(X3, X4, 1, 2, 3, 4));
@@ -108,28 +108,28 @@ function blocks(p: usize, n: u32): void {
     e1 = load<u32>(rs, 4) + t;
     store<u32>(rs, e1, 20);
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     store<u32>(rs, a1, 4);
     // round 5
     t = ((load<u32>(rs, 24) + load<u32>(ws, 20) + 0x59f111f1) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     store<u32>(rs, e2, 24);
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     store<u32>(rs, a2, 8);
     // round 6
     t = ((load<u32>(rs, 28) + load<u32>(ws, 24) + 0x923f82a4) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     store<u32>(rs, e3, 28);
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     store<u32>(rs, a3, 12);
     // round 7
     t = ((load<u32>(rs, 16) + load<u32>(ws, 28) + 0xab1c5ed5) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     store<u32>(rs, e0, 16);
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(rs, a0, 0);
     s15 = i32x4.shuffle(X2, X3, 1, 2, 3, 4);
     sw = i32x4.add(i32x4.add(X2, v128.xor(v128.xor(v128.xor(i32x4.shr_u(s15, 7), i32x4.shl(s15, 25)), v128.xor(i32x4.shr_u(s15, 18), i32x4.shl(s15, 14))), i32x4.shr_u(s15, 3))), i32x4.shuffle(X4, X0, 1, 2, 3, 4));
@@ -143,28 +143,28 @@ function blocks(p: usize, n: u32): void {
     e1 = load<u32>(rs, 4) + t;
     store<u32>(rs, e1, 20);
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     store<u32>(rs, a1, 4);
     // round 9
     t = ((load<u32>(rs, 24) + load<u32>(ws, 36) + 0x12835b01) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     store<u32>(rs, e2, 24);
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     store<u32>(rs, a2, 8);
     // round 10
     t = ((load<u32>(rs, 28) + load<u32>(ws, 40) + 0x243185be) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     store<u32>(rs, e3, 28);
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     store<u32>(rs, a3, 12);
     // round 11
     t = ((load<u32>(rs, 16) + load<u32>(ws, 44) + 0x550c7dc3) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     store<u32>(rs, e0, 16);
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(rs, a0, 0);
     s15 = i32x4.shuffle(X3, X4, 1, 2, 3, 4);
     sw = i32x4.add(i32x4.add(X3, v128.xor(v128.xor(v128.xor(i32x4.shr_u(s15, 7), i32x4.shl(s15, 25)), v128.xor(i32x4.shr_u(s15, 18), i32x4.shl(s15, 14))), i32x4.shr_u(s15, 3))), i32x4.shuffle(X0, X1, 1, 2, 3, 4));
@@ -178,28 +178,28 @@ function blocks(p: usize, n: u32): void {
     e1 = load<u32>(rs, 4) + t;
     store<u32>(rs, e1, 20);
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     store<u32>(rs, a1, 4);
     // round 13
     t = ((load<u32>(rs, 24) + load<u32>(ws, 52) + 0x80deb1fe) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     store<u32>(rs, e2, 24);
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     store<u32>(rs, a2, 8);
     // round 14
     t = ((load<u32>(rs, 28) + load<u32>(ws, 56) + 0x9bdc06a7) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     store<u32>(rs, e3, 28);
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     store<u32>(rs, a3, 12);
     // round 15
     t = ((load<u32>(rs, 16) + load<u32>(ws, 60) + 0xc19bf174) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     store<u32>(rs, e0, 16);
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(rs, a0, 0);
     s15 = i32x4.shuffle(X4, X0, 1, 2, 3, 4);
     sw = i32x4.add(i32x4.add(X4, v128.xor(v128.xor(v128.xor(i32x4.shr_u(s15, 7), i32x4.shl(s15, 25)), v128.xor(i32x4.shr_u(s15, 18), i32x4.shl(s15, 14))), i32x4.shr_u(s15, 3))), i32x4.shuffle(X1, X2, 1, 2, 3, 4));
@@ -213,28 +213,28 @@ function blocks(p: usize, n: u32): void {
     e1 = load<u32>(rs, 4) + t;
     store<u32>(rs, e1, 20);
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     store<u32>(rs, a1, 4);
     // round 17
     t = ((load<u32>(rs, 24) + load<u32>(ws, 68) + 0xefbe4786) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     store<u32>(rs, e2, 24);
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     store<u32>(rs, a2, 8);
     // round 18
     t = ((load<u32>(rs, 28) + load<u32>(ws, 72) + 0x0fc19dc6) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     store<u32>(rs, e3, 28);
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     store<u32>(rs, a3, 12);
     // round 19
     t = ((load<u32>(rs, 16) + load<u32>(ws, 76) + 0x240ca1cc) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     store<u32>(rs, e0, 16);
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(rs, a0, 0);
     s15 = i32x4.shuffle(X0, X1, 1, 2, 3, 4);
     sw = i32x4.add(i32x4.add(X0, v128.xor(v128.xor(v128.xor(i32x4.shr_u(s15, 7), i32x4.shl(s15, 25)), v128.xor(i32x4.shr_u(s15, 18), i32x4.shl(s15, 14))), i32x4.shr_u(s15, 3))), i32x4.shuffle(X2, X3, 1, 2, 3, 4));
@@ -248,28 +248,28 @@ function blocks(p: usize, n: u32): void {
     e1 = load<u32>(rs, 4) + t;
     store<u32>(rs, e1, 20);
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     store<u32>(rs, a1, 4);
     // round 21
     t = ((load<u32>(rs, 24) + load<u32>(ws, 84) + 0x4a7484aa) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     store<u32>(rs, e2, 24);
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     store<u32>(rs, a2, 8);
     // round 22
     t = ((load<u32>(rs, 28) + load<u32>(ws, 88) + 0x5cb0a9dc) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     store<u32>(rs, e3, 28);
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     store<u32>(rs, a3, 12);
     // round 23
     t = ((load<u32>(rs, 16) + load<u32>(ws, 92) + 0x76f988da) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     store<u32>(rs, e0, 16);
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(rs, a0, 0);
     s15 = i32x4.shuffle(X1, X2, 1, 2, 3, 4);
     sw = i32x4.add(i32x4.add(X1, v128.xor(v128.xor(v128.xor(i32x4.shr_u(s15, 7), i32x4.shl(s15, 25)), v128.xor(i32x4.shr_u(s15, 18), i32x4.shl(s15, 14))), i32x4.shr_u(s15, 3))), i32x4.shuffle(X3, X4, 1, 2, 3, 4));
@@ -283,28 +283,28 @@ function blocks(p: usize, n: u32): void {
     e1 = load<u32>(rs, 4) + t;
     store<u32>(rs, e1, 20);
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     store<u32>(rs, a1, 4);
     // round 25
     t = ((load<u32>(rs, 24) + load<u32>(ws, 100) + 0xa831c66d) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     store<u32>(rs, e2, 24);
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     store<u32>(rs, a2, 8);
     // round 26
     t = ((load<u32>(rs, 28) + load<u32>(ws, 104) + 0xb00327c8) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     store<u32>(rs, e3, 28);
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     store<u32>(rs, a3, 12);
     // round 27
     t = ((load<u32>(rs, 16) + load<u32>(ws, 108) + 0xbf597fc7) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     store<u32>(rs, e0, 16);
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(rs, a0, 0);
     s15 = i32x4.shuffle(X2, X3, 1, 2, 3, 4);
     sw = i32x4.add(i32x4.add(X2, v128.xor(v128.xor(v128.xor(i32x4.shr_u(s15, 7), i32x4.shl(s15, 25)), v128.xor(i32x4.shr_u(s15, 18), i32x4.shl(s15, 14))), i32x4.shr_u(s15, 3))), i32x4.shuffle(X4, X0, 1, 2, 3, 4));
@@ -318,28 +318,28 @@ function blocks(p: usize, n: u32): void {
     e1 = load<u32>(rs, 4) + t;
     store<u32>(rs, e1, 20);
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     store<u32>(rs, a1, 4);
     // round 29
     t = ((load<u32>(rs, 24) + load<u32>(ws, 116) + 0xd5a79147) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     store<u32>(rs, e2, 24);
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     store<u32>(rs, a2, 8);
     // round 30
     t = ((load<u32>(rs, 28) + load<u32>(ws, 120) + 0x06ca6351) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     store<u32>(rs, e3, 28);
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     store<u32>(rs, a3, 12);
     // round 31
     t = ((load<u32>(rs, 16) + load<u32>(ws, 124) + 0x14292967) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     store<u32>(rs, e0, 16);
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(rs, a0, 0);
     s15 = i32x4.shuffle(X3, X4, 1, 2, 3, 4);
     sw = i32x4.add(i32x4.add(X3, v128.xor(v128.xor(v128.xor(i32x4.shr_u(s15, 7), i32x4.shl(s15, 25)), v128.xor(i32x4.shr_u(s15, 18), i32x4.shl(s15, 14))), i32x4.shr_u(s15, 3))), i32x4.shuffle(X0, X1, 1, 2, 3, 4));
@@ -353,28 +353,28 @@ function blocks(p: usize, n: u32): void {
     e1 = load<u32>(rs, 4) + t;
     store<u32>(rs, e1, 20);
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     store<u32>(rs, a1, 4);
     // round 33
     t = ((load<u32>(rs, 24) + load<u32>(ws, 132) + 0x2e1b2138) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     store<u32>(rs, e2, 24);
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     store<u32>(rs, a2, 8);
     // round 34
     t = ((load<u32>(rs, 28) + load<u32>(ws, 136) + 0x4d2c6dfc) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     store<u32>(rs, e3, 28);
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     store<u32>(rs, a3, 12);
     // round 35
     t = ((load<u32>(rs, 16) + load<u32>(ws, 140) + 0x53380d13) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     store<u32>(rs, e0, 16);
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(rs, a0, 0);
     s15 = i32x4.shuffle(X4, X0, 1, 2, 3, 4);
     sw = i32x4.add(i32x4.add(X4, v128.xor(v128.xor(v128.xor(i32x4.shr_u(s15, 7), i32x4.shl(s15, 25)), v128.xor(i32x4.shr_u(s15, 18), i32x4.shl(s15, 14))), i32x4.shr_u(s15, 3))), i32x4.shuffle(X1, X2, 1, 2, 3, 4));
@@ -388,28 +388,28 @@ function blocks(p: usize, n: u32): void {
     e1 = load<u32>(rs, 4) + t;
     store<u32>(rs, e1, 20);
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     store<u32>(rs, a1, 4);
     // round 37
     t = ((load<u32>(rs, 24) + load<u32>(ws, 148) + 0x766a0abb) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     store<u32>(rs, e2, 24);
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     store<u32>(rs, a2, 8);
     // round 38
     t = ((load<u32>(rs, 28) + load<u32>(ws, 152) + 0x81c2c92e) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     store<u32>(rs, e3, 28);
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     store<u32>(rs, a3, 12);
     // round 39
     t = ((load<u32>(rs, 16) + load<u32>(ws, 156) + 0x92722c85) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     store<u32>(rs, e0, 16);
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(rs, a0, 0);
     s15 = i32x4.shuffle(X0, X1, 1, 2, 3, 4);
     sw = i32x4.add(i32x4.add(X0, v128.xor(v128.xor(v128.xor(i32x4.shr_u(s15, 7), i32x4.shl(s15, 25)), v128.xor(i32x4.shr_u(s15, 18), i32x4.shl(s15, 14))), i32x4.shr_u(s15, 3))), i32x4.shuffle(X2, X3, 1, 2, 3, 4));
@@ -423,28 +423,28 @@ function blocks(p: usize, n: u32): void {
     e1 = load<u32>(rs, 4) + t;
     store<u32>(rs, e1, 20);
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     store<u32>(rs, a1, 4);
     // round 41
     t = ((load<u32>(rs, 24) + load<u32>(ws, 164) + 0xa81a664b) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     store<u32>(rs, e2, 24);
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     store<u32>(rs, a2, 8);
     // round 42
     t = ((load<u32>(rs, 28) + load<u32>(ws, 168) + 0xc24b8b70) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     store<u32>(rs, e3, 28);
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     store<u32>(rs, a3, 12);
     // round 43
     t = ((load<u32>(rs, 16) + load<u32>(ws, 172) + 0xc76c51a3) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     store<u32>(rs, e0, 16);
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(rs, a0, 0);
     s15 = i32x4.shuffle(X1, X2, 1, 2, 3, 4);
     sw = i32x4.add(i32x4.add(X1, v128.xor(v128.xor(v128.xor(i32x4.shr_u(s15, 7), i32x4.shl(s15, 25)), v128.xor(i32x4.shr_u(s15, 18), i32x4.shl(s15, 14))), i32x4.shr_u(s15, 3))), i32x4.shuffle(X3, X4, 1, 2, 3, 4));
@@ -458,133 +458,133 @@ function blocks(p: usize, n: u32): void {
     e1 = load<u32>(rs, 4) + t;
     store<u32>(rs, e1, 20);
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     store<u32>(rs, a1, 4);
     // round 45
     t = ((load<u32>(rs, 24) + load<u32>(ws, 180) + 0xd6990624) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     store<u32>(rs, e2, 24);
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     store<u32>(rs, a2, 8);
     // round 46
     t = ((load<u32>(rs, 28) + load<u32>(ws, 184) + 0xf40e3585) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     store<u32>(rs, e3, 28);
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     store<u32>(rs, a3, 12);
     // round 47
     t = ((load<u32>(rs, 16) + load<u32>(ws, 188) + 0x106aa070) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     store<u32>(rs, e0, 16);
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(rs, a0, 0);
     // round 48
     t = ((load<u32>(rs, 20) + load<u32>(ws, 192) + 0x19a4c116) + (e2 ^ (e0 & (e3 ^ e2)))) + (rotr<u32>(e0, 6) ^ rotr<u32>(e0, 11) ^ rotr<u32>(e0, 25));
     e1 = load<u32>(rs, 4) + t;
     store<u32>(rs, e1, 20);
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     store<u32>(rs, a1, 4);
     // round 49
     t = ((load<u32>(rs, 24) + load<u32>(ws, 196) + 0x1e376c08) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     store<u32>(rs, e2, 24);
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     store<u32>(rs, a2, 8);
     // round 50
     t = ((load<u32>(rs, 28) + load<u32>(ws, 200) + 0x2748774c) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     store<u32>(rs, e3, 28);
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     store<u32>(rs, a3, 12);
     // round 51
     t = ((load<u32>(rs, 16) + load<u32>(ws, 204) + 0x34b0bcb5) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     store<u32>(rs, e0, 16);
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(rs, a0, 0);
     // round 52
     t = ((load<u32>(rs, 20) + load<u32>(ws, 208) + 0x391c0cb3) + (e2 ^ (e0 & (e3 ^ e2)))) + (rotr<u32>(e0, 6) ^ rotr<u32>(e0, 11) ^ rotr<u32>(e0, 25));
     e1 = load<u32>(rs, 4) + t;
     store<u32>(rs, e1, 20);
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     store<u32>(rs, a1, 4);
     // round 53
     t = ((load<u32>(rs, 24) + load<u32>(ws, 212) + 0x4ed8aa4a) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     store<u32>(rs, e2, 24);
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     store<u32>(rs, a2, 8);
     // round 54
     t = ((load<u32>(rs, 28) + load<u32>(ws, 216) + 0x5b9cca4f) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     store<u32>(rs, e3, 28);
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     store<u32>(rs, a3, 12);
     // round 55
     t = ((load<u32>(rs, 16) + load<u32>(ws, 220) + 0x682e6ff3) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     store<u32>(rs, e0, 16);
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(rs, a0, 0);
     // round 56
     t = ((load<u32>(rs, 20) + load<u32>(ws, 224) + 0x748f82ee) + (e2 ^ (e0 & (e3 ^ e2)))) + (rotr<u32>(e0, 6) ^ rotr<u32>(e0, 11) ^ rotr<u32>(e0, 25));
     e1 = load<u32>(rs, 4) + t;
     store<u32>(rs, e1, 20);
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     store<u32>(rs, a1, 4);
     // round 57
     t = ((load<u32>(rs, 24) + load<u32>(ws, 228) + 0x78a5636f) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     store<u32>(rs, e2, 24);
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     store<u32>(rs, a2, 8);
     // round 58
     t = ((load<u32>(rs, 28) + load<u32>(ws, 232) + 0x84c87814) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     store<u32>(rs, e3, 28);
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     store<u32>(rs, a3, 12);
     // round 59
     t = ((load<u32>(rs, 16) + load<u32>(ws, 236) + 0x8cc70208) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     store<u32>(rs, e0, 16);
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(rs, a0, 0);
     // round 60
     t = ((load<u32>(rs, 20) + load<u32>(ws, 240) + 0x90befffa) + (e2 ^ (e0 & (e3 ^ e2)))) + (rotr<u32>(e0, 6) ^ rotr<u32>(e0, 11) ^ rotr<u32>(e0, 25));
     e1 = load<u32>(rs, 4) + t;
     x0 = a0 ^ a3;
-    a1 = t + ((rotr<u32>(a0, 2) ^ rotr<u32>(a0, 13) ^ rotr<u32>(a0, 22)) + (a3 ^ (x0 & x1)));
+    a1 = (t + (a3 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a0, 11) ^ a0, 2) ^ rotr<u32>(a0, 22));
     // round 61
     t = ((load<u32>(rs, 24) + load<u32>(ws, 244) + 0xa4506ceb) + (e3 ^ (e1 & (e0 ^ e3)))) + (rotr<u32>(e1, 6) ^ rotr<u32>(e1, 11) ^ rotr<u32>(e1, 25));
     e2 = load<u32>(rs, 8) + t;
     x1 = a1 ^ a0;
-    a2 = t + ((rotr<u32>(a1, 2) ^ rotr<u32>(a1, 13) ^ rotr<u32>(a1, 22)) + (a0 ^ (x1 & x0)));
+    a2 = (t + (a0 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a1, 11) ^ a1, 2) ^ rotr<u32>(a1, 22));
     // round 62
     t = ((load<u32>(rs, 28) + load<u32>(ws, 248) + 0xbef9a3f7) + (e0 ^ (e2 & (e1 ^ e0)))) + (rotr<u32>(e2, 6) ^ rotr<u32>(e2, 11) ^ rotr<u32>(e2, 25));
     e3 = load<u32>(rs, 12) + t;
     x0 = a2 ^ a1;
-    a3 = t + ((rotr<u32>(a2, 2) ^ rotr<u32>(a2, 13) ^ rotr<u32>(a2, 22)) + (a1 ^ (x0 & x1)));
+    a3 = (t + (a1 ^ (x0 & x1))) + (rotr<u32>(rotr<u32>(a2, 11) ^ a2, 2) ^ rotr<u32>(a2, 22));
     // round 63
     t = ((load<u32>(rs, 16) + load<u32>(ws, 252) + 0xc67178f2) + (e1 ^ (e3 & (e2 ^ e1)))) + (rotr<u32>(e3, 6) ^ rotr<u32>(e3, 11) ^ rotr<u32>(e3, 25));
     e0 = load<u32>(rs, 0) + t;
     x1 = a3 ^ a2;
-    a0 = t + ((rotr<u32>(a3, 2) ^ rotr<u32>(a3, 13) ^ rotr<u32>(a3, 22)) + (a2 ^ (x1 & x0)));
+    a0 = (t + (a2 ^ (x1 & x0))) + (rotr<u32>(rotr<u32>(a3, 11) ^ a3, 2) ^ rotr<u32>(a3, 22));
     store<u32>(state, load<u32>(state, 0) + a0, 0);
     store<u32>(state, load<u32>(state, 4) + a3, 4);
     store<u32>(state, load<u32>(state, 8) + a2, 8);

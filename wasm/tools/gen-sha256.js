@@ -16,9 +16,10 @@
  *    round j and E_j for `e`, round i reads a=A_i, b=A_(i-1), e=E_i, f=E_(i-1), g=E_(i-2) from
  *    locals and d=A_(i-3), h=E_(i-3) from a 4-entry ring in memory (`rs`), where every new A and E
  *    is also stored. That leaves 5 working values + the Maj carry in registers, which fit.
- *  - T1 = ((h + W + K) + Ch) + Sigma1(e): the terms that do not depend on e first, so the e -> e
- *    chain is Sigma1, one add, one add. Maj(a,b,c) = b ^ ((a ^ b) & (b ^ c)), where b ^ c is the
- *    previous round's a ^ b. K is an immediate (it folds into an x64 lea).
+ *  - T1 = ((h + W + K) + Ch) + Sigma1(e) and a' = (T1 + Maj) + Sigma0(a): the slowest term last, so
+ *    each chain from e or a to the next round's value is its Sigma plus one or two adds.
+ *    Maj(a,b,c) = b ^ ((a ^ b) & (b ^ c)), where b ^ c is the previous round's a ^ b. K is an
+ *    immediate (it folds into an x64 lea).
  * Needs WASM SIMD (`--enable simd`, wasm/asconfig.json); every Node >= 16.4 has it.
  */
 'use strict';
@@ -34,7 +35,9 @@ const K = [
 ];
 const hex = (n) => '0x' + n.toString(16).padStart(8, '0');
 const Sigma1 = (x) => `(rotr<u32>(${x}, 6) ^ rotr<u32>(${x}, 11) ^ rotr<u32>(${x}, 25))`;
-const Sigma0 = (x) => `(rotr<u32>(${x}, 2) ^ rotr<u32>(${x}, 13) ^ rotr<u32>(${x}, 22))`;
+// rotr(x,2) ^ rotr(x,13) ^ rotr(x,22) as rotr(rotr(x,11) ^ x, 2) ^ rotr(x,22): one register copy less
+// than three rotations of x (x64 rotates in place), one step more latency (measured ~2 % faster)
+const Sigma0 = (x) => `(rotr<u32>(rotr<u32>(${x}, 11) ^ ${x}, 2) ^ rotr<u32>(${x}, 22))`;
 // sigma0 over four 32-bit lanes (no vector rotate in WASM: two shifts per rotation)
 const vsigma0 = (x) =>
   `v128.xor(v128.xor(v128.xor(i32x4.shr_u(${x}, 7), i32x4.shl(${x}, 25)), v128.xor(i32x4.shr_u(${x}, 18), i32x4.shl(${x}, 14))), i32x4.shr_u(${x}, 3))`;
@@ -89,7 +92,7 @@ for (let i = 0; i < 64; i++) {
   body.push(`    ${E(i + 1)} = load<u32>(rs, ${aSlot(i - 3)}) + t;`);
   if (keep) body.push(`    store<u32>(rs, ${E(i + 1)}, ${eSlot(i + 1)});`);
   body.push(`    ${ab} = ${A(i)} ^ ${A(i - 1)};`);
-  body.push(`    ${A(i + 1)} = t + (${Sigma0(A(i))} + (${A(i - 1)} ^ (${ab} & ${bc})));`);
+  body.push(`    ${A(i + 1)} = (t + (${A(i - 1)} ^ (${ab} & ${bc}))) + ${Sigma0(A(i))};`);
   if (keep) body.push(`    store<u32>(rs, ${A(i + 1)}, ${aSlot(i + 1)});`);
 }
 // after round 63: a..d = A_64..A_61, e..h = E_64..E_61, all in locals
