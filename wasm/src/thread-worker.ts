@@ -37,7 +37,7 @@ export type FromWorker =
 /** Output bytes posted and not acknowledged before the worker pauses. */
 const OUT_CREDIT = 8 << 20;
 /** Output is packed into buffers of this size (fewer messages and allocations than one per piece). */
-const OUT_PIECE = 4 << 20;
+const OUT_PIECE = 1 << 20;
 /** Input decoded since the last report, from which it is reported without waiting for output. */
 const REPORT = 2 << 20;
 const EMPTY = new Uint8Array(0);

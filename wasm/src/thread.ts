@@ -8,7 +8,7 @@
  *
  * Input is copied into 1 MiB batch buffers that are transferred to the worker and transferred back
  * once decoded (recycled: no allocation per batch); at most IN_FLIGHT bytes are queued in the
- * worker. Output arrives as transferred buffers (no copy) of up to a few MiB and is acknowledged,
+ * worker. Output arrives as transferred buffers (no copy) packed into 1 MiB pieces and is acknowledged,
  * in batches, only as the readable side drains, so memory stays bounded on a decompression bomb
  * too. Errors arrive as the same BerthError codes as the in-thread decoders.
  *
