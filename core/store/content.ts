@@ -356,7 +356,8 @@ export class ContentStore {
   /**
    * Removes an ingest dir crash-safely: renamed to `.rm-<pid>-<hex>` (so `ingest/<h>` is gone
    * atomically), then deleted. A kill during the delete leaves a temp dir that cleanup removes.
-   * Internal to ingests; the caller holds the ingest lock.
+   * No fsync: a power cut that undoes the rename brings back a whole ingest dir (meta, maybe
+   * data), which is a valid partial. Internal to ingests; the caller holds the ingest lock.
    */
   async removeIngestDir(idir: string): Promise<void> {
     const doomed = path.join(this.ingestRoot, tempDirName('rm'));
@@ -366,7 +367,6 @@ export class ContentStore {
       if (isENOENT(err)) return;
       throw err;
     }
-    await fsyncDir(this.ingestRoot);
     await fsp.rm(doomed, { recursive: true, force: true });
   }
 
