@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createThreadedDecompressor, decompressor } from '../../wasm/src/index';
-import { createAdaptiveDecompressor, freeCore, threadStats, WARM_THRESHOLD, COLD_THRESHOLD } from '../../wasm/src/thread';
+import { createAdaptiveDecompressor, freeCore, ownLoad, threadStats, WARM_THRESHOLD, COLD_THRESHOLD } from '../../wasm/src/thread';
 import { decompressor as codecsDecompressor, decodeThreadPlan } from '../../core/images/codecs';
 import { BerthError } from '../../core/errors';
 
@@ -135,7 +135,13 @@ t.test('codecs.decompressor: the pull path decodes large layers on a worker, sma
   delete process.env.BERTH_DECODE_THREAD;
   const plan = decodeThreadPlan();
   t.equal(plan.thread, 'auto', 'by default the adaptive decoder decides (free core, size)');
-  t.equal(freeCore(), os.availableParallelism() >= 2 && os.loadavg()[0]! < os.availableParallelism(), 'a free core: 2+ CPUs and load below their number');
+  const own = ownLoad();
+  t.ok(own >= 0 && own <= os.availableParallelism(), `this process's share of the load average: ${own.toFixed(2)}`);
+  const others = os.loadavg()[0]! - own;
+  // the load average moves every 5 s: only assert away from the boundary
+  if (Math.abs(others - (os.availableParallelism() - 1)) > 0.5) {
+    t.equal(freeCore(), os.availableParallelism() >= 2 && others < os.availableParallelism() - 1, `a free core: 2+ CPUs and other processes' load ${others.toFixed(1)} below CPUs - 1`);
+  }
   const gz = zlib.gzipSync(big);
   const before = threadStats().started;
   const small = codecsDecompressor('gzip', gz.length) as unknown as { threaded?: boolean } & NodeJS.ReadWriteStream;

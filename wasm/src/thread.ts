@@ -288,13 +288,37 @@ export function hostCpus(): number {
 }
 
 /**
- * Whether a worker thread would run beside this one: two or more CPUs and a 1-minute load average
- * below their number. A worker costs ~15–30 % more CPU per MB (messages, copies, cache traffic
- * between cores); on a saturated host it only adds that cost, so decoding stays in-thread there.
+ * This process's own share of the 1-minute load average: its mean CPU use (cores) since the
+ * window began, weighted as the kernel's exponential average weighs a process that has been
+ * running for that long (a CLI started 0.2 s ago is not in the load average yet).
+ */
+let ownWindow = { at: Date.now(), cpu: process.cpuUsage() };
+export function ownLoad(): number {
+  const now = Date.now();
+  let span = (now - ownWindow.at) / 1000;
+  let used = process.cpuUsage(ownWindow.cpu);
+  if (span < 1) {
+    // too short a window (a fresh process): its whole life
+    span = process.uptime();
+    used = process.cpuUsage();
+  }
+  const cores = span > 0 ? (used.user + used.system) / 1e6 / span : 0;
+  const own = Math.min(cores, hostCpus()) * (1 - Math.exp(-Math.min(span, process.uptime()) / 60));
+  if (span > 60) ownWindow = { at: now, cpu: process.cpuUsage() };
+  return own;
+}
+
+/**
+ * Whether a worker thread would run beside this one: two or more CPUs, and the load of other
+ * processes (the 1-minute load average minus this process's share) leaves a core for the main
+ * thread and one for the worker. A worker costs ~15–30 % more CPU per MB (messages, copies,
+ * data crossing cores); on a saturated host it only adds that cost, so decoding stays in-thread.
  */
 export function freeCore(): boolean {
   const cpus = hostCpus();
-  return cpus >= 2 && (os.loadavg()[0] ?? 0) < cpus;
+  if (cpus < 2) return false;
+  const others = (os.loadavg()[0] ?? 0) - ownLoad();
+  return others < cpus - 1;
 }
 
 function localDecoder(kind: ThreadWorkerData['kind'], opts: ThreadedOptions): Transform {
