@@ -118,7 +118,7 @@ export function sha256Hasher(): ImageHasher {
 /**
  * How large layers are decoded: `thread` is 'auto' (on a worker thread when a core is free for it:
  * 2+ CPUs, load average below their number), from `threshold` compressed bytes (undefined: the
- * adaptive default, 1 MiB with an idle worker, else 8 MiB). `BERTH_DECODE_THREAD=0` never uses a
+ * adaptive default, 1 MiB with an idle worker, else 16 MiB). `BERTH_DECODE_THREAD=0` never uses a
  * worker, `=1` always does (every size).
  */
 export function decodeThreadPlan(): { thread: boolean | 'auto'; threshold?: number } {

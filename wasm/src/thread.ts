@@ -277,10 +277,11 @@ export interface AdaptiveOptions extends ThreadedOptions {
 /** Worker used from this many compressed bytes when one is idle (no start to pay). */
 export const WARM_THRESHOLD = 1 << 20;
 /**
- * ...and when one must be started first (~10–30 ms on a busy 2-core host, which decoding 8 MiB of
- * gzip in-thread, ~20–30 ms, would not win back).
+ * ...and when one must be started first: a fresh worker boots, compiles its WASM module and runs
+ * it unoptimised for a while (30–80 ms in all on this 2-core host under load); a 7 MB layer
+ * (24 MB of tar, ~40 ms of decoding) measured slower that way than in-thread, so only from here.
  */
-export const COLD_THRESHOLD = 8 << 20;
+export const COLD_THRESHOLD = 16 << 20;
 
 export function hostCpus(): number {
   const o = os as { availableParallelism?: () => number };
