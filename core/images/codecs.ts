@@ -13,7 +13,7 @@
  * decoder when that build exists (`BERTH_ZSTD=process` forces the helper), else `zstd -dc`
  * (Debian's zstd) in a child process, because Node 20's zlib has no zstd.
  *
- * Threads (decision 010): when a core is free (2+ CPUs, load average below their number) a large
+ * Threads (decision 010): on 2+ CPUs not saturated by other processes, a large
  * layer (gzip or zstd) is decoded by the WASM decoder on a worker thread while the main thread
  * hashes the compressed bytes and the tar and parses it, so the pipeline costs about the
  * decompression alone. Small layers (below the
@@ -116,8 +116,8 @@ export function sha256Hasher(): ImageHasher {
 }
 
 /**
- * How large layers are decoded: `thread` is 'auto' (on a worker thread when a core is free for it:
- * 2+ CPUs, load average below their number), from `threshold` compressed bytes (undefined: the
+ * How large layers are decoded: `thread` is 'auto' (on a worker thread when it is worth it: 2+
+ * CPUs, other processes' load below twice their number, see wasm/src/thread.ts `freeCore`), from `threshold` compressed bytes (undefined: the
  * adaptive default, 1 MiB with an idle worker, else 16 MiB). `BERTH_DECODE_THREAD=0` never uses a
  * worker, `=1` always does (every size).
  */

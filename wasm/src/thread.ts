@@ -267,7 +267,7 @@ export interface AdaptiveOptions extends ThreadedOptions {
   threshold?: number;
   /**
    * Use a worker at all: `true` (past the threshold), `false` (never), or `'auto'` (default): only
-   * when a core is free for it, see `freeCore()`.
+   * when it is worth it on this host now, see `freeCore()`.
    */
   thread?: boolean | 'auto';
   /** The in-thread decoder for what stays small; default: the WASM decoder of `kind`. */
@@ -310,16 +310,18 @@ export function ownLoad(): number {
 }
 
 /**
- * Whether a worker thread would run beside this one: two or more CPUs, and the load of other
- * processes (the 1-minute load average minus this process's share) leaves a core for the main
- * thread and one for the worker. A worker costs ~15–30 % more CPU per MB (messages, copies,
- * data crossing cores); on a saturated host it only adds that cost, so decoding stays in-thread.
+ * Whether a worker thread is worth it: two or more CPUs, and the load of other processes (the
+ * 1-minute load average minus this process's share) below twice their number. On this 2-core
+ * host (bench/README-wasm.md) the worker won the pull pipeline by 45–65 % with others' load
+ * around 2–4, was even around 6 (zstd won, gzip lost) and lost at 8–9: the scheduler then gives
+ * two threads little more than one, and the worker's extra CPU per MB (messages, copies, data
+ * crossing cores) is no longer won back.
  */
 export function freeCore(): boolean {
   const cpus = hostCpus();
   if (cpus < 2) return false;
   const others = (os.loadavg()[0] ?? 0) - ownLoad();
-  return others < cpus - 1;
+  return others < 2 * cpus;
 }
 
 function localDecoder(kind: ThreadWorkerData['kind'], opts: ThreadedOptions): Transform {
