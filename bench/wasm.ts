@@ -26,7 +26,7 @@ import { createGunzip, createSha256, createZstdDecompress, createThreadedDecompr
 import type { Hasher } from '../wasm/src/index';
 import { instantiate } from '../wasm/src/loader';
 import type { StreamDecoderExports } from '../wasm/src/decoder';
-import { hostCpus } from '../wasm/src/thread';
+import { hostCpus, ownLoad } from '../wasm/src/thread';
 import { decompressor as codecsDecompressor, decodeThreadPlan, HashingStream } from '../core/images/codecs';
 
 /** The module's own loop: input copied in 1 MiB pieces, output left in WASM memory (no copy, no CRC). */
@@ -276,38 +276,43 @@ async function main(): Promise<void> {
   };
   const pipeline = (kind: 'gzip' | 'zstd', input: Buffer[], sha: 'native' | 'wasm', dec: 'native' | 'wasm', thread = false): Promise<void> =>
     feed(decompressor(kind, dec, { thread }), input, onData(sha));
-  /** What `berth pull` runs: codecs.decompressor(kind, blob size) | HashingStream, compressed sha256 on the main thread. */
   const autoChoice = new Map<string, string[]>();
-  const pull = (kind: 'gzip' | 'zstd', input: Buffer[], size: number, force?: '0' | '1'): Promise<void> => {
+  /**
+   * What `berth pull` runs (core/images/layers.ts): codecs.decompressor(kind) | HashingStream, the
+   * compressed sha256 on the main thread (the content store's ingest). No size hint: layers.ts
+   * passes none today, so the adaptive relay decides from the bytes seen.
+   */
+  const pull = (kind: 'gzip' | 'zstd', input: Buffer[], force?: '0' | '1'): Promise<void> => {
     const saved = process.env.BERTH_DECODE_THREAD;
     if (force) process.env.BERTH_DECODE_THREAD = force;
-    const d = codecsDecompressor(kind, size);
+    const d = codecsDecompressor(kind);
     if (saved === undefined) delete process.env.BERTH_DECODE_THREAD;
     else process.env.BERTH_DECODE_THREAD = saved;
-    if (!force) {
+    const load = `load ${os.loadavg()[0]!.toFixed(1)}, own ${ownLoad().toFixed(1)}`;
+    return feed(d, input, hashingStream).then(() => {
+      if (force) return;
       const list = autoChoice.get(kind) ?? [];
-      list.push(`${(d as { threaded?: boolean }).threaded ? 'worker' : 'in-thread'} (load ${os.loadavg()[0]!.toFixed(1)})`);
+      list.push(`${(d as { threaded?: boolean }).threaded ? 'worker' : 'in-thread'} (${load})`);
       autoChoice.set(kind, list);
-    }
-    return feed(d, input, hashingStream);
+    });
   };
   process.stderr.write(`pull path: ${JSON.stringify(decodeThreadPlan())}, ${hostCpus()} CPUs\n`);
   await group('pull pipeline, gzip (sha256 in + inflate + sha256 out)', tar.length, [
     ['inflate alone (wasm, in-thread)', () => drive(createGunzip(), gzChunks)],
     ['inflate alone (node:zlib 256 KiB)', () => drive(zlib.createGunzip({ chunkSize: 256 << 10 }), gzChunks)],
     ['inflate alone (wasm, worker thread)', () => drive(createThreadedDecompressor('gzip'), gzChunks)],
-    ['before: one thread, native sha + wasm inflate', () => pipeline('gzip', gzChunks, 'native', 'wasm')],
-    ['before: one thread, native sha + node:zlib', () => pipeline('gzip', gzChunks, 'native', 'native')],
-    ['after: as berth pull (codecs.decompressor + HashingStream)', () => pull('gzip', gzChunks, gz.length)],
-    ['after: as berth pull, worker forced (BERTH_DECODE_THREAD=1)', () => pull('gzip', gzChunks, gz.length, '1')],
-    ['after: as berth pull, in-thread forced (BERTH_DECODE_THREAD=0)', () => pull('gzip', gzChunks, gz.length, '0')],
+    ['one thread, hashing on data: native sha + wasm inflate', () => pipeline('gzip', gzChunks, 'native', 'wasm')],
+    ['berth pull before: in-thread (= BERTH_DECODE_THREAD=0)', () => pull('gzip', gzChunks, '0')],
+    ['berth pull now: automatic choice', () => pull('gzip', gzChunks)],
+    ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pull('gzip', gzChunks, '1')],
   ]);
   await group('pull pipeline, zstd (sha256 in + decompress + sha256 out)', tar.length, [
     ['decompress alone (wasm, in-thread)', () => drive(createZstdDecompress(), zstChunks)],
     ['decompress alone (wasm, worker thread)', () => drive(createThreadedDecompressor('zstd'), zstChunks)],
-    ['before: one thread, native sha + wasm', () => pipeline('zstd', zstChunks, choice.sha256.backend, 'wasm')],
-    ['after: as berth pull (codecs.decompressor + HashingStream)', () => pull('zstd', zstChunks, zst.length)],
-    ['after: as berth pull, worker forced (BERTH_DECODE_THREAD=1)', () => pull('zstd', zstChunks, zst.length, '1')],
+    ['one thread, hashing on data: native sha + wasm', () => pipeline('zstd', zstChunks, choice.sha256.backend, 'wasm')],
+    ['berth pull before: in-thread (= BERTH_DECODE_THREAD=0)', () => pull('zstd', zstChunks, '0')],
+    ['berth pull now: automatic choice', () => pull('zstd', zstChunks)],
+    ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pull('zstd', zstChunks, '1')],
   ]);
   for (const [k, v] of autoChoice) summary.push(`berth pull's automatic choice, ${k}, run by run: ${v.join(', ')}`);
   for (const g of ['pull pipeline, gzip', 'pull pipeline, zstd']) {

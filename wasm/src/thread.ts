@@ -117,6 +117,7 @@ export function prewarmDecoderThread(): void {
 }
 
 export class ThreadedDecompressor extends Transform {
+  readonly threaded = true;
   private readonly worker: Worker;
   private released = false;
   /** The batch being filled, and recycled batch buffers. */
@@ -412,7 +413,23 @@ export class AdaptiveDecompressor extends Transform {
   }
 }
 
-/** `AdaptiveDecompressor`: in-thread below the threshold, on a worker thread above. */
-export function createAdaptiveDecompressor(kind: ThreadWorkerData['kind'], opts: AdaptiveOptions = {}): AdaptiveDecompressor {
-  return new AdaptiveDecompressor(kind, opts);
+/** A decompressing stream that says where it decodes (`threaded`: on a worker thread). */
+export type PlacedDecompressor = Transform & { readonly threaded: boolean | undefined };
+
+/**
+ * In-thread below the threshold, on a worker thread above. When the choice can be made at once
+ * (no worker wanted, or a size hint) the chosen decoder itself is returned, without the
+ * `AdaptiveDecompressor` relay (one stream less per output piece); otherwise the relay decides
+ * from the bytes seen.
+ */
+export function createAdaptiveDecompressor(kind: ThreadWorkerData['kind'], opts: AdaptiveOptions = {}): PlacedDecompressor {
+  const threshold = opts.threshold ?? (idle.length > 0 ? WARM_THRESHOLD : COLD_THRESHOLD);
+  const mode = opts.thread ?? 'auto';
+  const thread = mode === 'auto' ? freeCore() : mode;
+  const { sizeHint, threshold: _t, thread: _th, local, ...rest } = opts;
+  if (!thread || (sizeHint !== undefined && sizeHint < threshold)) {
+    return Object.assign(local ? local() : localDecoder(kind, rest), { threaded: false });
+  }
+  if (sizeHint !== undefined) return new ThreadedDecompressor(kind, rest);
+  return new AdaptiveDecompressor(kind, { ...opts, thread: true, threshold });
 }
