@@ -620,17 +620,17 @@ export class ContainerService {
     const dir = this.dirOf(rec.id);
     const { unmountIfMounted } = require('../images/mount') as typeof import('../images/mount');
     await unmountIfMounted(`${dir}/bundle/rootfs`);
-    if (rec.snapshotKey) {
+    // Independent pieces, side by side: the snapshot, the cgroups, the container's files.
+    const dropSnapshot = async () => {
+      if (!rec.snapshotKey) return;
       try {
         await this.engine.storage(rec.driver).remove(rec.snapshotKey);
       } catch (e) {
         if (!(e instanceof BerthError && e.cls === 'notFound')) throw e;
       }
-    }
-    await removeCgroups(this.engine, rec.id);
-    await rm(dir, { recursive: true, force: true });
-    await this.engine.metadata.delete(BUCKET, rec.id);
-    if (rec.name) await this.releaseName(rec.name, rec.id);
+    };
+    await Promise.all([dropSnapshot(), removeCgroups(this.engine, rec.id), rm(dir, { recursive: true, force: true })]);
+    await Promise.all([this.engine.metadata.delete(BUCKET, rec.id), rec.name ? this.releaseName(rec.name, rec.id) : undefined]);
     await this.publish('destroy', rec);
     return rec;
   }
@@ -860,11 +860,11 @@ function usernsRange(engine: Engine): { hostId: number; size: number } {
 /** Removes the container's cgroup directories (every v1 hierarchy, or the v2 one). */
 export async function removeCgroups(engine: Engine, id: string): Promise<void> {
   const parent = cgroupParent(engine.root);
-  for (const d of cgroupDirsOf(parent, id)) await rmdir(d).catch(() => undefined);
+  await Promise.all(cgroupDirsOf(parent, id).map((d) => rmdir(d).catch(() => undefined)));
   // The root's parent cgroup goes with its last container (rmdir fails while others remain).
   let hier: string[];
   try { hier = require('node:fs').readdirSync('/sys/fs/cgroup') as string[]; } catch { return; }
-  for (const h of ['', ...hier]) await rmdir(`/sys/fs/cgroup/${h ? h + '/' : ''}${parent}`).catch(() => undefined);
+  await Promise.all(['', ...hier].map((h) => rmdir(`/sys/fs/cgroup/${h ? h + '/' : ''}${parent}`).catch(() => undefined)));
 }
 
 function cgroupDirsOf(parent: string, id: string): string[] {
