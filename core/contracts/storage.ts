@@ -51,6 +51,7 @@ export const ERR_SNAPSHOT_IN_USE = defineError('ERR_SNAPSHOT_IN_USE', 'failedPre
 export const ERR_SNAPSHOT_NOT_ACTIVE = defineError('ERR_SNAPSHOT_NOT_ACTIVE', 'failedPrecondition', 'snapshot %s is not active');
 export const ERR_SNAPSHOT_INVALID_KEY = defineError('ERR_SNAPSHOT_INVALID_KEY', 'invalidArgument', 'invalid snapshot key %s: want a non-empty string without NUL, at most 1024 characters');
 export const ERR_SNAPSHOT_PARENT_NOT_COMMITTED = defineError('ERR_SNAPSHOT_PARENT_NOT_COMMITTED', 'failedPrecondition', 'snapshot %s cannot be a parent: it is %s, not committed');
+export const ERR_SNAPSHOT_ATTACHED = defineError('ERR_SNAPSHOT_ATTACHED', 'failedPrecondition', 'snapshot %s already has parent %s');
 export const ERR_SNAPSHOT_IO = defineError('ERR_SNAPSHOT_IO_FAILED', 'internal', 'snapshot %s: %s failed: %s');
 
 export type SnapshotKind = 'active' | 'view' | 'committed';
@@ -84,6 +85,11 @@ export interface ApplyResult {
   entries: number;
   /** Bytes of regular-file content written. */
   bytes: number;
+  /**
+   * Detached applies only: directories the layer created without an entry of their own, whose
+   * owner and mode come from the parent's layers once they exist (`DetachedApplier.attach`).
+   */
+  implicitDirs?: string[];
 }
 
 export interface StorageDriver {
@@ -127,6 +133,41 @@ export interface StorageDriver {
    * then removes the snapshot. Destroys `tar` on failure.
    */
   apply(key: string, tar: NodeJS.ReadableStream): Promise<ApplyResult>;
+}
+
+/**
+ * Optional: layers can be applied before their parent exists, so a pull applies all its layers
+ * at once (overlay: a layer dir holds only the layer's own changes; vfs, a full copy of the parent,
+ * cannot). Lifecycle of one layer:
+ *   await d.prepare(key, '');                              // no parent yet
+ *   const r = await d.applyDetached(key, blob, 'gzip');    // reads nothing outside key's layer dir
+ *   // r.diffId: check it against the image config before going on
+ *   … the parent (chainId of the layer below) is committed …
+ *   await d.attach(key, parentChainId, r.implicitDirs ?? []);  // now key's parent is parentChainId
+ *   await d.commit(chainId, key);
+ * The result is the same as prepare(key, parent) + apply(key, tar) except for ctimes. Like
+ * containerd's diff Applier, applyDetached takes the layer *blob* (compressed as `compression`)
+ * and returns the sha256 of the uncompressed tar with it, so the whole layer can be processed
+ * off the main thread.
+ * applyDetached rejects with ERR_LAYER_NEEDS_PARENT (failedPrecondition) when the layer needs its
+ * parent's content (a hardlink to a file of a lower layer): remove the snapshot and apply the
+ * layer the ordinary way once the parent is committed. It may run the apply off the main thread.
+ * applyDetached and attach: ERR_SNAPSHOT_NOT_ACTIVE unless `key` is active; ERR_SNAPSHOT_ATTACHED
+ * (failedPrecondition) when `key` already has a parent; attach: ERR_SNAPSHOT_NOT_FOUND / ERR_SNAPSHOT_PARENT_NOT_COMMITTED for
+ * the parent. A crash between the steps leaves an active snapshot, removed like any other.
+ */
+export interface DetachedApplyResult extends ApplyResult {
+  /** `sha256:<hex>` of the uncompressed tar (every byte, trailing ones after its end included). */
+  diffId: string;
+  /** Length of the uncompressed tar. */
+  size: number;
+}
+export interface DetachedApplier {
+  applyDetached(key: string, blob: NodeJS.ReadableStream, compression: 'gzip' | 'zstd' | 'none'): Promise<DetachedApplyResult>;
+  attach(key: string, parent: string, implicitDirs: string[]): Promise<void>;
+}
+export function isDetachedApplier(d: unknown): d is DetachedApplier {
+  return typeof (d as DetachedApplier | undefined)?.applyDetached === 'function' && typeof (d as DetachedApplier | undefined)?.attach === 'function';
 }
 
 /** Optional: the driver can clean up half-done snapshots after a crash. Returns how many. */

@@ -36,7 +36,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BerthError } from '../errors';
+import { BerthError, defineError } from '../errors';
 import type { ApplyResult } from '../contracts/storage';
 import {
   ERR_LAYER_BAD_LINK,
@@ -56,12 +56,22 @@ import { ERR_FSOPS_FAILED, FsOpsBatch } from './fsops';
 
 export { ERR_LAYER_BAD_LINK, ERR_LAYER_CORRUPT, ERR_LAYER_UNSAFE_PATH, ERR_LAYER_UNSUPPORTED_ENTRY } from './tar-safety';
 export const ERR_LAYER_APPLY_FAILED = ERR_FSOPS_FAILED;
+/** A detached apply met an entry that needs the parent's content (a hardlink to a lower file). */
+export const ERR_LAYER_NEEDS_PARENT = defineError('ERR_LAYER_NEEDS_PARENT', 'failedPrecondition', 'layer entry %s: %s; apply the layer on its committed parent');
 export type { ApplyResult } from '../contracts/storage';
 
 export interface ApplyOptions {
   whiteoutMode: 'overlay' | 'delete';
   /** Overlay only: the parent layers' dirs, nearest first (read only). */
   lowerDirs?: string[];
+  /**
+   * Overlay only, no lowerDirs: the layer is applied before its parents exist (see
+   * `DetachedApplier` in core/contracts/storage.ts). Nothing outside the target is read:
+   * implicit parent directories are made 0755 root-owned and listed in the result's `implicitDirs`
+   * for `fixImplicitDirs` to give them their lower layers' owner and mode later; a hardlink to a
+   * file that is not in this layer rejects with ERR_LAYER_NEEDS_PARENT.
+   */
+  detached?: boolean;
   /** Set owners from the tar (default: when running as root). */
   ownership?: boolean;
 }
@@ -141,6 +151,8 @@ class Applier {
   private readonly written = new Set<string>();
   private readonly ownership: boolean;
   private readonly isRoot = process.getuid?.() === 0;
+  /** Detached mode: directories created implicitly (their lower layers' metadata is unknown yet). */
+  private readonly implicit = new Set<string>();
 
   constructor(private readonly root: string, private readonly opts: ApplyOptions) {
     this.ownership = opts.ownership ?? this.isRoot;
@@ -208,6 +220,7 @@ class Applier {
       if (st === undefined) {
         if (!create) return false;
         const lower = this.lowerDir(rel);
+        if (this.opts.detached) this.implicit.add(rel);
         try {
           fs.mkdirSync(this.abs(rel), lower ? lower.mode & 0o7777 : 0o755);
           if (lower) {
@@ -449,6 +462,7 @@ class Applier {
         if (errno(err) !== 'ENOENT') throw this.io(err, what);
       }
     }
+    if (st === undefined && this.opts.detached) throw ERR_LAYER_NEEDS_PARENT(JSON.stringify(what), `hardlink target ${JSON.stringify(linkname)} is not in this layer`);
     if (st === undefined) {
       st = this.copyUp(trel, tabs, what, linkname);
       if (st === undefined) throw ERR_LAYER_BAD_LINK(JSON.stringify(what), JSON.stringify(linkname), 'does not exist in the layer');
@@ -581,6 +595,28 @@ class Applier {
     } catch (err) {
       throw this.io(err, 'metadata');
     }
+    if (this.opts.detached) this.result.implicitDirs = [...this.implicit].filter((d) => !this.dirMeta.has(d)).sort();
+  }
+
+  /**
+   * After a detached apply, once the lower dirs exist: implicit directories take the owner and
+   * mode of the first lower layer that has them as a real directory (what a non-detached apply
+   * gives them when it creates them), if they are still real directories behind real directories.
+   */
+  fixImplicit(dirs: string[]): void {
+    try {
+      for (const rel of dirs) {
+        const st = this.stillSafe(rel);
+        if (!st || !st.isDirectory()) continue;
+        const lower = this.lowerDir(rel);
+        if (!lower) continue;
+        const abs = this.abs(rel);
+        if (this.ownership) fs.lchownSync(abs, lower.uid, lower.gid);
+        fs.chmodSync(abs, lower.mode & 0o7777);
+      }
+    } catch (err) {
+      throw this.io(err, 'implicit directories');
+    }
   }
 
   /** lstat of `rel` when every parent is still a real directory (else undefined). */
@@ -617,6 +653,20 @@ function isTarStreamError(err: unknown): boolean {
 }
 
 /**
+ * The second half of a detached apply (ApplyOptions.detached): gives the `implicitDirs` it
+ * reported the owner and mode of `lowerDirs` (the parent layers' dirs, nearest first, now
+ * committed). Reads only real directories of the lower dirs, writes only inside `targetDir`.
+ */
+export function fixImplicitDirs(targetDir: string, implicitDirs: string[], lowerDirs: string[]): void {
+  if (implicitDirs.length === 0 || lowerDirs.length === 0) return;
+  const root = fs.realpathSync(targetDir);
+  if (root === '/') throw ERR_FSOPS_FAILED('refusing to change /');
+  const ap = new Applier(root, { whiteoutMode: 'overlay', lowerDirs });
+  for (const d of implicitDirs) cleanEntryPath(d);
+  ap.fixImplicit(implicitDirs);
+}
+
+/**
  * Applies one uncompressed layer tar to `targetDir` (which must exist). See the file comment.
  * Resolves with the number of entries and file bytes written.
  */
@@ -627,6 +677,7 @@ export async function applyLayer(tar: NodeJS.ReadableStream, targetDir: string, 
   if (!fs.statSync(root).isDirectory()) throw ERR_FSOPS_FAILED(`${targetDir} is not a directory`);
   // A layer dir is never the host's root: refuse a caller bug before it can hurt.
   if (root === '/') throw ERR_FSOPS_FAILED('refusing to apply a layer onto /');
+  if (opts.detached && (opts.whiteoutMode !== 'overlay' || (opts.lowerDirs?.length ?? 0) > 0)) throw ERR_FSOPS_FAILED('a detached apply is overlay-only and reads no lower dirs');
   const ap = new Applier(root, opts);
   const ex = tarStream.extract();
   let srcErr: unknown;

@@ -11,8 +11,9 @@
  * What it pins down: the snapshot lifecycle (prepare/view/commit/remove, kinds, parents, labels),
  * the error codes of every misuse, walk never listing half-made snapshots and cleanup removing
  * them, whiteouts and opaque directories seen through the driver's mounts, read-only views and
- * committed snapshots, du-style usage, a 128-layer chain that still mounts, and two driver
- * instances racing on one root.
+ * committed snapshots, du-style usage, a 128-layer chain that still mounts, two driver
+ * instances racing on one root, and — when the driver offers it — DetachedApplier (a layer
+ * applied before its parent exists ends up equal to an ordinary apply).
  */
 import type { Test } from 'tap';
 import * as fs from 'node:fs';
@@ -20,7 +21,9 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { isCleaner, type StorageDriver } from '../contracts/storage';
+import { createHash } from 'node:crypto';
+import * as zlib from 'node:zlib';
+import { isCleaner, isDetachedApplier, type StorageDriver } from '../contracts/storage';
 import { classOf, hasCode } from '../errors';
 import { withMounted } from '../images/mount';
 import { buildTar, type TarEntry } from './tar';
@@ -289,6 +292,60 @@ export function runStorageDriverSuite(t: T, name: string, factory: (root: string
       t.same(await listTree(m), ['layer-127 = 127'], 'only the top file survives 127 whiteouts');
       await fsp.writeFile(path.join(m, 'w'), 'w');
     }, { dir: mnt(t, root) });
+  });
+
+  t.test(`${name}: optional DetachedApplier — a layer applied before its parent exists equals an ordinary apply`, async (t) => {
+    const { root, d } = await fresh(t);
+    if (!isDetachedApplier(d)) {
+      t.plan(0, `${name} does not implement DetachedApplier`);
+      return;
+    }
+    const gz = (entries: TarEntry[]) => Readable.from([zlib.gzipSync(buildTar(entries))]);
+    const sha = (entries: TarEntry[]) => 'sha256:' + createHash('sha256').update(buildTar(entries)).digest('hex');
+    const base: TarEntry[] = [{ name: 'opt/', type: 'dir', mode: 0o710, uid: 7, gid: 8 }, { name: 'opt/app/', type: 'dir', mode: 0o750, uid: 9, gid: 9 }, { name: 'opt/app/bin', data: 'b' }, { name: 'etc/', type: 'dir', mode: 0o755 }, { name: 'etc/gone', data: 'g' }];
+    // opt/ and opt/app/ are implicit here (no entries of their own); etc/ has its own entry.
+    const top: TarEntry[] = [{ name: 'opt/app/new', data: 'n' }, { name: 'etc/', type: 'dir', mode: 0o700 }, { name: 'etc/.wh.gone' }, { name: 'srv/x/y', data: 'y' }];
+    // Applied first, before its parent exists.
+    await d.prepare('top-key', '');
+    const r = await d.applyDetached('top-key', gz(top), 'gzip');
+    t.equal(r.diffId, sha(top), 'diff id of the uncompressed tar');
+    t.equal(r.size, buildTar(top).length, 'uncompressed size');
+    t.same([...(r.implicitDirs ?? [])].sort(), ['opt', 'opt/app', 'srv', 'srv/x'], 'implicit directories reported');
+    await expectCode(t, d.attach('top-key', 'P', r.implicitDirs ?? []), 'ERR_SNAPSHOT_NOT_FOUND', 'notFound', 'attach to a parent that does not exist yet');
+    await d.prepare('P-key', '');
+    await expectCode(t, d.attach('top-key', 'P-key', r.implicitDirs ?? []), 'ERR_SNAPSHOT_PARENT_NOT_COMMITTED', 'failedPrecondition', 'attach to an active parent');
+    await d.apply('P-key', tarStream(base));
+    await d.commit('P', 'P-key');
+    await d.attach('top-key', 'P', r.implicitDirs ?? []);
+    t.equal((await d.stat('top-key')).parent, 'P', 'attached: the parent is recorded');
+    await expectCode(t, d.attach('top-key', 'P', []), 'ERR_SNAPSHOT_ATTACHED', 'failedPrecondition', 'attach twice');
+    await expectCode(t, d.applyDetached('top-key', gz(top), 'gzip'), 'ERR_SNAPSHOT_ATTACHED', 'failedPrecondition', 'applyDetached into a snapshot with a parent');
+    await d.commit('T', 'top-key');
+    // The ordinary way, for comparison.
+    await layer(d, 'T2', 'P', top);
+    const meta = async (m: string) => {
+      const out: string[] = [];
+      for (const rel of ['opt', 'opt/app', 'etc', 'srv', 'srv/x']) {
+        const st = fs.lstatSync(path.join(m, rel));
+        out.push(`${rel} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`);
+      }
+      return [...out, ...(await listTree(m))];
+    };
+    let detached: string[] = [];
+    await withMounted(await d.mounts('T'), async (m) => { detached = await meta(m); }, { dir: mnt(t, root) });
+    await withMounted(await d.mounts('T2'), async (m) => {
+      t.same(detached, await meta(m), 'same tree, modes and owners as an ordinary apply');
+    }, { dir: mnt(t, root) });
+    t.ok(detached.includes('opt/app 750 9:9') && detached.includes('opt 710 7:8'), `implicit dirs took the parent's owner and mode: ${detached.slice(0, 5).join(', ')}`);
+    t.notOk(detached.some((l) => l.startsWith('etc/gone')), 'the whiteout hides the parent file');
+    // A hardlink to a file of a lower layer cannot be applied detached.
+    await d.prepare('link-key', '');
+    await expectCode(t, d.applyDetached('link-key', gz([{ name: 'opt/app/bin2', type: 'link', linkname: 'opt/app/bin' }]), 'gzip'), 'ERR_LAYER_NEEDS_PARENT', 'failedPrecondition', 'hardlink to a lower file');
+    await d.remove('link-key');
+    // Corrupt input: the decompressor's stable code.
+    await d.prepare('bad-key', '');
+    await expectCode(t, d.applyDetached('bad-key', Readable.from([Buffer.from('not gzip at all')]), 'gzip'), 'ERR_IMAGE_DECOMPRESS_FAILED', 'invalidArgument', 'corrupt gzip');
+    await d.remove('bad-key');
   });
 
   t.test(`${name}: two driver instances on one root: parallel prepares, one winner per key`, async (t) => {

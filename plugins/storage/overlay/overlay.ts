@@ -18,16 +18,58 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Mount, SnapshotKind } from '../../../core/contracts/storage';
-import { SnapshotDriver, type SnapRecord } from '../common/snapshots';
+import {
+  ERR_SNAPSHOT_ATTACHED, ERR_SNAPSHOT_NOT_ACTIVE, ERR_SNAPSHOT_NOT_FOUND, ERR_SNAPSHOT_PARENT_NOT_COMMITTED, checkSnapshotKey,
+  type DetachedApplier, type DetachedApplyResult, type Mount, type SnapshotKind,
+} from '../../../core/contracts/storage';
+import { SnapshotDriver, type SnapIndex, type SnapRecord } from '../common/snapshots';
 
-export class OverlayDriver extends SnapshotDriver {
+export class OverlayDriver extends SnapshotDriver implements DetachedApplier {
   readonly name = 'overlay';
   readonly whiteoutMode = 'overlay' as const;
 
   protected async populate(dir: string, kind: SnapshotKind): Promise<void> {
     await fsp.mkdir(path.join(dir, 'fs'), { mode: 0o755 });
     if (kind === 'active') await fsp.mkdir(path.join(dir, 'work'), { mode: 0o700 });
+  }
+
+  /**
+   * DetachedApplier: a layer dir holds only the layer's own changes, so a layer can be applied
+   * (on a worker thread) before its parent exists; attach() then gives its implicit directories
+   * their lower layers' owner and mode and records the parent.
+   */
+  async applyDetached(key: string, blob: NodeJS.ReadableStream, compression: 'gzip' | 'zstd' | 'none'): Promise<DetachedApplyResult> {
+    checkSnapshotKey(key);
+    const rec = await this.record(key);
+    if (rec.kind !== 'active') throw ERR_SNAPSHOT_NOT_ACTIVE(key);
+    if (rec.parent !== '') throw ERR_SNAPSHOT_ATTACHED(key, rec.parent);
+    const { unpackThreaded } = require('../../../core/images/apply-thread') as typeof import('../../../core/images/apply-thread');
+    const r = await unpackThreaded(blob, compression, this.layerDirOf(rec), { whiteoutMode: 'overlay', detached: true });
+    return { ...r.result, diffId: r.diffId, size: r.size };
+  }
+
+  async attach(key: string, parent: string, implicitDirs: string[]): Promise<void> {
+    checkSnapshotKey(key);
+    checkSnapshotKey(parent);
+    const check = (idx: SnapIndex) => {
+      const rec = Object.prototype.hasOwnProperty.call(idx.snaps, key) ? idx.snaps[key] : undefined;
+      if (!rec) throw ERR_SNAPSHOT_NOT_FOUND(key);
+      if (rec.kind !== 'active') throw ERR_SNAPSHOT_NOT_ACTIVE(key);
+      if (rec.parent !== '') throw ERR_SNAPSHOT_ATTACHED(key, rec.parent);
+      const p = Object.prototype.hasOwnProperty.call(idx.snaps, parent) ? idx.snaps[parent] : undefined;
+      if (!p) throw ERR_SNAPSHOT_NOT_FOUND(parent);
+      if (p.kind !== 'committed') throw ERR_SNAPSHOT_PARENT_NOT_COMMITTED(parent, p.kind);
+      return rec;
+    };
+    const idx = await this.index();
+    const rec = check(idx);
+    // Committed layers never change: their dirs can be read outside the lock.
+    const lowers = this.chainOf(idx, parent).map((r) => this.layerDirOf(r));
+    const { fixImplicitDirs } = require('../../../core/images/apply') as typeof import('../../../core/images/apply');
+    fixImplicitDirs(this.layerDirOf(rec), implicitDirs, lowers);
+    await this.mutate((cur) => {
+      check(cur).parent = parent;
+    });
   }
 
   protected lowerDirsOf(chain: SnapRecord[]): string[] {
