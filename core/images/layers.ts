@@ -11,11 +11,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { finished } from 'node:stream/promises';
-import type { StorageDriver } from '../contracts/storage';
+import type { ApplyResult, DetachedApplier, DetachedApplyResult, StorageDriver } from '../contracts/storage';
 import { ERR_SNAPSHOT_EXISTS, ERR_SNAPSHOT_NOT_FOUND } from '../contracts/storage';
 import { ERR_CONTENT_DIGEST_MISMATCH } from '../store/content';
 import { ERR_IMAGE_DECOMPRESS, HashingStream, decompressor } from './codecs';
-import { BerthError } from '../errors';
+import { BerthError, hasCode } from '../errors';
+import { ERR_LAYER_CORRUPT } from './tar-safety';
 import type { Compression } from './manifest';
 
 export function extractKey(): string {
@@ -57,6 +58,73 @@ export async function snapshotExists(driver: StorageDriver, name: string): Promi
 export interface UnpackResult { diffId: string; size: number }
 
 /**
+ * Decompresses `blob`, hashes the tar (its diff id) and hands it to `apply`. Resolves once the
+ * whole stream was hashed (trailing bytes after the tar's end included); any stream error rejects.
+ */
+async function applyHashed(
+  blob: NodeJS.ReadableStream,
+  compression: Compression,
+  apply: (tar: NodeJS.ReadableStream) => Promise<ApplyResult>,
+  onBytes?: (n: number) => void,
+): Promise<{ diffId: string; size: number; result: ApplyResult }> {
+  // A source that failed before we listen emits nothing any more (a pipe would wait forever).
+  const gone = blob as NodeJS.ReadableStream & { destroyed?: boolean; errored?: Error | null };
+  if (gone.destroyed) throw gone.errored ?? ERR_LAYER_CORRUPT('the layer stream closed before its end');
+  const dec = decompressor(compression);
+  const hashing = new HashingStream();
+  // A failure anywhere ends up on `hashing`, which apply reads; a listener is always attached
+  // so that an error arriving after apply has given up never becomes an uncaught exception.
+  let fail: (e: Error) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  failed.catch(() => undefined);
+  hashing.on('error', (e: Error) => fail(e));
+  const src = blob as NodeJS.ReadableStream;
+  src.on('error', (e: Error) => dec.destroy(e));
+  dec.on('error', (e: Error) => {
+    // One stable code whichever backend decoded (node:zlib, WASM, zstd -dc); errors that came
+    // from the source (a digest mismatch, a cut connection) keep their own.
+    const fromDecoder = !(e instanceof BerthError) || e.code.startsWith('ERR_WASM_');
+    const err = fromDecoder ? ERR_IMAGE_DECOMPRESS.with({ cause: e }, compression, e.message) : e;
+    hashing.destroy(err);
+    fail(err);
+  });
+  if (onBytes) {
+    // Counts the bytes read from the blob (compressed), for progress.
+    const { Transform } = require('node:stream') as typeof import('node:stream');
+    const count = new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        onBytes(chunk.length);
+        cb(null, chunk);
+      },
+    });
+    count.on('error', (e: Error) => dec.destroy(e));
+    src.pipe(count).pipe(dec).pipe(hashing);
+  } else {
+    src.pipe(dec).pipe(hashing);
+  }
+  // The race: a stream error must fail the unpack even if apply never sees it (a destroyed
+  // input can leave a tar parser waiting forever).
+  const result = await Promise.race([apply(hashing), failed]);
+  // The tar may end (two zero blocks) before the stream does: the diff id covers every byte.
+  if (!hashing.readableEnded) {
+    hashing.resume();
+    await Promise.race([finished(hashing), failed]);
+  }
+  return { diffId: hashing.digest(), size: hashing.bytes, result };
+}
+
+async function commitAs(driver: StorageDriver, chainId: string, key: string): Promise<boolean> {
+  try {
+    await driver.commit(chainId, key);
+    return true;
+  } catch (e) {
+    // Another process committed the same layer first: same content, keep theirs.
+    if (!ERR_SNAPSHOT_EXISTS.is(e)) throw e;
+    return false;
+  }
+}
+
+/**
  * Applies one layer (`blob`, compressed as `compression`) on top of `parent` and commits it as
  * `chainId`, after checking its diff id equals `expectDiffId` (when given). Returns the diff id
  * and the uncompressed size. When `expectDiffId` is undefined (import, load of an unverified
@@ -78,47 +146,7 @@ export async function unpackLayer(
   await driver.prepare(key, parent, { 'berth.extract': '1' });
   let committed = false;
   try {
-    const dec = decompressor(compression);
-    const hashing = new HashingStream();
-    // A failure anywhere ends up on `hashing`, which apply reads; a listener is always attached
-    // so that an error arriving after apply has given up never becomes an uncaught exception.
-    let fail: (e: Error) => void = () => undefined;
-    const failed = new Promise<never>((_, reject) => (fail = reject));
-    failed.catch(() => undefined);
-    hashing.on('error', (e: Error) => fail(e));
-    const src = blob as NodeJS.ReadableStream;
-    src.on('error', (e: Error) => dec.destroy(e));
-    dec.on('error', (e: Error) => {
-      // One stable code whichever backend decoded (node:zlib, WASM, zstd -dc); errors that came
-      // from the source (a digest mismatch, a cut connection) keep their own.
-      const fromDecoder = !(e instanceof BerthError) || e.code.startsWith('ERR_WASM_');
-      const err = fromDecoder ? ERR_IMAGE_DECOMPRESS.with({ cause: e }, compression, e.message) : e;
-      hashing.destroy(err);
-      fail(err);
-    });
-    if (onBytes) {
-      // Counts the bytes read from the blob (compressed), for progress.
-      const { Transform } = require('node:stream') as typeof import('node:stream');
-      const count = new Transform({
-        transform(chunk: Buffer, _e, cb) {
-          onBytes(chunk.length);
-          cb(null, chunk);
-        },
-      });
-      count.on('error', (e: Error) => dec.destroy(e));
-      src.pipe(count).pipe(dec).pipe(hashing);
-    } else {
-      src.pipe(dec).pipe(hashing);
-    }
-    // The race: a stream error must fail the unpack even if apply never sees it (a destroyed
-    // input can leave a tar parser waiting forever).
-    await Promise.race([driver.apply(key, hashing), failed]);
-    // The tar may end (two zero blocks) before the stream does: the diff id covers every byte.
-    if (!hashing.readableEnded) {
-      hashing.resume();
-      await Promise.race([finished(hashing), failed]);
-    }
-    const diffId = hashing.digest();
+    const { diffId, size } = await applyHashed(blob, compression, (tar) => driver.apply(key, tar), onBytes);
     let chainId: string;
     if ('expectDiffId' in target) {
       if (diffId !== target.expectDiffId) throw ERR_CONTENT_DIGEST_MISMATCH('layer (uncompressed tar, diff_id)', target.expectDiffId, diffId);
@@ -127,14 +155,45 @@ export async function unpackLayer(
       chainId = target.chainIdFor(diffId);
     }
     if (beforeCommit) await beforeCommit();
+    committed = await commitAs(driver, chainId, key);
+    return { diffId, size };
+  } finally {
+    if (!committed) await driver.remove(key).catch(() => undefined);
+  }
+}
+
+/**
+ * Unpacks a layer before its parent exists (DetachedApplier, see core/contracts/storage.ts):
+ * prepare without a parent → applyDetached (decompress, hash, apply: off the main thread) → diff id check → wait for
+ * `parent()` (the parent's chain id once it is committed, '' for a base layer) → attach →
+ * `beforeCommit` → commit. Resolves with undefined, having removed its snapshot, when the layer
+ * needs its parent's content (ERR_LAYER_NEEDS_PARENT): the caller then uses unpackLayer.
+ */
+export async function unpackLayerDetached(
+  driver: StorageDriver & DetachedApplier,
+  blob: NodeJS.ReadableStream,
+  compression: Compression,
+  target: { chainId: string; expectDiffId: string },
+  parent: () => Promise<string>,
+  beforeCommit?: () => Promise<unknown>,
+): Promise<UnpackResult | undefined> {
+  const key = extractKey();
+  await driver.prepare(key, '', { 'berth.extract': '1' });
+  let committed = false;
+  try {
+    let applied: DetachedApplyResult;
     try {
-      await driver.commit(chainId, key);
-      committed = true;
+      applied = await driver.applyDetached(key, blob, compression);
     } catch (e) {
-      // Another process committed the same layer first: same content, keep theirs.
-      if (!ERR_SNAPSHOT_EXISTS.is(e)) throw e;
+      if (hasCode(e, 'ERR_LAYER_NEEDS_PARENT')) return undefined;
+      throw e;
     }
-    return { diffId, size: hashing.bytes };
+    if (applied.diffId !== target.expectDiffId) throw ERR_CONTENT_DIGEST_MISMATCH('layer (uncompressed tar, diff_id)', target.expectDiffId, applied.diffId);
+    const p = await parent();
+    if (p !== '') await driver.attach(key, p, applied.implicitDirs ?? []);
+    if (beforeCommit) await beforeCommit();
+    committed = await commitAs(driver, target.chainId, key);
+    return { diffId: applied.diffId, size: applied.size };
   } finally {
     if (!committed) await driver.remove(key).catch(() => undefined);
   }

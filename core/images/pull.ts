@@ -26,7 +26,7 @@
 import type { Engine } from '../engine';
 import type { CredentialLookup, Descriptor, ImageTransport, RepositorySession } from '../contracts/image-transport';
 import { ERR_TRANSPORT_NONE } from '../contracts/image-transport';
-import type { StorageDriver } from '../contracts/storage';
+import { isDetachedApplier, type StorageDriver } from '../contracts/storage';
 import { PluginType } from '../plugin-types';
 import { BerthError } from '../errors';
 import { ERR_CONTENT_DIGEST_MISMATCH, ERR_CONTENT_SIZE_MISMATCH } from '../store/content';
@@ -35,7 +35,7 @@ import {
   parseConfig, parseManifest, parsePlatform, Platform, platformString, selectManifest,
 } from './manifest';
 import { familiarName, familiarTagged, parseReference, Reference, referenceString } from './reference';
-import { cleanupStaleExtracts, snapshotExists, unpackLayer } from './layers';
+import { cleanupStaleExtracts, snapshotExists, unpackLayer, unpackLayerDetached } from './layers';
 import { ImageStore, LayerInfo, repoDigestOf, StoredImage } from './store';
 
 /** What pull reports; `cli/kit/progress.ts`'s Progress satisfies it. */
@@ -183,13 +183,25 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
     // Downloads: at most `concurrency` at once, each resolving when its blob is committed.
     // Stream mode (default; BERTH_PULL_STREAM=0 turns it off): a layer whose parent snapshot
     // already exists is unpacked while it downloads (tee), committed only after its blob verified.
+    // Parallel mode (a DetachedApplier driver, overlay; BERTH_PULL_PARALLEL=0 turns it off): every
+    // layer is stream-applied while it downloads, on its own worker thread, into a snapshot
+    // without a parent; it is attached to its parent and committed once that one is committed.
     const stream = process.env.BERTH_PULL_STREAM !== '0';
+    const detachedDriver = stream && process.env.BERTH_PULL_PARALLEL !== '0' && isDetachedApplier(driver) ? driver : undefined;
     const limit = limiter(opts.concurrency ?? 3);
     const abort = new AbortController();
     const streamed = new Map<number, Promise<{ size: number }>>();
+    /** Settles when layer i is committed (or present): its chain id can be a parent. */
+    const ready: Array<Promise<unknown>> = [];
+    const parentOf = (i: number) => async (): Promise<string> => {
+      if (i === 0) return '';
+      await ready[i - 1];
+      return layers[i - 1]!.chainId;
+    };
     const downloads = layers.map((l, i) => {
+      ready[i] = Promise.resolve();
       if (present[i]) return Promise.resolve();
-      if (stream && (i === 0 || present[i - 1])) {
+      if (stream && (detachedDriver || i === 0 || present[i - 1])) {
         const d = l.blob!;
         const id = shortId(d.digest);
         const kind = layerKind(d.mediaType)!;
@@ -225,7 +237,21 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
           });
         });
         downloaded.catch((e: Error) => pass.destroy(e));
-        streamed.set(i, started.then(() => unpackLayer(driver, pass, kind.compression, i === 0 ? '' : layers[i - 1]!.chainId, { chainId: l.chainId, expectDiffId: l.diffId }, undefined, () => downloaded)));
+        const target = { chainId: l.chainId, expectDiffId: l.diffId };
+        const unpack = detachedDriver
+          ? started.then(async () => {
+            const r = await unpackLayerDetached(detachedDriver, pass, kind.compression, target, parentOf(i), () => downloaded);
+            if (r) return r;
+            // The layer needs its parent's content (a hardlink to a lower file): stop teeing,
+            // then apply it from the verified blob on the committed parent.
+            trace(`stream ${id} needs its parent: applied after it`);
+            pass.destroy();
+            await downloaded;
+            return unpackLayer(driver, content.createReadStream(d.digest), kind.compression, await parentOf(i)(), target);
+          })
+          : started.then(() => unpackLayer(driver, pass, kind.compression, i === 0 ? '' : layers[i - 1]!.chainId, target, undefined, () => downloaded));
+        streamed.set(i, unpack);
+        ready[i] = unpack;
         streamed.get(i)!.catch((e: Error) => {
           unpackError = e;
           pass.destroy(e);
