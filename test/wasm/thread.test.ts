@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createThreadedDecompressor, decompressor } from '../../wasm/src/index';
-import { createAdaptiveDecompressor, freeCore, ownLoad, threadStats, WARM_THRESHOLD, COLD_THRESHOLD } from '../../wasm/src/thread';
+import { createAdaptiveDecompressor, freeCore, ownLoad, threadStats, workerAvailable, WARM_THRESHOLD, COLD_THRESHOLD } from '../../wasm/src/thread';
 import { decompressor as codecsDecompressor, decodeThreadPlan } from '../../core/images/codecs';
 import { BerthError } from '../../core/errors';
 
@@ -84,6 +84,7 @@ t.test('large input chunks, a zero-length stream and output packed across pieces
 });
 
 t.test('adaptive: small streams stay in-thread, large ones go to a worker', async (t) => {
+  t.ok(workerAvailable(), 'the worker script is found from the sources');
   const small = zlib.gzipSync(input);
   t.ok(small.length < WARM_THRESHOLD, 'the small sample is below both thresholds');
   const before = threadStats().started;

@@ -70,6 +70,16 @@ function workerScript(): { file: string | URL; eval: boolean } {
   return { file: `require(${JSON.stringify(file)});`, eval: true };
 }
 
+let scriptFound: boolean | undefined;
+/** False when the worker's script is missing (a partial install): decoding then stays in-thread. */
+export function workerAvailable(): boolean {
+  if (scriptFound === undefined) {
+    const s = workerScript();
+    scriptFound = s.eval || fs.existsSync(s.file);
+  }
+  return scriptFound;
+}
+
 /** Idle workers kept for the next stream (unref'd: they never keep the process alive). */
 const idle: Worker[] = [];
 const MAX_IDLE = 2;
@@ -425,7 +435,7 @@ export type PlacedDecompressor = Transform & { readonly threaded: boolean | unde
 export function createAdaptiveDecompressor(kind: ThreadWorkerData['kind'], opts: AdaptiveOptions = {}): PlacedDecompressor {
   const threshold = opts.threshold ?? (idle.length > 0 ? WARM_THRESHOLD : COLD_THRESHOLD);
   const mode = opts.thread ?? 'auto';
-  const thread = mode === 'auto' ? freeCore() : mode;
+  const thread = workerAvailable() && (mode === 'auto' ? freeCore() : mode);
   const { sizeHint, threshold: _t, thread: _th, local, ...rest } = opts;
   if (!thread || (sizeHint !== undefined && sizeHint < threshold)) {
     return Object.assign(local ? local() : localDecoder(kind, rest), { threaded: false });
