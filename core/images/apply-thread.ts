@@ -10,10 +10,13 @@
  * Errors as applyLayer and layers.ts give them: the same ERR_LAYER_* / ERR_IMAGE_DECOMPRESS_FAILED
  * codes (rebuilt from the worker's message); a failing source rejects with the source's error;
  * the source is destroyed on any other failure. Input is copied into 1 MiB transferred batches;
- * at most IN_FLIGHT bytes wait in the worker. One worker per call (a start costs ~20–40 ms, small
- * next to a layer), terminated when the apply ends.
+ * at most IN_FLIGHT bytes wait in the worker per layer.
+ * Workers: a pool of at most one per core (max 4), started on demand and kept (unref'd while
+ * idle); a layer goes to the least busy one. A worker start costs ~150–250 ms of CPU (Node's
+ * internal modules are compiled again in every isolate), so 3 layers on 2 cores share 2 workers.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -43,14 +46,48 @@ function workerScript(): { file: string | URL; eval: boolean } {
 
 export interface ThreadedUnpack { result: ApplyResult; diffId: string; size: number }
 
+interface PoolWorker { worker: Worker; jobs: Map<number, (m: FromApplyWorker | Error) => void> }
+const pool: PoolWorker[] = [];
+let nextJob = 1;
+
+function poolSize(): number {
+  return Math.max(1, Math.min(os.availableParallelism?.() ?? os.cpus().length, 4));
+}
+
+function acquire(): PoolWorker {
+  let w = pool.length >= poolSize() ? pool.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a)) : undefined;
+  if (!w) {
+    const script = workerScript();
+    const pw: PoolWorker = { worker: new Worker(script.file, { eval: script.eval }), jobs: new Map() };
+    const failAll = (e: Error) => {
+      const i = pool.indexOf(pw);
+      if (i >= 0) pool.splice(i, 1);
+      for (const h of [...pw.jobs.values()]) h(e);
+      pw.jobs.clear();
+    };
+    pw.worker.on('message', (m: FromApplyWorker) => pw.jobs.get(m.id)?.(m));
+    pw.worker.on('error', (e) => failAll(e));
+    pw.worker.on('exit', (code) => failAll(new Error(`apply worker exited (${code})`)));
+    pool.push(pw);
+    w = pw;
+  }
+  if (w.jobs.size === 0) w.worker.ref();
+  return w;
+}
+
+function release(w: PoolWorker, id: number): void {
+  w.jobs.delete(id);
+  if (w.jobs.size === 0) w.worker.unref();
+}
+
 export function unpackThreaded(tar: NodeJS.ReadableStream, compression: Compression, targetDir: string, opts: ApplyOptions): Promise<ThreadedUnpack> {
   const src = tar as NodeJS.ReadableStream & { destroy?: (e?: Error) => void; destroyed?: boolean; errored?: Error | null };
   // A source that failed before we listen (a download verified and rejected while the snapshot
   // was being prepared) emits nothing any more: its error, or a truncated layer.
   if (src.destroyed) return Promise.reject(src.errored ?? ERR_LAYER_CORRUPT('the layer stream closed before its end'));
-  const script = workerScript();
-  const worker = new Worker(script.file, { eval: script.eval });
-  const post = (m: ToApplyWorker, transfer?: ArrayBuffer[]) => worker.postMessage(m, transfer);
+  const w = acquire();
+  const id = nextJob++;
+  const post = (m: ToApplyWorker, transfer?: ArrayBuffer[]) => w.worker.postMessage(m, transfer);
   return new Promise<ThreadedUnpack>((resolve, reject) => {
     let inFlight = 0;
     let srcErr: unknown;
@@ -66,7 +103,7 @@ export function unpackThreaded(tar: NodeJS.ReadableStream, compression: Compress
       if (settled) return;
       settled = true;
       detach();
-      void worker.terminate();
+      release(w, id);
       if (err === undefined) return resolve(result!);
       // A failing source explains everything after it; otherwise the source is destroyed.
       if (srcErr !== undefined) return reject(srcErr);
@@ -76,7 +113,7 @@ export function unpackThreaded(tar: NodeJS.ReadableStream, compression: Compress
     const abort = (e: unknown) => {
       srcErr ??= e;
       detach();
-      post({ t: 'abort', message: (e as Error)?.message ?? String(e) });
+      post({ t: 'abort', id, message: (e as Error)?.message ?? String(e) });
     };
     // Chunks are copied into a batch the worker then owns (transferred, not cloned): one message
     // per MiB, not one per network or zlib chunk.
@@ -86,7 +123,7 @@ export function unpackThreaded(tar: NodeJS.ReadableStream, compression: Compress
       if (!batch || used === 0) return;
       const ab = used === batch.length ? batch.buffer as ArrayBuffer : (batch.buffer as ArrayBuffer).slice(0, used);
       inFlight += used;
-      post({ t: 'data', buf: ab }, [ab]);
+      post({ t: 'data', id, buf: ab }, [ab]);
       batch = undefined;
       used = 0;
     };
@@ -105,15 +142,17 @@ export function unpackThreaded(tar: NodeJS.ReadableStream, compression: Compress
     const onEnd = () => {
       ended = true;
       flush();
-      post({ t: 'end' });
+      post({ t: 'end', id });
     };
     const onError = (e: unknown) => abort(e);
     // Destroyed without an error and before its end: a truncated layer (as applyLayer sees it).
     const onClose = () => {
       if (!ended && srcErr === undefined) abort(ERR_LAYER_CORRUPT('the layer stream closed before its end'));
     };
-    worker.on('message', (m: FromApplyWorker) => {
-      if (m.t === 'ack') {
+    w.jobs.set(id, (m) => {
+      if (m instanceof Error) {
+        settle(ERR_LAYER_APPLY_FAILED.with({ cause: m }, `apply worker: ${m.message}`));
+      } else if (m.t === 'ack') {
         inFlight -= m.n;
         if (inFlight < IN_FLIGHT && !settled && srcErr === undefined) src.resume();
       } else if (m.t === 'done') {
@@ -122,9 +161,7 @@ export function unpackThreaded(tar: NodeJS.ReadableStream, compression: Compress
         settle(m.code && m.cls ? new BerthError(m.code, m.cls as ErrorClass, m.message) : ERR_LAYER_APPLY_FAILED(m.message));
       }
     });
-    worker.on('error', (e) => settle(ERR_LAYER_APPLY_FAILED.with({ cause: e }, `apply worker: ${e.message}`)));
-    worker.on('exit', (code) => settle(ERR_LAYER_APPLY_FAILED(`apply worker exited (${code}) before the end of the layer`)));
-    post({ t: 'init', dir: targetDir, opts, compression });
+    post({ t: 'init', id, dir: targetDir, opts, compression });
     src.on('data', onData);
     src.on('end', onEnd);
     src.on('error', onError);

@@ -14,6 +14,11 @@
  *      - unpacks, in layer order, each as soon as its blob is committed and its parent snapshot
  *        exists: blob → decompress → sha256 of the tar (checked against the config's diff_ids) →
  *        storage driver apply → commit under the chain id (core/images/layers.ts).
+ *      With a driver that offers DetachedApplier (overlay) every layer is instead unpacked while
+ *      it downloads, all at once, each on a worker thread into a snapshot without a parent, then
+ *      attached to its parent and committed in layer order once its blob verified
+ *      (BERTH_PULL_PARALLEL=0 turns that off; a layer with a hardlink into a lower layer is
+ *      applied the ordinary way after its parent).
  *      A layer whose chain id is already committed is not fetched ("Already exists").
  *   4. manifest(s) and config are stored as blobs, then the image record is written and the tag
  *      moved (under the images lock). Only now is the image visible.
