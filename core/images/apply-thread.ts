@@ -50,7 +50,10 @@ interface PoolWorker { worker: Worker; jobs: Map<number, (m: FromApplyWorker | E
 const pool: PoolWorker[] = [];
 let nextJob = 1;
 
+/** BERTH_APPLY_WORKERS overrides the pool size (experiments). */
 function poolSize(): number {
+  const env = Number(process.env.BERTH_APPLY_WORKERS);
+  if (env >= 1) return Math.min(env, 16);
   return Math.max(1, Math.min(os.availableParallelism?.() ?? os.cpus().length, 4));
 }
 
