@@ -176,7 +176,7 @@ async function main(): Promise<void> {
         sh([...p, 'import', tar, 'bb']);
         // Root here lacks CAP_SYS_RESOURCE: podman's default NOFILE/NPROC limits (1048576) cannot
         // be set, so give its containers the largest this host allows (what the anchors did).
-        const hard = (flag: string) => sh(['sh', '-c', `ulimit -H${flag}`]);
+        const hard = (flag: string) => sh(['bash', '-c', `ulimit -H${flag}`]);
         const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
         const nproc = hard('u') === 'unlimited' ? pidMax : Math.min(Number(hard('u')), pidMax);
         const nofile = hard('n') === 'unlimited' ? 1048576 : Number(hard('n'));

@@ -19,11 +19,11 @@ t.test('store, read, remove; other keys kept; file mode 0600', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'berth-auth-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'config.json');
-  await writeFile(file, JSON.stringify({ auths: { 'other.io': { auth: Buffer.from('o:p').toString('base64') } }, credsStore: 'desktop', psFormat: 'x' }));
+  await writeFile(file, JSON.stringify({ auths: { 'other.io': { auth: Buffer.from('o:p').toString('base64') } }, credHelpers: { 'gcr.io': 'gcloud' }, psFormat: 'x' }));
   await storeCredentials('docker.io', { username: 'me', password: 'p:w' }, file);
   const j = JSON.parse(await readFile(file, 'utf8')) as Record<string, any>;
   t.equal(j.psFormat, 'x');
-  t.equal(j.credsStore, 'desktop');
+  t.same(j.credHelpers, { 'gcr.io': 'gcloud' }, 'helpers for other registries are kept');
   t.equal(Buffer.from(j.auths['https://index.docker.io/v1/'].auth, 'base64').toString(), 'me:p:w');
   t.equal((await stat(file)).mode & 0o777, 0o600);
   t.same(await getCredentials('index.docker.io', file), { username: 'me', password: 'p:w' }, 'password may contain ":"');

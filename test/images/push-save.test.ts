@@ -28,7 +28,7 @@ t.test('push an imported image: chunked upload, then re-push skips, tag in anoth
   const root = await tempRoot(t);
   const cfgDir = await tmp(t, 'berth-cfg-');
   const config = join(cfgDir, 'config.yaml');
-  await writeFile(config, 'plugins:\n  registry:\n    monolithic-max: 1024\n    chunk-size: 262144\n');
+  await writeFile(config, 'plugins:\n  registry:\n    monolithic-max: 1024\n    chunk-size: 65536\n');
   const dir = await tmp(t, 'berth-tar-');
   await writeFile(join(dir, 'root.tar'), await busyboxLayer());
   await berth(['import', '-c', 'CMD ["sh"]', join(dir, 'root.tar'), `${reg.host}/team/app:1`], { root });
