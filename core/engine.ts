@@ -60,7 +60,7 @@ export function resolveRoot(explicit?: string): string {
   return resolve(explicit ?? process.env.BERTH_ROOT ?? DEFAULT_ROOT);
 }
 
-async function loadConfig(opts: EngineOpenOptions): Promise<{ config: EngineConfig; file: string; explicitKeys: Set<string> }> {
+async function loadConfig(opts: EngineOpenOptions, root: string): Promise<{ config: EngineConfig; file: string; explicitKeys: Set<string> }> {
   if (opts.config) return { config: opts.config, file: '<given>', explicitKeys: new Set(Object.keys(opts.config)) };
   const explicit = opts.configFile ?? process.env.BERTH_CONFIG;
   const file = explicit ?? DEFAULT_CONFIG_FILE;
@@ -71,9 +71,23 @@ async function loadConfig(opts: EngineOpenOptions): Promise<{ config: EngineConf
     if (explicit !== undefined) throw ERR_CONFIG_MISSING.with({ cause: e }, file, (e as Error).message);
     return { config: defaultEngineConfig(), file: '<defaults>', explicitKeys: new Set() };
   }
+  // Parsed configs are cached in the root by the sha256 of their text: loading the YAML
+  // library and parsing costs a command ≈ 20 ms; a hit is the same text, so the same result.
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
+  const cacheFile = `${root}/cache/config-${createHash('sha256').update(file).update('\0').update(text).digest('hex').slice(0, 32)}.json`;
+  try {
+    const hit = JSON.parse(await readFile(cacheFile, 'utf8')) as { text: string; config: EngineConfig; explicitKeys: string[] };
+    if (hit.text === text) return { config: hit.config, file, explicitKeys: new Set(hit.explicitKeys) };
+  } catch { /* no cache yet */ }
   const config = parseEngineConfig(text, file);
   const raw = (require('yaml') as typeof import('yaml')).parse(text) as Record<string, unknown> | null;
-  return { config, file, explicitKeys: new Set(Object.keys(raw ?? {})) };
+  const explicitKeys = Object.keys(raw ?? {});
+  try {
+    const { writeFileAtomic } = require('./store/atomic') as typeof import('./store/atomic');
+    await mkdir(`${root}/cache`, { recursive: true });
+    await writeFileAtomic(cacheFile, JSON.stringify({ text, config, explicitKeys }));
+  } catch { /* a read-only root works without the cache */ }
+  return { config, file, explicitKeys: new Set(explicitKeys) };
 }
 
 export class Engine {
@@ -97,7 +111,7 @@ export class Engine {
 
   static async open(opts: EngineOpenOptions): Promise<Engine> {
     const root = resolveRoot(opts.root);
-    const { config, file, explicitKeys } = await loadConfig(opts);
+    const { config, file, explicitKeys } = await loadConfig(opts, root);
     const logger = createLogger(opts.logLevel ?? config['log-level'], 'berth');
     const registry = new PluginRegistry().registerAll(opts.registrations);
     await mkdir(`${root}/tmp`, { recursive: true, mode: 0o711 });

@@ -1,6 +1,10 @@
 import t from 'tap';
 import { parseEngineConfig, defaultEngineConfig } from '../../core/config';
 import { hasCode } from '../../core/errors';
+import { Engine } from '../../core/engine';
+import { mkdtemp, writeFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 t.test('defaults', async (t) => {
   const c = defaultEngineConfig();
@@ -48,4 +52,26 @@ for (const [text, want] of bad) {
 t.test('YAML syntax errors name the file', async (t) => {
   t.throws(() => parseEngineConfig('a: [1, 2\nb: c', 'x.yaml'), /x\.yaml: not valid YAML/);
   t.throws(() => parseEngineConfig('isolation: a\nisolation: b', 'x.yaml'), /x\.yaml: not valid YAML/);
+});
+
+t.test('parsed config files are cached by their text; a change is read again', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-cfgcache-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'config.yaml');
+  const root = join(dir, 'root');
+  await writeFile(file, 'storage-driver: vfs\nlog-level: error\n');
+  const open = async () => {
+    const e = await Engine.open({ root, configFile: file, registrations: [] });
+    const c = e.config;
+    await e.close();
+    return c;
+  };
+  t.equal((await open())['storage-driver'], 'vfs');
+  const cached = (await readdir(join(root, 'cache'))).filter((f) => f.startsWith('config-'));
+  t.equal(cached.length, 1, 'one cache entry');
+  t.equal((await open())['storage-driver'], 'vfs', 'a hit gives the same config');
+  await writeFile(file, 'storage-driver: overlay\nlog-level: error\n');
+  t.equal((await open())['storage-driver'], 'overlay', 'an edit is seen at once');
+  await writeFile(file, 'storage-driver: [oops\n');
+  await t.rejects(open(), { code: 'ERR_CONFIG_PARSE' }, 'a broken file is an error, not a stale hit');
 });
