@@ -9,8 +9,8 @@
  *   berth (oci)   `berth run --rm --network none bb true` with the default backend (runc here)
  *   berth (ns)    the same with `isolation: ns` (berth-nsrun, berth's own runtime)
  *   docker        docker.io's dockerd started for the bench only: its own --data-root, socket and
- *                 exec root under the bench dir, `--iptables=false --bridge=none` (nothing on the
- *                 host's firewall or links), stopped and removed at the end
+ *                 exec root under the bench dir, `--iptables=false --bridge=none --ip-forward=false`
+ *                 (nothing on the host's firewall, links or forwarding), stopped and removed at the end
  *   podman        `podman --root/--runroot <bench dir> --runtime runc` (crun refuses this hybrid
  *                 cgroup host unless the host is changed, which the bench does not do), with
  *                 NOFILE/NPROC ulimits this host allows (root lacks CAP_SYS_RESOURCE here)
@@ -108,6 +108,8 @@ async function startDocker(base: string): Promise<{ cli: string[]; stop: () => P
   const d: ChildProcess = spawn(dockerd, [
     '--data-root', join(base, 'docker'), '--exec-root', join(base, 'dx'), '-H', `unix://${sock}`,
     '--pidfile', join(base, 'dockerd.pid'), '--iptables=false', '--ip6tables=false', '--bridge=none',
+    // dockerd turns net.ipv4.ip_forward on by default: never route anything off this host.
+    '--ip-forward=false', '--ip-masq=false', '--userland-proxy=false',
     '--storage-driver', 'overlay2',
   ], { stdio: ['ignore', 'ignore', 'ignore'], env, detached: true });
   const cli = [docker, '-H', `unix://${sock}`];
