@@ -1,0 +1,93 @@
+// Interoperability with the real Docker engine: `berth save` output goes into `docker load`
+// (and runs there), `docker save` output comes back through `berth load` (and runs here), with
+// the same image id on both sides. dockerd (Debian's docker.io, installed by .ci/setup) is
+// started by this test only: its own data root, exec root and socket in a temp dir, no iptables
+// rules, no bridge, no forwarding; stopped and removed at the end.
+import t from 'tap';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { berth, tempRoot } from '../helpers/cli';
+import { busyboxLayer } from '../helpers/images';
+
+const run = promisify(execFile);
+const DOCKERD = ['/usr/sbin/dockerd', '/usr/bin/dockerd'].find((p) => existsSync(p));
+const DOCKER = ['/usr/bin/docker', '/usr/local/bin/docker'].find((p) => existsSync(p));
+
+if (process.getuid?.() !== 0) t.plan(0, 'needs root');
+else if (!DOCKERD || !DOCKER) t.fail('docker.io is not installed (.ci/setup installs it): apt-get install docker.io');
+else {
+  t.test('berth save → docker load → docker run; docker save → berth load → berth run', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'berth-docker-'));
+    const sock = join(dir, 'd.sock');
+    const forwardBefore = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
+    const d: ChildProcess = spawn(DOCKERD, [
+      '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'x'), '-H', `unix://${sock}`,
+      '--pidfile', join(dir, 'dockerd.pid'), '--iptables=false', '--ip6tables=false', '--ip-forward=false',
+      '--ip-masq=false', '--bridge=none', '--userland-proxy=false', '--storage-driver', 'overlay2',
+    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    d.stderr!.on('data', (b: Buffer) => { log = (log + b.toString()).slice(-4000); });
+    const docker = (args: string[]) => run(DOCKER, ['-H', `unix://${sock}`, ...args], { maxBuffer: 1 << 26 });
+    t.teardown(async () => {
+      await docker(['rm', '-f', 'berth-interop']).catch(() => undefined);
+      d.kill('SIGTERM');
+      for (let i = 0; i < 100 && d.exitCode === null && d.signalCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+      if (d.exitCode === null && d.signalCode === null) d.kill('SIGKILL');
+      // whatever dockerd and its containerd left mounted under the temp dir
+      const info = await readFile('/proc/self/mountinfo', 'utf8');
+      for (const m of info.split('\n').map((l) => l.split(' ')[4]).filter((p): p is string => !!p && p.startsWith(dir)).sort().reverse()) {
+        await run('umount', ['-l', m]).catch(() => undefined);
+      }
+      await run('pkill', ['-f', join(dir, 'x')]).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    });
+    let up = false;
+    for (let i = 0; i < 200 && !up; i++) {
+      up = await docker(['version']).then(() => true, () => false);
+      if (!up) await new Promise((r) => setTimeout(r, 100));
+      if (d.exitCode !== null) break;
+    }
+    if (!up) {
+      t.fail(`dockerd did not start: ${log}`);
+      return;
+    }
+
+    // berth → docker
+    const root = await tempRoot(t);
+    await writeFile(join(dir, 'root.tar'), await busyboxLayer());
+    const imp = await berth(['import', '-c', 'CMD ["sh"]', join(dir, 'root.tar'), 'interop/bb:1'], { root });
+    t.equal(imp.code, 0, imp.stderr);
+    const berthId = (await berth(['image', 'inspect', '--format', '{{.Id}}', 'interop/bb:1'], { root })).stdout.trim();
+    t.match(berthId, /^sha256:[0-9a-f]{64}$/);
+    const saved = join(dir, 'berth-save.tar');
+    t.equal((await berth(['save', '-o', saved, 'interop/bb:1'], { root })).code, 0);
+    const loaded = await docker(['load', '-i', saved]);
+    t.match(loaded.stdout, /Loaded image: interop\/bb:1/, 'docker load reads berth save');
+    t.equal((await docker(['image', 'inspect', '--format', '{{.Id}}', 'interop/bb:1'])).stdout.trim(), berthId, 'same image id in docker');
+    const ran = await docker(['run', '--rm', '--network', 'none', 'interop/bb:1', 'sh', '-c', 'echo from-docker; ls /bin/busybox']);
+    t.equal(ran.stdout, 'from-docker\n/bin/busybox\n', 'and runs there');
+
+    // docker → berth: an image docker built itself (a commit of a container, a second layer)
+    await docker(['run', '--name', 'berth-interop', '--network', 'none', 'interop/bb:1', 'sh', '-c', 'echo made-by-docker > /marker; rm /bin/true']);
+    await docker(['commit', 'berth-interop', 'interop/fromdocker:2']);
+    const dockerId = (await docker(['image', 'inspect', '--format', '{{.Id}}', 'interop/fromdocker:2'])).stdout.trim();
+    const dsaved = join(dir, 'docker-save.tar');
+    await docker(['save', '-o', dsaved, 'interop/fromdocker:2']);
+    const root2 = await tempRoot(t);
+    const bl = await berth(['load', '-i', dsaved], { root: root2 });
+    t.equal(bl.code, 0, bl.stderr);
+    t.match(bl.stdout, /Loaded image: interop\/fromdocker:2/);
+    t.equal((await berth(['image', 'inspect', '--format', '{{.Id}}', 'interop/fromdocker:2'], { root: root2 })).stdout.trim(), dockerId, 'same image id in berth');
+    const br = await berth(['run', '--rm', 'interop/fromdocker:2', 'sh', '-c', 'cat /marker; test -e /bin/true || echo whiteout-applied'], { root: root2 });
+    t.equal(br.code, 0, br.stderr);
+    t.equal(br.stdout, 'made-by-docker\nwhiteout-applied\n', "docker's layer (with a whiteout) applies in berth");
+
+    t.equal((await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim(), forwardBefore, 'host forwarding untouched');
+    const links = (await run('ip', ['-o', 'link'])).stdout;
+    t.notMatch(links, /docker0/, 'no docker0 bridge');
+  });
+}
