@@ -55,7 +55,11 @@ export function tempFileOwnerPid(name: string): number | undefined {
  */
 export function tempFileOwnerGone(name: string): boolean {
   const pid = tempFileOwnerPid(name);
-  if (pid === undefined) return false;
+  return pid !== undefined && processGone(pid);
+}
+
+/** True when no process `pid` exists (never for our own pid; EPERM means it exists). */
+export function processGone(pid: number): boolean {
   if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);

@@ -56,7 +56,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { defineError } from '../errors';
-import { fsyncDir, writeAll, writeFileAtomic } from './atomic';
+import { fsyncDir, processGone, writeAll, writeFileAtomic } from './atomic';
 import { acquireLock, type LockHandle } from './lock';
 import type { CheckIssue } from './metadata';
 
@@ -113,15 +113,7 @@ const TEMP_DIR_RE = /^\.(new|rm)-(\d+)-[0-9a-f]{12}$/;
 /** True when the process that named a `.new-`/`.rm-` dir is gone (never for our own pid). */
 function tempDirOwnerGone(name: string): boolean {
   const m = TEMP_DIR_RE.exec(name);
-  if (!m) return false;
-  const pid = Number(m[2]);
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return !!m && processGone(Number(m[2]));
 }
 
 function tempDirName(kind: 'new' | 'rm'): string {
