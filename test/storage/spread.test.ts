@@ -12,6 +12,10 @@ import { OverlayDriver } from '../../plugins/storage/overlay/overlay';
 import { VfsDriver } from '../../plugins/storage/vfs/vfs';
 
 const fsType = (p: string) => execFileSync('stat', ['-f', '-c', '%T', p]).toString().trim();
+// The parent of the per-test roots goes too (when empty: another run may share it).
+t.teardown(() => {
+  try { fs.rmdirSync('/var/lib/berth-test'); } catch { /* not empty, or gone */ }
+});
 
 for (const [name, make] of [['overlay', (d: string) => new OverlayDriver(d)], ['vfs', (d: string) => new VfsDriver(d)]] as const) {
   t.test(`${name}: snapshots/ gets the ext4 top-directory flag on first prepare`, async (t) => {
