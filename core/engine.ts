@@ -19,6 +19,7 @@
  *   engine.storage(); engine.isolation(); engine.use(imageService).pull(…);
  *   await engine.close();
  */
+import { mark } from './trace';
 import 'reflect-metadata';
 import { mkdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -111,7 +112,9 @@ export class Engine {
 
   static async open(opts: EngineOpenOptions): Promise<Engine> {
     const root = resolveRoot(opts.root);
+    mark('engine: open');
     const { config, file, explicitKeys } = await loadConfig(opts, root);
+    mark('engine: config');
     const logger = createLogger(opts.logLevel ?? config['log-level'], 'berth');
     const registry = new PluginRegistry().registerAll(opts.registrations);
     await mkdir(`${root}/tmp`, { recursive: true, mode: 0o711 });

@@ -33,6 +33,7 @@
  * the kernel whose `PluginInstance` binding calls `init(ctx)`, so the lifecycle is the same for
  * both. A module is given as a factory so that registration files stay light.
  */
+import { mark } from './trace';
 import { Container, ContainerModule } from 'inversify';
 import { BerthError, defineError, wrapPluginError } from './errors';
 import type { Logger } from './logger';
@@ -346,6 +347,7 @@ export async function bootPlugins(registry: PluginRegistry, opts: BootOptions): 
       const instance = await child.getAsync<unknown>(TOKENS.PluginInstance);
       opts.container.bind(pluginToken(reg.type)).toConstantValue(instance).whenNamed(reg.id);
       booted.add({ ...base, status: 'ok', ms: performance.now() - t0 }, instance);
+      mark(`plugin ${uri} ok in ${(performance.now() - t0).toFixed(1)} ms`);
     } catch (err) {
       const ms = performance.now() - t0;
       if (isPluginSkipError(err)) {
