@@ -617,6 +617,7 @@ export class ContainerService {
     let backend: IsolationBackend | undefined;
     try { backend = this.backend(rec); } catch { backend = undefined; }
     if (backend) await backend.delete(rec.id, true);
+    mark('remove: backend deleted');
     const dir = this.dirOf(rec.id);
     const { unmountIfMounted } = require('../images/mount') as typeof import('../images/mount');
     await unmountIfMounted(`${dir}/bundle/rootfs`);
@@ -630,7 +631,9 @@ export class ContainerService {
       }
     };
     await Promise.all([dropSnapshot(), removeCgroups(this.engine, rec.id), rm(dir, { recursive: true, force: true })]);
+    mark('remove: snapshot, cgroups, files gone');
     await Promise.all([this.engine.metadata.delete(BUCKET, rec.id), rec.name ? this.releaseName(rec.name, rec.id) : undefined]);
+    mark('remove: record and name gone');
     await this.publish('destroy', rec);
     return rec;
   }
