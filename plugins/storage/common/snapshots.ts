@@ -292,7 +292,12 @@ export abstract class SnapshotDriver implements StorageDriver, Cleaner {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw ERR_SNAPSHOT_IO.with({ cause: err }, key, 'remove', (err as Error).message);
     }
-    await fsp.rm(gone, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+    // A container's writable layer is usually a handful of entries: removed with synchronous
+    // calls (≈ 0.5 ms) rather than one thread-pool round trip per entry (≈ 6–10 ms), which sits
+    // on the critical path of `run --rm`. Committed layers can be large: async, so a long
+    // removal never blocks the event loop.
+    if (rec.kind === 'active') fs.rmSync(gone, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+    else await fsp.rm(gone, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
   }
 
   async mounts(key: string): Promise<Mount[]> {
