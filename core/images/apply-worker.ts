@@ -10,7 +10,6 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { PassThrough } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import type { ApplyOptions } from './apply';
 import type { Compression } from './manifest';
 import type { ApplyResult } from '../contracts/storage';
@@ -34,30 +33,9 @@ const port = parentPort;
 
 async function run(job: Job, dir: string, opts: ApplyOptions, compression: Compression): Promise<{ result: ApplyResult; diffId: string; size: number }> {
   const { applyLayer } = require('./apply') as typeof import('./apply');
-  const { decompressor, HashingStream, ERR_IMAGE_DECOMPRESS } = require('./codecs') as typeof import('./codecs');
-  const { BerthError } = require('../errors') as typeof import('../errors');
-  const dec = decompressor(compression);
-  const hashing = new HashingStream();
-  let fail: (e: Error) => void = () => undefined;
-  const failed = new Promise<never>((_, reject) => (fail = reject));
-  failed.catch(() => undefined);
-  hashing.on('error', (e: Error) => fail(e));
-  job.input.on('error', (e: Error) => dec.destroy(e));
-  dec.on('error', (e: Error) => {
-    // The codes layers.ts gives: one for every decoder backend; input errors keep theirs.
-    const fromDecoder = !(e instanceof BerthError) || e.code.startsWith('ERR_WASM_');
-    const err = e === job.inputError ? e : fromDecoder ? ERR_IMAGE_DECOMPRESS.with({ cause: e }, compression, e.message) : e;
-    hashing.destroy(err);
-    fail(err);
-  });
-  job.input.pipe(dec).pipe(hashing);
-  const result = await Promise.race([applyLayer(hashing, dir, opts), failed]);
-  // The tar may end (two zero blocks) before the stream does: the diff id covers every byte.
-  if (!hashing.readableEnded) {
-    hashing.resume();
-    await Promise.race([finished(hashing), failed]);
-  }
-  return { result, diffId: hashing.digest(), size: hashing.bytes };
+  const { decodeHashApply } = require('./codecs') as typeof import('./codecs');
+  // An input error sent by the main thread (a digest mismatch, a cut download) keeps its own code.
+  return decodeHashApply(job.input, compression, (tar) => applyLayer(tar, dir, opts), { keepError: (e) => e === job.inputError });
 }
 
 if (port) {

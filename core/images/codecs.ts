@@ -25,7 +25,7 @@ import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { Duplex, PassThrough, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { defineError } from '../errors';
+import { BerthError, defineError } from '../errors';
 import type { Compression } from './manifest';
 
 export const ERR_IMAGE_DECOMPRESS = defineError('ERR_IMAGE_DECOMPRESS_FAILED', 'invalidArgument', 'cannot decompress %s layer: %s');
@@ -218,4 +218,58 @@ export function sniffCompression(head: Uint8Array): Compression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
   return 'none';
+}
+
+/**
+ * The unpack pipeline's middle: `blob` → decompression (`compression`) → sha256 of the tar (its
+ * diff id) → `apply(tar)`. Resolves once apply is done and every byte was hashed (trailing bytes
+ * after the tar's end included); any stream error rejects it, even one apply never sees (a
+ * destroyed input can leave a tar parser waiting forever). Decoder errors carry
+ * ERR_IMAGE_DECOMPRESS_FAILED whichever backend decoded; errors from the source (a digest
+ * mismatch, a cut connection — or any error `keepError` accepts) keep their own.
+ * Used by layers.ts on the main thread and by the apply worker.
+ */
+export async function decodeHashApply<R>(
+  blob: NodeJS.ReadableStream,
+  compression: Compression,
+  apply: (tar: NodeJS.ReadableStream) => Promise<R>,
+  opts: { onBytes?: (n: number) => void; keepError?: (e: Error) => boolean } = {},
+): Promise<{ diffId: string; size: number; result: R }> {
+  const { finished } = require('node:stream/promises') as typeof import('node:stream/promises');
+  const dec = decompressor(compression);
+  const hashing = new HashingStream();
+  // A failure anywhere ends up on `hashing`, which apply reads; a listener is always attached
+  // so that an error arriving after apply has given up never becomes an uncaught exception.
+  let fail: (e: Error) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  failed.catch(() => undefined);
+  hashing.on('error', (e: Error) => fail(e));
+  blob.on('error', (e: Error) => dec.destroy(e));
+  dec.on('error', (e: Error) => {
+    const fromDecoder = !opts.keepError?.(e) && (!(e instanceof BerthError) || e.code.startsWith('ERR_WASM_'));
+    const err = fromDecoder ? ERR_IMAGE_DECOMPRESS.with({ cause: e }, compression, e.message) : e;
+    hashing.destroy(err);
+    fail(err);
+  });
+  if (opts.onBytes) {
+    // Counts the bytes read from the blob (compressed), for progress.
+    const onBytes = opts.onBytes;
+    const count = new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        onBytes(chunk.length);
+        cb(null, chunk);
+      },
+    });
+    count.on('error', (e: Error) => dec.destroy(e));
+    blob.pipe(count).pipe(dec).pipe(hashing);
+  } else {
+    blob.pipe(dec).pipe(hashing);
+  }
+  const result = await Promise.race([apply(hashing), failed]);
+  // The tar may end (two zero blocks) before the stream does: the diff id covers every byte.
+  if (!hashing.readableEnded) {
+    hashing.resume();
+    await Promise.race([finished(hashing), failed]);
+  }
+  return { diffId: hashing.digest(), size: hashing.bytes, result };
 }

@@ -10,12 +10,11 @@
  *   committed under a chain id without its diff id having been verified.
  */
 import { randomBytes } from 'node:crypto';
-import { finished } from 'node:stream/promises';
 import type { ApplyResult, DetachedApplier, DetachedApplyResult, StorageDriver } from '../contracts/storage';
 import { ERR_SNAPSHOT_EXISTS, ERR_SNAPSHOT_NOT_FOUND } from '../contracts/storage';
 import { ERR_CONTENT_DIGEST_MISMATCH } from '../store/content';
-import { ERR_IMAGE_DECOMPRESS, HashingStream, decompressor } from './codecs';
-import { BerthError, hasCode } from '../errors';
+import { decodeHashApply } from './codecs';
+import { hasCode } from '../errors';
 import { ERR_LAYER_CORRUPT } from './tar-safety';
 import type { Compression } from './manifest';
 
@@ -70,47 +69,7 @@ async function applyHashed(
   // A source that failed before we listen emits nothing any more (a pipe would wait forever).
   const gone = blob as NodeJS.ReadableStream & { destroyed?: boolean; errored?: Error | null };
   if (gone.destroyed) throw gone.errored ?? ERR_LAYER_CORRUPT('the layer stream closed before its end');
-  const dec = decompressor(compression);
-  const hashing = new HashingStream();
-  // A failure anywhere ends up on `hashing`, which apply reads; a listener is always attached
-  // so that an error arriving after apply has given up never becomes an uncaught exception.
-  let fail: (e: Error) => void = () => undefined;
-  const failed = new Promise<never>((_, reject) => (fail = reject));
-  failed.catch(() => undefined);
-  hashing.on('error', (e: Error) => fail(e));
-  const src = blob as NodeJS.ReadableStream;
-  src.on('error', (e: Error) => dec.destroy(e));
-  dec.on('error', (e: Error) => {
-    // One stable code whichever backend decoded (node:zlib, WASM, zstd -dc); errors that came
-    // from the source (a digest mismatch, a cut connection) keep their own.
-    const fromDecoder = !(e instanceof BerthError) || e.code.startsWith('ERR_WASM_');
-    const err = fromDecoder ? ERR_IMAGE_DECOMPRESS.with({ cause: e }, compression, e.message) : e;
-    hashing.destroy(err);
-    fail(err);
-  });
-  if (onBytes) {
-    // Counts the bytes read from the blob (compressed), for progress.
-    const { Transform } = require('node:stream') as typeof import('node:stream');
-    const count = new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        onBytes(chunk.length);
-        cb(null, chunk);
-      },
-    });
-    count.on('error', (e: Error) => dec.destroy(e));
-    src.pipe(count).pipe(dec).pipe(hashing);
-  } else {
-    src.pipe(dec).pipe(hashing);
-  }
-  // The race: a stream error must fail the unpack even if apply never sees it (a destroyed
-  // input can leave a tar parser waiting forever).
-  const result = await Promise.race([apply(hashing), failed]);
-  // The tar may end (two zero blocks) before the stream does: the diff id covers every byte.
-  if (!hashing.readableEnded) {
-    hashing.resume();
-    await Promise.race([finished(hashing), failed]);
-  }
-  return { diffId: hashing.digest(), size: hashing.bytes, result };
+  return decodeHashApply(blob, compression, apply, onBytes ? { onBytes } : {});
 }
 
 async function commitAs(driver: StorageDriver, chainId: string, key: string): Promise<boolean> {
