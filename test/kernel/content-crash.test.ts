@@ -29,30 +29,6 @@ t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const build = buildChildren(path.join(tmp, 'build'), ['test/kernel/fixtures/content-crash-child.ts']);
 const payloads = new Map(CRASH_REFS.map((r) => [r, crashPayload(r)]));
 
-interface Round { out: string; stderr: string; signal: NodeJS.Signals | null; code: number | null }
-
-/** Spawns the child, waits for `ready`, sleeps `delayMs`, SIGKILLs it. */
-function killRound(dir: string, seed: number, delayMs: number): Promise<Round> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [build.script('content-crash-child'), dir, String(seed)], { env: build.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let armed = false;
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => {
-      out += d;
-      if (!armed && out.includes('ready\n')) {
-        armed = true;
-        setTimeout(() => child.kill('SIGKILL'), delayMs);
-      }
-    });
-    child.stderr.on('data', (d: string) => (err += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ out, stderr: err, code, signal }));
-  });
-}
-
 function isPrefixOfSome(data: Buffer, ref: string): boolean {
   const own = payloads.get(ref);
   if (own) return data.length <= own.length && own.subarray(0, data.length).equals(data);
@@ -86,7 +62,7 @@ async function laneRounds(t: tap.Test, id: number, kills: number): Promise<LaneS
   const laneStart = Date.now();
   for (let i = 0; i < kills && failures < 5; i++) {
     const r0 = Date.now();
-    const r = await killRound(dir, id * 100_000 + i + 1, Math.random() * MAX_DELAY_MS);
+    const r = await build.killAfterReady('content-crash-child', [dir, String(id * 100_000 + i + 1)], Math.random() * MAX_DELAY_MS);
     childMs += Date.now() - r0;
     if (r.signal !== 'SIGKILL') {
       fail(`round ${i}: child ended with code ${r.code} signal ${r.signal}`, { stderr: r.stderr });

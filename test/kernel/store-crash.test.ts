@@ -7,7 +7,6 @@
  * Two lanes (one store each) run side by side to use both cores; each child runs transpiled JS
  * (see fixtures/store-build.ts) so a respawn costs ~50 ms instead of ~1 s with the TS loader.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -24,42 +23,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-store-crash-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const build = buildChildren(path.join(tmp, 'build'), ['test/kernel/fixtures/store-crash-child.ts']);
 
-interface Round {
-  announced: string[];
-  stderr: string;
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
 const phase = { ready: 0, exit: 0 };
-/** Spawns the child, waits for `ready`, sleeps `delayMs`, SIGKILLs it, returns its whole output. */
-function killRound(dir: string, seed: number, delayMs: number): Promise<Round> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [build.script('store-crash-child'), dir, String(seed)], { env: build.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let armed = false;
-    const t0 = Date.now();
-    let killedAt = 0;
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => {
-      out += d;
-      if (!armed && out.includes('ready\n')) {
-        armed = true;
-        phase.ready += Date.now() - t0;
-        setTimeout(() => {
-          killedAt = Date.now();
-          child.kill('SIGKILL');
-        }, delayMs);
-      }
-    });
-    child.stderr.on('data', (d: string) => (err += d));
-    child.on('error', reject);
-    child.on('exit', () => (phase.exit += Date.now() - killedAt));
-    child.on('close', (code, signal) => resolve({ announced: out.split('\n'), stderr: err, code, signal }));
-  });
-}
 
 async function lane(t: tap.Test, id: number, kills: number): Promise<{ tempRounds: number; present: number }> {
   const dir = path.join(tmp, `lane${id}`);
@@ -72,14 +36,16 @@ async function lane(t: tap.Test, id: number, kills: number): Promise<{ tempRound
   const laneStart = Date.now();
   for (let i = 0; i < kills && failures < 5; i++) {
     const r0 = Date.now();
-    const r = await killRound(dir, id * 100_000 + i + 1, Math.random() * MAX_DELAY_MS);
+    const r = await build.killAfterReady('store-crash-child', [dir, String(id * 100_000 + i + 1)], Math.random() * MAX_DELAY_MS);
+    phase.ready += r.readyMs;
+    phase.exit += r.exitMs;
     childMs += Date.now() - r0;
     if (r.signal !== 'SIGKILL') {
       failures++;
       t.fail(`lane ${id} round ${i}: child ended with code ${r.code} signal ${r.signal}`, { stderr: r.stderr });
       continue;
     }
-    for (const line of r.announced) {
+    for (const line of r.out.split('\n')) {
       const [op, key, vid] = line.split(' ');
       if (op === 'w' && key && vid) ever.get(key)!.add(vid);
     }
