@@ -3,22 +3,15 @@
 // writing Docker's config.json, redirects to another host (Authorization dropped), a tampered
 // blob (ERR_CONTENT_DIGEST_MISMATCH, store unchanged) and a pull killed with SIGKILL.
 import t from 'tap';
-import { mkdtemp, rm, readFile, writeFile, readdir } from 'node:fs/promises';
+import { readFile, writeFile, readdir } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { berth, tempRoot, BERTH, cleanEnv } from '../helpers/cli';
 import { blobDataPath, startRegistry } from '../helpers/registry';
 import { buildLayout, busyboxLayer, makeTar, pushLayout } from '../helpers/images';
 
-async function tmp(t: { teardown(fn: () => unknown): void }, prefix: string): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), prefix));
-  t.teardown(() => rm(d, { recursive: true, force: true }));
-  return d;
-}
-
 async function fixture(t: { teardown(fn: () => unknown): void }, host: string, name: string, creds?: string) {
-  const dir = await tmp(t, 'berth-layout-');
+  const dir = await tempRoot(t, 'berth-layout-');
   const res = await buildLayout(dir, 'latest', [{ layers: [await busyboxLayer()] }]);
   await pushLayout(dir, 'latest', `${host}/${name}:latest`, creds ? { creds } : {});
   return res;
@@ -37,7 +30,7 @@ t.test('bearer token auth: anonymous tokens per scope, then credentials required
 
   const reg2 = await startRegistry(t, { auth: 'token', user: 'alice', password: 's3cret' });
   await fixture(t, reg2.directHost, 'priv/bb');
-  const cfg = await tmp(t, 'berth-dockercfg-');
+  const cfg = await tempRoot(t, 'berth-dockercfg-');
   const env = { DOCKER_CONFIG: cfg };
   const denied = await berth(['pull', `${reg2.host}/priv/bb`], { root, env });
   t.equal(denied.code, 1);
@@ -62,7 +55,7 @@ t.test('basic auth; credentials written by another tool are used', async (t) => 
   const reg = await startRegistry(t, { auth: 'basic', user: 'bob', password: 'pw' });
   await fixture(t, reg.directHost, 'basic/bb');
   const root = await tempRoot(t);
-  const cfg = await tmp(t, 'berth-dockercfg-');
+  const cfg = await tempRoot(t, 'berth-dockercfg-');
   const env = { DOCKER_CONFIG: cfg };
   const denied = await berth(['pull', `${reg.host}/basic/bb`], { root, env });
   t.equal(denied.code, 1);
@@ -100,7 +93,7 @@ t.test('retries with backoff on 503; mirrors are tried before the registry', asy
   t.equal(c.code, 0, c.stderr);
   t.ok(reg3.log.some((l) => l.range === 'bytes=32768-'), 'resumed from the cut');
   // A mirror for a registry that cannot exist (.invalid never resolves): served by the mirror.
-  const cfg = await tmp(t, 'berth-cfg-');
+  const cfg = await tempRoot(t, 'berth-cfg-');
   await writeFile(join(cfg, 'config.yaml'), `registries:\n  mirrors:\n    registry.invalid: ["http://${reg.directHost}"]\n`);
   const m = await berth(['--config', join(cfg, 'config.yaml'), 'pull', 'registry.invalid/flaky/bb'], { root });
   t.equal(m.code, 0, m.stderr);
@@ -130,7 +123,7 @@ t.test('a tampered blob fails the pull with ERR_CONTENT_DIGEST_MISMATCH and chan
 
 t.test('SIGKILL at random moments of a pull: store stays consistent, the next pull completes', async (t) => {
   const reg = await startRegistry(t);
-  const dir = await tmp(t, 'berth-layout-');
+  const dir = await tempRoot(t, 'berth-layout-');
   // Three biggish layers so that the kill lands in downloads and in unpacks.
   const { randomBytes } = require('node:crypto') as typeof import('node:crypto');
   const layers = [];

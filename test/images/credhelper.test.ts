@@ -3,19 +3,12 @@
 // JSON in a temp dir and log every call. Also: `auths` entries keep working beside a helper, and
 // helper failures are clear (ERR_ code, program name, its stderr) and never show the secret.
 import t from 'tap';
-import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { berth, tempRoot } from '../helpers/cli';
 import { startRegistry } from '../helpers/registry';
 import { buildLayout, busyboxLayer, pushLayout } from '../helpers/images';
 import { getCredentials, removeCredentials, storeCredentials } from '../../core/images/auth';
-
-async function tmp(t: { teardown(fn: () => unknown): void }, prefix: string): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), prefix));
-  t.teardown(() => rm(d, { recursive: true, force: true }));
-  return d;
-}
 
 /** A working helper: one JSON file per server URL in $BERTH_TEST_CREDS, calls logged to calls.log. */
 const GOOD_HELPER = `#!/bin/sh
@@ -50,8 +43,8 @@ exit 3
 `;
 
 async function helpers(t: { teardown(fn: () => unknown): void }) {
-  const bin = await tmp(t, 'berth-helper-bin-');
-  const store = await tmp(t, 'berth-helper-store-');
+  const bin = await tempRoot(t, 'berth-helper-bin-');
+  const store = await tempRoot(t, 'berth-helper-store-');
   await writeFile(join(bin, 'docker-credential-berthtest'), GOOD_HELPER);
   await writeFile(join(bin, 'docker-credential-berthbroken'), BROKEN_HELPER);
   await chmod(join(bin, 'docker-credential-berthtest'), 0o755);
@@ -66,7 +59,7 @@ async function helpers(t: { teardown(fn: () => unknown): void }) {
 }
 
 async function fixture(t: { teardown(fn: () => unknown): void }, host: string, name: string, creds: string) {
-  const dir = await tmp(t, 'berth-layout-');
+  const dir = await tempRoot(t, 'berth-layout-');
   await buildLayout(dir, 'latest', [{ layers: [await busyboxLayer()] }]);
   await pushLayout(dir, 'latest', `${host}/${name}:latest`, { creds });
 }
@@ -76,7 +69,7 @@ t.test('credsStore: login stores through the helper, pull and push use it, logou
   const reg = await startRegistry(t, { auth: 'token', user: 'alice', password: 's3cret' });
   await fixture(t, reg.directHost, 'priv/bb', 'alice:s3cret');
   const root = await tempRoot(t);
-  const cfg = await tmp(t, 'berth-dockercfg-');
+  const cfg = await tempRoot(t, 'berth-dockercfg-');
   await writeFile(join(cfg, 'config.json'), JSON.stringify({ credsStore: 'berthtest', psFormat: 'keep-me' }));
   const env = { ...h.env, DOCKER_CONFIG: cfg };
 
@@ -125,7 +118,7 @@ t.test('credHelpers for one registry, auths for another, in one config', async (
   await fixture(t, viaHelper.directHost, 'h/bb', 'bob:pw1');
   await fixture(t, viaFile.directHost, 'f/bb', 'carol:pw2');
   const root = await tempRoot(t);
-  const cfg = await tmp(t, 'berth-dockercfg-');
+  const cfg = await tempRoot(t, 'berth-dockercfg-');
   await writeFile(join(cfg, 'config.json'), JSON.stringify({
     credHelpers: { [viaHelper.host]: 'berthtest' },
     auths: { [`https://${viaFile.host}`]: { auth: Buffer.from('carol:pw2').toString('base64') } },
@@ -147,7 +140,7 @@ t.test('helper failures: ERR_ code, program, stderr; the secret never shows', as
   const h = await helpers(t);
   const reg = await startRegistry(t, { auth: 'basic', user: 'alice', password: 's3cret' });
   const root = await tempRoot(t);
-  const cfg = await tmp(t, 'berth-dockercfg-');
+  const cfg = await tempRoot(t, 'berth-dockercfg-');
   const env = { ...h.env, DOCKER_CONFIG: cfg };
   await writeFile(join(cfg, 'config.json'), JSON.stringify({ credsStore: 'berthbroken' }));
 
@@ -186,7 +179,7 @@ t.test('helper failures: ERR_ code, program, stderr; the secret never shows', as
 
 t.test('in process: identity tokens, fallback to auths, erase of unknown servers', async (t) => {
   const h = await helpers(t);
-  const cfg = await tmp(t, 'berth-dockercfg-');
+  const cfg = await tempRoot(t, 'berth-dockercfg-');
   const file = join(cfg, 'config.json');
   const saved = { PATH: process.env.PATH, BERTH_TEST_CREDS: process.env.BERTH_TEST_CREDS };
   process.env.PATH = h.env.PATH;

@@ -3,10 +3,9 @@
 // compressed blobs are kept and reused (second push, `berth save`); skopeo and a fresh berth root
 // read the result and get the same image id.
 import t from 'tap';
-import { mkdtemp, rm, writeFile, readFile, readdir, mkdir } from 'node:fs/promises';
+import { writeFile, readFile, readdir, mkdir } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { berth, tempRoot } from '../helpers/cli';
@@ -14,12 +13,6 @@ import { blobDataPath, startRegistry } from '../helpers/registry';
 import { busyboxLayer, makeTar, sha256 } from '../helpers/images';
 
 const run = promisify(execFile);
-
-async function tmp(t: { teardown(fn: () => unknown): void }, prefix: string): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), prefix));
-  t.teardown(() => rm(d, { recursive: true, force: true }));
-  return d;
-}
 
 interface Manifest { mediaType: string; config: { digest: string }; layers: Array<{ mediaType: string; digest: string; size: number }> }
 
@@ -34,11 +27,11 @@ t.test('an imported image is pushed gzip-compressed; pull, skopeo, re-push and s
   // Token auth: requests go through the test proxy, which logs them.
   const reg = await startRegistry(t, { auth: 'token' });
   const root = await tempRoot(t);
-  const cfgDir = await tmp(t, 'berth-cfg-');
+  const cfgDir = await tempRoot(t, 'berth-cfg-');
   const config = join(cfgDir, 'config.yaml');
   // Small chunks: the compressed layer (about 1 MiB) goes up in PATCH chunks.
   await writeFile(config, 'plugins:\n  registry:\n    monolithic-max: 1024\n    chunk-size: 65536\n');
-  const dir = await tmp(t, 'berth-tar-');
+  const dir = await tempRoot(t, 'berth-tar-');
   const tar = await busyboxLayer();
   const tarDigest = sha256(tar);
   await writeFile(join(dir, 'root.tar'), tar);
@@ -101,12 +94,12 @@ t.test('an imported image is pushed gzip-compressed; pull, skopeo, re-push and s
   const pulled = await berth(['pull', `${reg.host}/c/app:1`], { root: root2 });
   t.equal(pulled.code, 0, pulled.stderr);
   t.equal((await berth(['images', '-q', '--no-trunc'], { root: root2 })).stdout.trim(), id, 'same image id after the round trip');
-  const oci = await tmp(t, 'berth-skopeo-');
+  const oci = await tempRoot(t, 'berth-skopeo-');
   await run('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${reg.host}/c/app:1`, `oci:${oci}:x`]);
   t.ok((await readdir(join(oci, 'blobs/sha256'))).includes(layer.digest.slice(7)), 'skopeo copy holds the compressed layer');
 
   // save after the push writes what was pushed (the compressed layer), and load gives the same id.
-  const out = await tmp(t, 'berth-save-');
+  const out = await tempRoot(t, 'berth-save-');
   const s = await berth(['save', '-o', join(out, 'img.tar'), `${reg.host}/c/app:1`], { root });
   t.equal(s.code, 0, s.stderr);
   const x = join(out, 'x');
@@ -124,7 +117,7 @@ t.test('an imported image is pushed gzip-compressed; pull, skopeo, re-push and s
 
 t.test('save of an imported image never pushed writes the plain tar, as docker save does', async (t) => {
   const root = await tempRoot(t);
-  const dir = await tmp(t, 'berth-tar-');
+  const dir = await tempRoot(t, 'berth-tar-');
   const tar = await makeTar([{ name: 'etc/motd', data: 'hello\n' }]);
   await writeFile(join(dir, 'l.tar'), tar);
   const imp = await berth(['import', join(dir, 'l.tar'), 'plain:1'], { root });

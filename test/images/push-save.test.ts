@@ -1,22 +1,15 @@
 // push (monolithic, chunked, cross-repository mount, token scopes) and save/load (both layouts)
 // with skopeo as the independent client on the other side.
 import t from 'tap';
-import { mkdtemp, rm, writeFile, readFile, readdir, mkdir } from 'node:fs/promises';
+import { writeFile, readFile, readdir, mkdir } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { berth, tempRoot } from '../helpers/cli';
 import { startRegistry } from '../helpers/registry';
 import { buildLayout, busyboxLayer, makeTar, pushLayout } from '../helpers/images';
 
 const run = promisify(execFile);
-
-async function tmp(t: { teardown(fn: () => unknown): void }, prefix: string): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), prefix));
-  t.teardown(() => rm(d, { recursive: true, force: true }));
-  return d;
-}
 
 async function skopeoInspect(ref: string): Promise<{ Digest: string; Layers: string[] }> {
   const { stdout } = await run('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`]);
@@ -26,10 +19,10 @@ async function skopeoInspect(ref: string): Promise<{ Digest: string; Layers: str
 t.test('push an imported image: chunked upload, then re-push skips, tag in another repo mounts', async (t) => {
   const reg = await startRegistry(t, { auth: 'token' });
   const root = await tempRoot(t);
-  const cfgDir = await tmp(t, 'berth-cfg-');
+  const cfgDir = await tempRoot(t, 'berth-cfg-');
   const config = join(cfgDir, 'config.yaml');
   await writeFile(config, 'plugins:\n  registry:\n    monolithic-max: 1024\n    chunk-size: 65536\n');
-  const dir = await tmp(t, 'berth-tar-');
+  const dir = await tempRoot(t, 'berth-tar-');
   await writeFile(join(dir, 'root.tar'), await busyboxLayer());
   await berth(['import', '-c', 'CMD ["sh"]', join(dir, 'root.tar'), `${reg.host}/team/app:1`], { root });
   const p = await berth(['--config', config, 'push', `${reg.host}/team/app:1`], { root });
@@ -68,13 +61,13 @@ t.test('push an imported image: chunked upload, then re-push skips, tag in anoth
 
 t.test('save: OCI layout + docker-archive in one tar, readable by skopeo; load round trip', async (t) => {
   const reg = await startRegistry(t);
-  const layout = await tmp(t, 'berth-layout-');
+  const layout = await tempRoot(t, 'berth-layout-');
   const { built, topDigest } = await buildLayout(layout, 'latest', [{ layers: [await busyboxLayer(), await makeTar([{ name: 'etc/motd', data: 'hi\n' }])] }]);
   await pushLayout(layout, 'latest', `${reg.host}/bb:latest`);
   const root = await tempRoot(t);
   t.equal((await berth(['pull', '-q', `${reg.host}/bb`], { root })).code, 0);
   await berth(['tag', `${reg.host}/bb`, 'mine:v1'], { root });
-  const out = await tmp(t, 'berth-save-');
+  const out = await tempRoot(t, 'berth-save-');
   const file = join(out, 'img.tar');
   const s = await berth(['save', '-o', file, 'mine:v1'], { root });
   t.equal(s.code, 0, s.stderr);
@@ -93,13 +86,13 @@ t.test('save: OCI layout + docker-archive in one tar, readable by skopeo; load r
   t.equal(mj[0]!.Layers.length, 2);
 
   // skopeo reads both layouts of berth's output.
-  const d1 = await tmp(t, 'berth-skopeo-');
+  const d1 = await tempRoot(t, 'berth-skopeo-');
   await run('skopeo', ['copy', '-q', `oci:${x}:v1`, `dir:${d1}`]);
   t.ok((await readdir(d1)).includes(built[0]!.configDigest.slice(7)), 'skopeo copy oci: works');
-  const d2 = await tmp(t, 'berth-skopeo-');
+  const d2 = await tempRoot(t, 'berth-skopeo-');
   await run('skopeo', ['copy', '-q', `docker-archive:${file}`, `dir:${d2}`]);
   t.ok((await readdir(d2)).includes(built[0]!.configDigest.slice(7)), 'skopeo copy docker-archive: works');
-  const d3 = await tmp(t, 'berth-skopeo-');
+  const d3 = await tempRoot(t, 'berth-skopeo-');
   await run('skopeo', ['copy', '-q', `oci-archive:${file}:v1`, `dir:${d3}`]);
   t.ok((await readdir(d3)).includes(built[0]!.configDigest.slice(7)), 'skopeo copy oci-archive: works');
 
@@ -123,10 +116,10 @@ t.test('save: OCI layout + docker-archive in one tar, readable by skopeo; load r
 
 t.test('load archives written by skopeo (docker-archive and oci-archive); bad archives fail cleanly', async (t) => {
   const reg = await startRegistry(t);
-  const layout = await tmp(t, 'berth-layout-');
+  const layout = await tempRoot(t, 'berth-layout-');
   const { built } = await buildLayout(layout, 'latest', [{ layers: [await busyboxLayer()] }]);
   await pushLayout(layout, 'latest', `${reg.host}/sk:latest`);
-  const out = await tmp(t, 'berth-arch-');
+  const out = await tempRoot(t, 'berth-arch-');
   await run('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${reg.host}/sk:latest`, `docker-archive:${join(out, 'd.tar')}:sk/loaded:v9`]);
   await run('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${reg.host}/sk:latest`, `oci-archive:${join(out, 'o.tar')}:v9`]);
   const root = await tempRoot(t);
