@@ -30,3 +30,22 @@ export function packageRoot(): string {
 export function packageFile(...parts: string[]): string {
   return join(packageRoot(), ...parts);
 }
+
+/**
+ * How to start the worker thread whose entry is `<repo dir>/<name>.ts|.js` (repo dir relative to
+ * the package root, e.g. `core/images`), from whatever `callerFile` is running: beside the caller
+ * in a compiled tree; from the bundle (dist/berth.js) the compiled file under dist/; under a
+ * TypeScript loader, ESM hooks (`--import`, as tap uses) reach workers by URL, a CommonJS require
+ * hook needs the entry loaded through require() (`eval`).
+ */
+export function workerEntry(callerFile: string, repoDir: string, name: string): { file: string | URL; eval: boolean } {
+  const ts = callerFile.endsWith('.ts');
+  const beside = join(dirname(callerFile), `${name}${ts ? '.ts' : '.js'}`);
+  const file = ts || existsSync(beside) ? beside : packageFile('dist', ...repoDir.split('/'), `${name}.js`);
+  if (!ts) return { file, eval: false };
+  if (process.execArgv.some((a) => a.startsWith('--import') || a.startsWith('--loader') || a.startsWith('--experimental-loader'))) {
+    const { pathToFileURL } = require('node:url') as typeof import('node:url');
+    return { file: pathToFileURL(file), eval: false };
+  }
+  return { file: `require(${JSON.stringify(file)});`, eval: true };
+}

@@ -15,13 +15,10 @@
  * idle); a layer goes to the least busy one. A worker start costs ~150–250 ms of CPU (Node's
  * internal modules are compiled again in every isolate), so 3 layers on 2 cores share 2 workers.
  */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BerthError, type ErrorClass } from '../errors';
-import { packageFile } from '../paths';
+import { workerEntry } from '../paths';
 import type { ApplyResult } from '../contracts/storage';
 import { ERR_LAYER_APPLY_FAILED, ERR_LAYER_CORRUPT, type ApplyOptions } from './apply';
 import type { FromApplyWorker, ToApplyWorker } from './apply-worker';
@@ -31,17 +28,7 @@ const IN_FLIGHT = 8 << 20;
 const BATCH = 1 << 20;
 
 function workerScript(): { file: string | URL; eval: boolean } {
-  const ts = __filename.endsWith('.ts');
-  // Beside this file in a compiled tree; from the bundle (dist/berth.js) the compiled file in dist/core/images.
-  const beside = path.join(__dirname, `apply-worker${ts ? '.ts' : '.js'}`);
-  const file = ts || fs.existsSync(beside) ? beside : packageFile('dist', 'core', 'images', 'apply-worker.js');
-  if (!ts) return { file, eval: false };
-  // Under a TypeScript loader: ESM hooks (`--import`, as tap uses) reach workers by URL; a
-  // CommonJS require hook needs require().
-  if (process.execArgv.some((a) => a.startsWith('--import') || a.startsWith('--loader') || a.startsWith('--experimental-loader'))) {
-    return { file: pathToFileURL(file), eval: false };
-  }
-  return { file: `require(${JSON.stringify(file)});`, eval: true };
+  return workerEntry(__filename, 'core/images', 'apply-worker');
 }
 
 export interface ThreadedUnpack { result: ApplyResult; diffId: string; size: number }

@@ -17,11 +17,9 @@
  * (a size hint below the threshold, or a stream that ends before the threshold) and moves to a
  * worker only past the threshold.
  */
-import { packageFile } from '../../core/paths';
+import { workerEntry } from '../../core/paths';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import * as fs from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { Transform, TransformCallback, TransformOptions } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { BerthError, ErrorClass } from '../../core/errors';
@@ -55,19 +53,7 @@ export interface ThreadedOptions {
 }
 
 function workerScript(): { file: string | URL; eval: boolean } {
-  const ts = __filename.endsWith('.ts');
-  // Beside this file when compiled as a tree; from the bundle (dist/berth.js, __dirname = dist/)
-  // it is the compiled file in dist/wasm/src.
-  const beside = path.join(__dirname, `thread-worker${ts ? '.ts' : '.js'}`);
-  const file = ts || fs.existsSync(beside) ? beside : packageFile('dist', 'wasm', 'src', 'thread-worker.js');
-  if (!ts) return { file, eval: false };
-  // Running from sources under a TypeScript loader: ESM loader hooks (`--import`, as tap uses) are
-  // inherited by workers, so load the entry by URL; with a CommonJS require hook (`-r ts-node/register`)
-  // go through require() instead.
-  if (process.execArgv.some((a) => a.startsWith('--import') || a.startsWith('--loader') || a.startsWith('--experimental-loader'))) {
-    return { file: pathToFileURL(file), eval: false };
-  }
-  return { file: `require(${JSON.stringify(file)});`, eval: true };
+  return workerEntry(__filename, 'wasm/src', 'thread-worker');
 }
 
 let scriptFound: boolean | undefined;
