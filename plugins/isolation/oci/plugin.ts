@@ -81,7 +81,7 @@ export const ociIsolationPlugin: PluginRegistration<IsolationBackend> = {
   configSchema: {
     runtime: { type: 'string', description: 'runtime name on PATH or absolute path (default: crun, runc, youki — the first that works here)' },
     exec: {
-      type: 'string', default: 'auto',
+      type: 'string', default: 'auto', enum: ['auto', 'runtime'],
       description: "what enters a running container for `exec`: 'runtime' (RUNTIME exec) or 'auto' (berth's own berth-nsrun when it is built: same namespaces, cgroups, process spec and seccomp, ≈ 25 ms faster)",
     },
     'bind-v2-controllers': {
@@ -102,9 +102,7 @@ export const ociIsolationPlugin: PluginRegistration<IsolationBackend> = {
     const rt = chooseRuntime(host.features, ctx.config.runtime as string | undefined, which, bind);
     const monitorPath = ensureMonitor();
     const { OciBackend } = require('./backend') as typeof import('./backend');
-    const execMode = (ctx.config.exec as string | undefined) ?? 'auto';
-    if (execMode !== 'auto' && execMode !== 'runtime') throw new Error(`plugins.oci.exec: '${execMode}' is not one of auto, runtime`);
-    const execHelper = execMode === 'auto' ? (require('../ns/plugin') as typeof import('../ns/plugin')).findNsrun() : undefined;
+    const execHelper = ctx.config.exec !== 'runtime' ? (require('../ns/plugin') as typeof import('../ns/plugin')).findNsrun() : undefined;
     if (execHelper) ctx.meta.exports.exec = execHelper;
     ctx.meta.exports.runtime = rt.path;
     ctx.meta.exports.monitor = monitorPath;
