@@ -769,17 +769,24 @@ typedef struct {
   const char *env[256]; int nenv;
 } exec_opts;
 
-/* Reads /proc/PID/cgroup (the host's view) and tells whether the process sits in a cgroup named
- * after the container: a pid that was recycled after the container's init died does not. */
-static int pid_in_container_cgroup(pid_t pid, const char *id) {
-  char path[64], buf[16384];
+/* /proc/PID/cgroup (the host's view) into buf; 0 when unreadable. */
+static int read_proc_cgroup(pid_t pid, char *buf, size_t size) {
+  char path[64];
   snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
+  ssize_t n = read(fd, buf, size - 1);
   close(fd);
   if (n <= 0) return 0;
   buf[n] = 0;
+  return 1;
+}
+
+/* Whether the process sits in a cgroup named after the container: a pid that was recycled after
+ * the container's init died does not. */
+static int pid_in_container_cgroup(pid_t pid, const char *id) {
+  char buf[16384];
+  if (!read_proc_cgroup(pid, buf, sizeof buf)) return 0;
   char *needle = xasprintf("/%s\n", id);
   int found = strstr(buf, needle) != NULL;
   free(needle);
@@ -790,15 +797,8 @@ static int pid_in_container_cgroup(pid_t pid, const char *id) {
  * ("unified") tree, which cg_compute leaves out: join it as well, so an exec'd process sits in
  * exactly the cgroups of the init (what `runc exec` does). */
 static void join_unified_too(cgroups_t *cg, pid_t pid) {
-  if (cg->v2only || cg->n >= MAX_CG) return;
-  char path[64], buf[16384];
-  snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return;
-  buf[n] = 0;
+  char buf[16384];
+  if (cg->v2only || cg->n >= MAX_CG || !read_proc_cgroup(pid, buf, sizeof buf)) return;
   char *line = strstr(buf, "0::");
   if (!line || (line != buf && line[-1] != '\n')) return;
   char *rel = line + 3, *nl = strchr(rel, '\n');
