@@ -72,10 +72,11 @@ async function loadConfig(opts: EngineOpenOptions, root: string): Promise<{ conf
     if (explicit !== undefined) throw ERR_CONFIG_MISSING.with({ cause: e }, file, (e as Error).message);
     return { config: defaultEngineConfig(), file: '<defaults>', explicitKeys: new Set() };
   }
-  // Parsed configs are cached in the root by the sha256 of their text: loading the YAML
-  // library and parsing costs a command ≈ 20 ms; a hit is the same text, so the same result.
+  // The parsed config is cached in the root, one entry per config file holding the text it was
+  // parsed from: loading the YAML library and parsing costs a command ≈ 20 ms; a hit is the
+  // same text, so the same result, and an edit replaces the entry.
   const { createHash } = require('node:crypto') as typeof import('node:crypto');
-  const cacheFile = `${root}/cache/config-${createHash('sha256').update(file).update('\0').update(text).digest('hex').slice(0, 32)}.json`;
+  const cacheFile = `${root}/cache/config-${createHash('sha256').update(resolve(file)).digest('hex').slice(0, 32)}.json`;
   try {
     const hit = JSON.parse(await readFile(cacheFile, 'utf8')) as { text: string; config: EngineConfig; explicitKeys: string[] };
     if (hit.text === text) return { config: hit.config, file, explicitKeys: new Set(hit.explicitKeys) };

@@ -139,7 +139,7 @@ export async function withMounted<T>(mounts: Mount[], fn: (dir: string) => Promi
   }
 }
 
-/** True when `path` is a mount point of this mount namespace (per /proc/self/mountinfo). */
+/** True when `target` is a mount point of this mount namespace (per /proc/self/mountinfo). */
 export function isMounted(target: string): boolean {
   try {
     const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
@@ -150,7 +150,7 @@ export function isMounted(target: string): boolean {
   }
 }
 
-/** Lazily unmounts `path` with umount(8) (never in the Node process) when it is mounted. */
+/** Lazily unmounts `target` with umount(8) (never in the Node process) when it is mounted. */
 export async function unmountIfMounted(target: string, ops: HostOps = directOps): Promise<void> {
   if (!isMounted(target)) return;
   await ops.exec('umount', ['-l', target], { allowFail: true }).catch(() => undefined);

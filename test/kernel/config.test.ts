@@ -72,6 +72,7 @@ t.test('parsed config files are cached by their text; a change is read again', a
   t.equal((await open())['storage-driver'], 'vfs', 'a hit gives the same config');
   await writeFile(file, 'storage-driver: overlay\nlog-level: error\n');
   t.equal((await open())['storage-driver'], 'overlay', 'an edit is seen at once');
+  t.equal((await readdir(join(root, 'cache'))).filter((f) => f.startsWith('config-')).length, 1, 'the edit replaced the entry');
   await writeFile(file, 'storage-driver: [oops\n');
   await t.rejects(open(), { code: 'ERR_CONFIG_PARSE' }, 'a broken file is an error, not a stale hit');
 });
