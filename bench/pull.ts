@@ -32,11 +32,12 @@
  * `node bin/berth`), BENCH_DIR, BENCH_KEEP_IMAGE. NODE_EXTRA_CA_CERTS is unset for every child
  * (it costs each Node start ~30 ms on this host).
  */
-import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startRegistry, type TestRegistry } from '../test/helpers/registry';
+import { startDockerd, type PrivateDockerd } from '../test/helpers/dockerd';
 
 const REPO = join(__dirname, '..');
 const BENCH = process.env.BENCH_DIR ?? '/var/lib/berth-bench';
@@ -145,83 +146,7 @@ function unmountUnder(dir: string): void {
 /** One contender: `prepare` drops the previous copy (untimed), `pull` is timed. */
 interface Contender { name: string; label: string; prepare(): void; pull(): void; check?(): void; teardown?(): void }
 
-interface Dockerd { pid: number; sock: string; exited: Promise<void>; containerdPid(): number | undefined }
-
-async function startDockerd(): Promise<Dockerd> {
-  const base = join(BENCH, 'docker');
-  fs.mkdirSync(join(base, 'run'), { recursive: true });
-  const sock = join(BENCH, 'docker.sock');
-  const log = fs.openSync(join(base, 'dockerd.log'), 'a');
-  const child = spawn('/usr/sbin/dockerd', [
-    '--data-root', join(base, 'data'), '--exec-root', join(base, 'run'), '--pidfile', join(base, 'dockerd.pid'),
-    '-H', `unix://${sock}`, '--storage-driver', 'overlay2',
-    '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false', '--bridge=none', '--userland-proxy=false',
-    '--log-level=warn',
-  ], { env: ENV, stdio: ['ignore', log, log], detached: false });
-  fs.closeSync(log);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const d: Dockerd = {
-    pid: child.pid!, sock, exited,
-    containerdPid: () => {
-      try {
-        return Number(fs.readFileSync(join(base, 'run', 'containerd', 'containerd.pid'), 'utf8').trim()) || undefined;
-      } catch {
-        return undefined;
-      }
-    },
-  };
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) break;
-    if (sh('docker', ['-H', `unix://${sock}`, 'version', '--format', '{{.Server.Version}}'], dockerEnv()).status === 0) return d;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  await stopDockerd(d);
-  const tail = fs.readFileSync(join(base, 'dockerd.log'), 'utf8').trim().split('\n').slice(-5).join(' | ');
-  throw new Error(`dockerd did not come up: ${tail}`);
-}
-
-function dockerEnv(): NodeJS.ProcessEnv {
-  return { ...ENV, DOCKER_CONFIG: join(BENCH, 'docker', 'cli') };
-}
-
-async function stopDockerd(d: Dockerd): Promise<void> {
-  const cpid = d.containerdPid();
-  try {
-    process.kill(d.pid, 'SIGTERM');
-  } catch {
-    /* gone */
-  }
-  const t = setTimeout(() => {
-    try {
-      process.kill(d.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }, 20_000);
-  await d.exited;
-  clearTimeout(t);
-  // dockerd stops the containerd it started; make sure (by its pid, nothing else).
-  if (cpid !== undefined) {
-    for (let i = 0; i < 40; i++) {
-      try {
-        process.kill(cpid, 0);
-      } catch {
-        break;
-      }
-      if (i === 20) {
-        try {
-          process.kill(cpid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
-
-function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: Dockerd | undefined): Contender[] {
+function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: PrivateDockerd | undefined): Contender[] {
   const ref = `${reg.host}/big:latest`;
   const out: Contender[] = [];
   const berthCmd = process.env.BENCH_BERTH ? process.env.BENCH_BERTH.split(' ') : [process.execPath, join(REPO, 'bin/berth')];
@@ -247,12 +172,12 @@ function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: Dockerd | 
     });
   }
   if (ONLY.includes('docker') && dockerd) {
-    const h = ['-H', `unix://${dockerd.sock}`];
+    const [docker, ...h] = dockerd.cli;
     out.push({
       name: 'docker', label: 'docker pull (dockerd 20.10, overlay2)',
-      prepare: () => void sh('docker', [...h, 'rmi', '-f', ref], dockerEnv()),
-      pull: () => must(sh('docker', [...h, 'pull', '-q', ref], dockerEnv()), 'docker pull'),
-      check: () => must(sh('docker', [...h, 'image', 'inspect', ref], dockerEnv()), 'docker image inspect'),
+      prepare: () => void sh(docker!, [...h, 'rmi', '-f', ref], dockerd.env),
+      pull: () => must(sh(docker!, [...h, 'pull', '-q', ref], dockerd.env), 'docker pull'),
+      check: () => must(sh(docker!, [...h, 'image', 'inspect', ref], dockerd.env), 'docker image inspect'),
     });
   }
   if (ONLY.includes('podman')) {
@@ -316,7 +241,7 @@ async function main(): Promise<void> {
   const iptablesBefore = sh('iptables', ['-S']).stdout.toString();
   fs.mkdirSync(BENCH, { recursive: true });
   let reg: TestRegistry | undefined;
-  let dockerd: Dockerd | undefined;
+  let dockerd: PrivateDockerd | undefined;
   const list: Contender[] = [];
   const cleanup = async () => {
     for (const c of list) {
@@ -326,7 +251,7 @@ async function main(): Promise<void> {
         /* best effort */
       }
     }
-    if (dockerd) await stopDockerd(dockerd);
+    if (dockerd) await dockerd.stop();
     dockerd = undefined;
     await reg?.stop();
     reg = undefined;
@@ -371,7 +296,7 @@ async function main(): Promise<void> {
     const skipped: string[] = [];
     if (ONLY.includes('docker')) {
       try {
-        dockerd = await startDockerd();
+        dockerd = await startDockerd(join(BENCH, 'docker'), ENV);
       } catch (e) {
         skipped.push(`docker: ${(e as Error).message}`);
       }

@@ -27,10 +27,11 @@
  * (/work/shared/anchors/RESULTS.md: docker run 0.251 s, podman 0.164 s, docker exec 0.066 s) are
  * printed for reference.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, cleanupRoot, makeBusyboxRootfs, makeBusyboxTar } from '../test/helpers/busybox-rootfs';
+import { startDockerd, type PrivateDockerd } from '../test/helpers/dockerd';
 
 const ANCHOR = { dockerRun: 0.251, podmanRun: 0.164, dockerExec: 0.066 };
 const DIR = process.env.BENCH_DIR ?? '/var/lib/berth-bench-run';
@@ -40,12 +41,12 @@ const strippedCa = env.NODE_EXTRA_CA_CERTS !== undefined;
 delete env.NODE_EXTRA_CA_CERTS;
 delete env.NODE_OPTIONS;
 
-interface Contender { name: string; cmd: string[]; expect?: number }
+interface Contender { name: string; cmd: string[]; expect?: number; env?: NodeJS.ProcessEnv }
 interface Row { name: string; median: number; min: number; max: number; n: number }
 
 function time(c: Contender): number {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(c.cmd[0]!, c.cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const r = spawnSync(c.cmd[0]!, c.cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: c.env ?? env });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   if ((r.status ?? 255) !== (c.expect ?? 0)) throw new Error(`${c.cmd.join(' ')} exited ${r.status}: ${String(r.stderr).slice(0, 300)}`);
   return s;
@@ -64,8 +65,8 @@ function sideBySide(n: number, cs: Contender[]): Row[] {
   return cs.map((c, k) => stats(c.name, xs[k]!));
 }
 
-function sh(cmd: string[], opts: { input?: string } = {}): string {
-  return execFileSync(cmd[0]!, cmd.slice(1), { env, ...(opts.input ? { input: opts.input } : {}), stdio: ['pipe', 'pipe', 'pipe'] }).toString().trim();
+function sh(cmd: string[], cmdEnv: NodeJS.ProcessEnv = env): string {
+  return execFileSync(cmd[0]!, cmd.slice(1), { env: cmdEnv, stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim();
 }
 
 function which(name: string): string | undefined {
@@ -97,40 +98,6 @@ function berthRss(root: string): { count: number; kib: number } {
   return { count, kib };
 }
 
-/** dockerd for the bench only; resolves once its socket answers. */
-async function startDocker(base: string): Promise<{ cli: string[]; stop: () => Promise<void> } | string> {
-  const dockerd = which('dockerd');
-  const docker = ['/usr/bin/docker', '/usr/local/bin/docker'].find((p) => existsSync(p));
-  if (!dockerd || !docker) return 'docker is not installed (apt-get install docker.io)';
-  const sock = join(base, 'docker.sock');
-  mkdirSync(join(base, 'docker'), { recursive: true });
-  const log = join(base, 'dockerd.log');
-  const d: ChildProcess = spawn(dockerd, [
-    '--data-root', join(base, 'docker'), '--exec-root', join(base, 'dx'), '-H', `unix://${sock}`,
-    '--pidfile', join(base, 'dockerd.pid'), '--iptables=false', '--ip6tables=false', '--bridge=none',
-    // dockerd turns net.ipv4.ip_forward on by default: never route anything off this host.
-    '--ip-forward=false', '--ip-masq=false', '--userland-proxy=false',
-    '--storage-driver', 'overlay2',
-  ], { stdio: ['ignore', 'ignore', 'ignore'], env, detached: true });
-  const cli = [docker, '-H', `unix://${sock}`];
-  const stop = async (): Promise<void> => {
-    spawnSync(cli[0]!, [...cli.slice(1), 'rm', '-f', ...sh([...cli, 'ps', '-aq']).split('\n').filter(Boolean)], { env, stdio: 'ignore' });
-    try { process.kill(d.pid!, 'SIGTERM'); } catch { /* gone */ }
-    for (let i = 0; i < 100 && d.exitCode === null && d.signalCode === null; i++) await new Promise((r) => setTimeout(r, 100));
-    try { process.kill(d.pid!, 'SIGKILL'); } catch { /* gone */ }
-    spawnSync('sh', ['-c', `grep -o ' ${base}/[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`], { stdio: 'ignore' });
-    rmSync(join(base, 'docker'), { recursive: true, force: true });
-    rmSync(join(base, 'dx'), { recursive: true, force: true });
-  };
-  for (let i = 0; i < 150; i++) {
-    if (spawnSync(cli[0]!, [...cli.slice(1), 'version'], { env, stdio: 'ignore' }).status === 0) return { cli, stop };
-    if (d.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await stop();
-  return `dockerd did not start (see ${log})`;
-}
-
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 20);
   rmSync(DIR, { recursive: true, force: true });
@@ -157,14 +124,23 @@ async function main(): Promise<void> {
     execs.push({ name: 'berth exec (oci; exec: runtime = runc exec)', cmd: berth('--config', rtExecCfg, 'exec', ociId, 'true') });
     execs.push({ name: 'berth exec (ns)', cmd: berth('--config', nsCfg, 'exec', nsId, 'true') });
 
-    const docker = await startDocker(DIR);
+    let docker: PrivateDockerd | string;
+    try {
+      docker = await startDockerd(join(DIR, 'docker'), env);
+    } catch (e) {
+      docker = (e as Error).message;
+    }
     if (typeof docker === 'string') notes.push(`docker: skipped: ${docker}`);
     else {
-      cleanups.push(docker.stop);
-      sh([...docker.cli, 'import', tar, 'bb']);
-      runs.push({ name: 'docker run', cmd: [...docker.cli, 'run', '--rm', '--network', 'none', 'bb', 'true'] });
-      const id = sh([...docker.cli, 'run', '-d', '--network', 'none', 'bb', 'sleep', '1000']);
-      execs.push({ name: 'docker exec', cmd: [...docker.cli, 'exec', id, 'true'] });
+      const d = docker;
+      cleanups.push(async () => {
+        spawnSync(d.cli[0]!, [...d.cli.slice(1), 'rm', '-f', ...sh([...d.cli, 'ps', '-aq'], d.env).split('\n').filter(Boolean)], { env: d.env, stdio: 'ignore' });
+        await d.stop();
+      });
+      sh([...d.cli, 'import', tar, 'bb'], d.env);
+      runs.push({ name: 'docker run', cmd: [...d.cli, 'run', '--rm', '--network', 'none', 'bb', 'true'], env: d.env });
+      const id = sh([...d.cli, 'run', '-d', '--network', 'none', 'bb', 'sleep', '1000'], d.env);
+      execs.push({ name: 'docker exec', cmd: [...d.cli, 'exec', id, 'true'], env: d.env });
     }
     const podman = which('podman');
     if (!podman) notes.push('podman: skipped: not installed (apt-get install podman)');

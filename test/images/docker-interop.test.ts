@@ -4,57 +4,39 @@
 // started by this test only: its own data root, exec root and socket in a temp dir, no iptables
 // rules, no bridge, no forwarding; stopped and removed at the end.
 import t from 'tap';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { berth, tempRoot } from '../helpers/cli';
 import { busyboxLayer } from '../helpers/images';
+import { DOCKER, DOCKERD, startDockerd, type PrivateDockerd } from '../helpers/dockerd';
 
 const run = promisify(execFile);
-const DOCKERD = ['/usr/sbin/dockerd', '/usr/bin/dockerd'].find((p) => existsSync(p));
-const DOCKER = ['/usr/bin/docker', '/usr/local/bin/docker'].find((p) => existsSync(p));
 
 if (process.getuid?.() !== 0) t.plan(0, 'needs root');
 else if (!DOCKERD || !DOCKER) t.fail('docker.io is not installed (.ci/setup installs it): apt-get install docker.io');
 else {
   t.test('berth save → docker load → docker run; docker save → berth load → berth run', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'berth-docker-'));
-    const sock = join(dir, 'd.sock');
     const forwardBefore = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
-    const d: ChildProcess = spawn(DOCKERD, [
-      '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'x'), '-H', `unix://${sock}`,
-      '--pidfile', join(dir, 'dockerd.pid'), '--iptables=false', '--ip6tables=false', '--ip-forward=false',
-      '--ip-masq=false', '--bridge=none', '--userland-proxy=false', '--storage-driver', 'overlay2',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    d.stderr!.on('data', (b: Buffer) => { log = (log + b.toString()).slice(-4000); });
-    const docker = (args: string[]) => run(DOCKER, ['-H', `unix://${sock}`, ...args], { maxBuffer: 1 << 26 });
+    let d: PrivateDockerd | undefined;
     t.teardown(async () => {
-      await docker(['rm', '-f', 'berth-interop']).catch(() => undefined);
-      d.kill('SIGTERM');
-      for (let i = 0; i < 100 && d.exitCode === null && d.signalCode === null; i++) await new Promise((r) => setTimeout(r, 100));
-      if (d.exitCode === null && d.signalCode === null) d.kill('SIGKILL');
-      // whatever dockerd and its containerd left mounted under the temp dir
-      const info = await readFile('/proc/self/mountinfo', 'utf8');
-      for (const m of info.split('\n').map((l) => l.split(' ')[4]).filter((p): p is string => !!p && p.startsWith(dir)).sort().reverse()) {
-        await run('umount', ['-l', m]).catch(() => undefined);
+      if (d) {
+        await run(d.cli[0]!, [...d.cli.slice(1), 'rm', '-f', 'berth-interop'], { env: d.env }).catch(() => undefined);
+        await d.stop();
       }
-      await run('pkill', ['-f', join(dir, 'x')]).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
     });
-    let up = false;
-    for (let i = 0; i < 200 && !up; i++) {
-      up = await docker(['version']).then(() => true, () => false);
-      if (!up) await new Promise((r) => setTimeout(r, 100));
-      if (d.exitCode !== null) break;
-    }
-    if (!up) {
-      t.fail(`dockerd did not start: ${log}`);
+    try {
+      d = await startDockerd(join(dir, 'd'));
+    } catch (e) {
+      t.fail((e as Error).message);
       return;
     }
+    const engine = d;
+    const docker = (args: string[]) => run(engine.cli[0]!, [...engine.cli.slice(1), ...args], { env: engine.env, maxBuffer: 1 << 26 });
 
     // berth → docker
     const root = await tempRoot(t);
