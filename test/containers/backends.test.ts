@@ -61,6 +61,13 @@ else {
       t.plan(0, 'oci is not available on this host');
       return;
     }
+    // The default enters through berth-nsrun; `exec: runtime` through the runtime itself.
+    const execOf = async (cfg: string) => {
+      const plugins = JSON.parse((await b(['--config', cfg, 'info', '--format', '{{json .Plugins}}'])).stdout) as Array<{ Id: string; Exports: Record<string, string> }>;
+      return plugins.find((p) => p.Id === 'oci')?.Exports.exec;
+    };
+    t.match(await execOf(viaHelper), /berth-nsrun$/, 'auto: berth-nsrun enters');
+    t.equal(await execOf(viaRuntime), undefined, 'runtime: no helper');
     const id = (await b(['--config', viaHelper, 'run', '-d', '--cap-drop', 'NET_RAW', '--security-opt', 'no-new-privileges', 'bb', 'sleep', '60'])).stdout.trim();
     t.match(id, /^[a-f0-9]{64}$/);
     const probe = ['sh', '-c', 'grep -E "^(Cap|NoNewPrivs|Seccomp)" /proc/self/status; cat /proc/self/cgroup; for n in cgroup ipc mnt net pid user uts; do echo "$n $(readlink /proc/self/ns/$n) $(readlink /proc/1/ns/$n)"; done; id; pwd'];
