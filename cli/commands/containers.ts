@@ -270,7 +270,7 @@ function startFailureCode(e: unknown): number {
  * a TTY, with the detach keys caught here), window size. Resolves with the exit code, or
  * undefined after a detach.
  */
-function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin: boolean; detachKeys?: string; onSignal?: (sig: NodeJS.Signals) => void; streams?: string[]; untilClose?: boolean }): Promise<number | undefined> {
+function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin: boolean; detachKeys?: string; onSignal?: (sig: NodeJS.Signals) => void; streams?: string[] }): Promise<number | undefined> {
   const { DetachScanner } = require('../../core/containers/attach') as typeof import('../../core/containers/attach');
   return new Promise((resolve) => {
     let exitCode: number | undefined;
@@ -320,11 +320,10 @@ function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin
       resolve(detached ? undefined : exitCode ?? 0);
     };
     client.onExit = (e) => {
+      mark('session: exit frame');
       exitCode = e.exitCode;
-      if (!o.untilClose) {
-        finish();
-        client.close();
-      }
+      finish();
+      client.close();
     };
     client.onClose = finish;
     process.on('SIGWINCH', onWinch);
@@ -346,9 +345,10 @@ function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin
 
 /**
  * --rm has one remover. An attached CLI claims it before the start by writing its pid to
- * `rm-claimed` in the container dir, and removes the container itself once the monitor is done
- * (the attach socket closes when it exits); the monitor removes it when no live CLI holds the
- * claim (run -d --rm, a CLI that was killed, or one that detached).
+ * `rm-claimed` in the container dir, and removes the container itself after the exit frame
+ * (the removal waits for the monitor to be gone before the container's files go); the monitor
+ * removes it when no live CLI holds the claim (run -d --rm, a CLI that was killed, or one that
+ * detached).
  */
 function claimRemoval(svc: ContainerService, id: string): void {
   const fs = require('node:fs') as typeof import('node:fs');
@@ -370,6 +370,7 @@ async function runAttached(ctx: CliContext, svc: ContainerService, rec: Containe
       onListening: async () => {
         client = await AttachClient.connect(attachName(svc.root, rec.id));
         if (rec.config.Tty && ctx.stdout.isTTY) client.resize(ctx.stdout.rows, ctx.stdout.columns);
+        mark('start: attached');
       },
     });
   } catch (e) {
@@ -384,10 +385,10 @@ async function runAttached(ctx: CliContext, svc: ContainerService, rec: Containe
     tty: rec.config.Tty, stdin: o.stdin, ...(o.detachKeys ? { detachKeys: o.detachKeys } : {}),
     onSignal: (sig) => { if (o.sigProxy) void svc.kill(rec.id, sig).catch(() => undefined); },
     ...(o.streams ? { streams: o.streams } : {}),
-    // --rm: stay until the monitor is done (its socket closes), then remove; else the exit
-    // frame is the end (the monitor records the exit before it sends it).
-    untilClose: o.autoRemove,
   });
+  // The exit frame is the end: the monitor records the exit (and, for the final one, releases
+  // the rootfs) before it sends it. --rm removes right away; the removal waits for the monitor's
+  // own cleanup (the runtime's delete) only where it must (backend delete).
   if (code === undefined) {
     ctx.err('read escape sequence'); // Docker prints it on detach
     if (o.autoRemove) {

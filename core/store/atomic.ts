@@ -73,13 +73,21 @@ function toBuffer(data: Uint8Array | string): Uint8Array {
   return typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
 }
 
-/** fsync a directory so entries created, renamed or removed in it are durable. */
+/** fsync(2) on the thread pool: the one step of a small write that waits for the disk. */
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/**
+ * fsync a directory so entries created, renamed or removed in it are durable. The open and close
+ * are synchronous (microseconds); only the fsync goes to the thread pool.
+ */
 export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
-    await fh.sync();
+    await fsyncFd(fd);
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
   }
 }
 
@@ -109,17 +117,30 @@ export async function writeAll(fh: fsp.FileHandle, buf: Uint8Array): Promise<voi
 export async function writeFileAtomic(target: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
   const buf = toBuffer(data);
   const tmp = tempPathFor(target);
-  let fh: fsp.FileHandle | undefined;
+  // The files written here are small records and configs: open, write, close and rename are
+  // synchronous (microseconds each; a thread-pool round trip per call cost `berth run` several
+  // ms), and only the two fsyncs, which wait for the disk, leave the event loop free.
+  let fd: number | undefined;
   try {
-    fh = await fsp.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
-    await writeAll(fh, buf);
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await fsp.rename(tmp, target);
+    fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+    for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
+    await fsyncFd(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, target);
   } catch (err) {
-    if (fh) await fh.close().catch(() => undefined);
-    await fsp.unlink(tmp).catch(() => undefined);
+    if (fd !== undefined) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* already failing */
+      }
+    }
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      /* never created, or gone */
+    }
     throw err;
   }
   await fsyncDir(path.dirname(target));

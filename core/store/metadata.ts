@@ -174,13 +174,8 @@ export class MetadataStore {
 
   private async ensureBucket(bucket: string): Promise<string> {
     const bdir = this.bucketDir(bucket);
-    try {
-      await fsp.access(bdir);
-      return bdir;
-    } catch {
-      /* create below */
-    }
-    const first = await fsp.mkdir(bdir, { recursive: true });
+    if (fs.existsSync(bdir)) return bdir;
+    const first = fs.mkdirSync(bdir, { recursive: true });
     if (first !== undefined) {
       // Make every newly created directory entry durable, from the bucket up to the first new one.
       let d = bdir;
@@ -195,9 +190,11 @@ export class MetadataStore {
   }
 
   private async readAt<T>(file: string): Promise<T | undefined> {
+    // Records are small: one synchronous read (microseconds) instead of four thread-pool round
+    // trips (open, fstat, read, close), which cost the short-lived CLI more than they save.
     let buf: Buffer;
     try {
-      buf = await fsp.readFile(file);
+      buf = fs.readFileSync(file);
     } catch (err) {
       if (isENOENT(err)) return undefined;
       throw ERR_STORE_IO.with({ cause: err }, 'read', file, (err as Error).message);
@@ -219,7 +216,7 @@ export class MetadataStore {
 
   private async removeAt(file: string): Promise<boolean> {
     try {
-      await fsp.unlink(file);
+      fs.unlinkSync(file);
     } catch (err) {
       if (isENOENT(err)) return false;
       throw ERR_STORE_IO.with({ cause: err }, 'unlink', file, (err as Error).message);

@@ -13,11 +13,11 @@
  *   5. reports "started PID" or "error STATUS MESSAGE" on the sync fd (-S) and closes it;
  *   6. copies output to the json-file log and to every attach client, input from clients to the
  *      container; records status.json at each transition and exit.json after each exit;
- *   7. after an exit: reads the OOM counter, records exit.json (and status "exited" unless it
- *      restarts), sends the exit frame, then `RUNTIME delete --force ID`; applies the restart
- *      policy (Docker's backoff: 100 ms doubling, reset after 10 s of running), and when it is
- *      done unmounts the rootfs, closes the attach clients, runs the optional exit command (argv
- *      after `--`, unless a live CLI claimed the removal), and exits.
+ *   7. after an exit: reads the OOM counter, records exit.json (and, unless it restarts,
+ *      unmounts the rootfs and records status "exited"), sends the exit frame, then `RUNTIME
+ *      delete --force ID`; applies the restart policy (Docker's backoff: 100 ms doubling, reset
+ *      after 10 s of running), and when it is done closes the attach clients, runs the optional
+ *      exit command (argv after `--`, unless a live CLI claimed the removal), and exits.
  *
  * Attach protocol (both directions, Docker's stdcopy framing):
  *   [type:u8][0][0][0][length:u32 big-endian] payload
@@ -883,7 +883,12 @@ int main(int argc, char **argv) {
       snprintf(ex, sizeof ex, "{\"exitCode\":%d,\"oomKilled\":%s,\"finishedAt\":\"%s\",\"startedAt\":\"%s\",\"restartCount\":%d}\n",
                last_exit, last_oom ? "true" : "false", finished_at, started_at, restart_count);
       write_atomic("exit.json", ex);
-      if (!again) write_status("exited", NULL);
+      /* A final exit releases the rootfs before it is recorded: whoever sees "exited" may remove
+       * the container's snapshot while this process still deletes the runtime's state. */
+      if (!again) {
+        unmount_all();
+        write_status("exited", NULL);
+      }
       char fr[128];
       int fl = snprintf(fr, sizeof fr, "{\"exitCode\":%d,\"oomKilled\":%s}", last_exit, last_oom ? "true" : "false");
       broadcast(3, fr, (size_t)fl);

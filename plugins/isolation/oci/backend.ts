@@ -17,8 +17,9 @@
  *   <stateDir>/tasks/<id> -> <container dir>              index (a symlink)
  */
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, readlink, rm, symlink, writeFile, unlink } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+// Task files are small and the CLI is short-lived: synchronous calls (microseconds each) rather
+// than one thread-pool round trip per call, which added up to several ms of `berth run`.
+import { mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type {
   ExecIO, ExecProcess, IsolationBackend, Pausable, StartOptions, TaskSpec, TaskState, TaskStats,
@@ -54,10 +55,15 @@ export function exitCodeForStartError(message: string): number {
   return 125;
 }
 
-/** Polls (1 ms, doubling to 20 ms) until the monitor `pid` is gone; SIGKILLs it after `ms`. */
+/**
+ * Polls until the monitor `pid` is gone; SIGKILLs it after `ms`. Every millisecond for the first
+ * 50 (a monitor finishing an exit takes about 10: the runtime's delete, on `run --rm`'s critical
+ * path), then doubling to 20 ms.
+ */
 async function waitGone(pid: number, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (let delay = 1; pidAlive(pid, 'berth-monitor'); delay = Math.min(delay * 2, 20)) {
+  const start = Date.now();
+  const deadline = start + ms;
+  for (let delay = 1; pidAlive(pid, 'berth-monitor'); delay = Date.now() - start < 50 ? 1 : Math.min(delay * 2, 20)) {
     if (Date.now() >= deadline) {
       try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
       return;
@@ -120,7 +126,7 @@ export class OciBackend implements IsolationBackend, Pausable {
 
   private async dirOf(id: string): Promise<string> {
     try {
-      return await readlink(`${this.taskIndex}/${id}`);
+      return readlinkSync(`${this.taskIndex}/${id}`);
     } catch {
       throw ERR_TASK_NOT_FOUND(id);
     }
@@ -134,16 +140,16 @@ export class OciBackend implements IsolationBackend, Pausable {
 
   async create(id: string, spec: TaskSpec): Promise<void> {
     const bundle = `${spec.dir}/bundle`;
-    await mkdir(`${bundle}/rootfs`, { recursive: true });
-    await mkdir(this.taskIndex, { recursive: true });
+    mkdirSync(`${bundle}/rootfs`, { recursive: true });
+    mkdirSync(this.taskIndex, { recursive: true });
     const { oci, ...task } = spec;
     // Renamed into place (never half-written) but not fsynced: the container record is the
     // durable truth; a bundle lost to a power cut makes `start` fail with a clear error.
-    await writeRenamed(`${bundle}/config.json`, JSON.stringify(oci));
-    await unlink(`${this.taskIndex}/${id}`).catch(() => undefined);
-    await symlink(spec.dir, `${this.taskIndex}/${id}`);
+    writeRenamed(`${bundle}/config.json`, JSON.stringify(oci));
+    try { unlinkSync(`${this.taskIndex}/${id}`); } catch { /* none */ }
+    symlinkSync(spec.dir, `${this.taskIndex}/${id}`);
     // Last: task.json marks the task complete (the container service relies on it).
-    await writeRenamed(`${spec.dir}/task.json`, JSON.stringify(task));
+    writeRenamed(`${spec.dir}/task.json`, JSON.stringify(task));
   }
 
   /** Rewrites the OCI config of a created task (restart after `rename`, `update`…). */
@@ -154,13 +160,15 @@ export class OciBackend implements IsolationBackend, Pausable {
 
   async start(id: string, opts: StartOptions = {}): Promise<{ pid: number; monitorPid: number }> {
     const dir = await this.dirOf(id);
-    const task = JSON.parse(await readFile(`${dir}/task.json`, 'utf8')) as Omit<TaskSpec, 'oci'>;
+    const task = JSON.parse(readFileSync(`${dir}/task.json`, 'utf8')) as Omit<TaskSpec, 'oci'>;
     const st = await this.state(id);
     if (st.status === 'running' || st.status === 'restarting' || st.status === 'paused') return { pid: st.pid ?? 0, monitorPid: st.monitorPid ?? 0 };
+    // The previous run's monitor may still be deleting the runtime's state of this id.
+    if (st.monitorPid) await waitGone(st.monitorPid, 10_000);
     if (st.status === 'dead') await run(this.runtimePath, ['--root', this.rtRoot, 'delete', '--force', id]).catch(() => undefined);
-    await rm(`${dir}/status.json`, { force: true });
-    await rm(`${dir}/stop-requested`, { force: true });
-    await mkdir(this.rtRoot, { recursive: true });
+    rmSync(`${dir}/status.json`, { force: true });
+    rmSync(`${dir}/stop-requested`, { force: true });
+    mkdirSync(this.rtRoot, { recursive: true });
     const args = ['-r', this.runtimePath, '-R', this.rtRoot, '-b', `${dir}/bundle`, '-i', id, '-d', dir, '-s', task.attachName, '-S', '3', '-p', task.restart || 'no'];
     if (task.logPath) args.push('-l', task.logPath);
     if (task.tty) args.push('-t');
@@ -171,7 +179,9 @@ export class OciBackend implements IsolationBackend, Pausable {
     if (task.events) args.push('-E', task.events.file, '-N', task.events.name, '-G', task.events.image);
     if (task.rootfs) args.push('-M', task.rootfs.type, '-O', task.rootfs.source, '-P', task.rootfs.options.join(','), '-T', `${dir}/bundle/rootfs`);
     if (task.exitCommand?.length) args.push('--', ...task.exitCommand);
+    mark('start: spawning monitor');
     const child = spawn(this.opts.monitorPath, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe'], detached: true });
+    mark('start: monitor spawned');
     const sync = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
     child.on('error', () => undefined);
     child.unref();
@@ -195,6 +205,7 @@ export class OciBackend implements IsolationBackend, Pausable {
           buf = buf.slice(nl + 1);
           const [word, a, ...rest] = line.split(' ');
           if (word === 'listening') {
+            mark('start: monitor listening');
             monitorPid = Number(a);
             if (opts.onListening) Promise.resolve(opts.onListening()).catch((e: Error) => finish(e));
           } else if (word === 'started') finish(undefined, { pid: Number(a), monitorPid });
@@ -225,7 +236,7 @@ export class OciBackend implements IsolationBackend, Pausable {
   /** Marks a user stop: the monitor will not restart the task after this exit. */
   async markStopped(id: string): Promise<void> {
     const dir = await this.dirOf(id);
-    await writeFile(`${dir}/stop-requested`, '');
+    writeFileSync(`${dir}/stop-requested`, '');
   }
 
   async wait(id: string, timeoutMs?: number): Promise<TaskState> {
@@ -256,21 +267,24 @@ export class OciBackend implements IsolationBackend, Pausable {
       await this.kill(id, 'KILL', true).catch(() => undefined);
       await this.wait(id, 10_000);
     }
-    // The monitor records the exit before it deletes the runtime's state and unmounts the rootfs:
-    // let it finish (a few ms) before the container's files go away under it.
-    if (st.monitorPid) await waitGone(st.monitorPid, 10_000);
+    // After a final exit the monitor has released the rootfs and recorded the exit; what it still
+    // does (the runtime's delete, from the runtime's own state dir) needs none of the container's
+    // files, and it skips the exit command once the container dir is gone. So a recorded exit is
+    // not waited for: `run --rm` does not pay the runtime's delete (≈ 8 ms of a Go start). Any
+    // other monitor is let finish before the container's files go away under it.
+    if (st.monitorPid && st.status !== 'exited') await waitGone(st.monitorPid, 10_000);
     // After a recorded exit the monitor has deleted the runtime's state; only a task that was
     // running just now, or whose monitor vanished, can have some left.
     if (st.status !== 'exited' && st.status !== 'created') await run(this.runtimePath, ['--root', this.rtRoot, 'delete', '--force', id]).catch(() => undefined);
     await unmountIfMounted(`${dir}/bundle/rootfs`);
-    await unlink(`${this.taskIndex}/${id}`).catch(() => undefined);
+    try { unlinkSync(`${this.taskIndex}/${id}`); } catch { /* gone */ }
   }
 
   async state(id: string): Promise<TaskState> {
     const dir = await this.dirOf(id);
     let ms: MonitorStatus | undefined;
     try {
-      ms = JSON.parse(await readFile(`${dir}/status.json`, 'utf8')) as MonitorStatus;
+      ms = JSON.parse(readFileSync(`${dir}/status.json`, 'utf8')) as MonitorStatus;
     } catch {
       return { id, status: 'created' };
     }
@@ -371,7 +385,7 @@ export class OciBackend implements IsolationBackend, Pausable {
     const dir = await this.dirOf(id);
     const st = await this.state(id);
     if (st.status !== 'running') throw ERR_TASK_NOT_RUNNING(id);
-    const oci = JSON.parse(await readFile(`${dir}/bundle/config.json`, 'utf8')) as { process: Record<string, unknown> };
+    const oci = JSON.parse(readFileSync(`${dir}/bundle/config.json`, 'utf8')) as { process: Record<string, unknown> };
     const base = oci.process;
     const env = mergeEnv((base.env as string[] | undefined) ?? [], proc.env ?? []);
     const p: Record<string, unknown> = {
@@ -384,7 +398,7 @@ export class OciBackend implements IsolationBackend, Pausable {
     };
     delete p.consoleSize;
     const file = `${dir}/exec-${randomBytes(6).toString('hex')}.json`;
-    await writeFile(file, JSON.stringify(p));
+    writeFileSync(file, JSON.stringify(p));
     try {
       const helper = this.opts.execHelper && st.pid ? this.opts.execHelper : undefined;
       const join = helper ? ['--join-pid', String(st.pid), '--join-bundle', `${dir}/bundle`] : [];
@@ -414,7 +428,7 @@ export class OciBackend implements IsolationBackend, Pausable {
         });
       });
     } finally {
-      await unlink(file).catch(() => undefined);
+      try { unlinkSync(file); } catch { /* gone */ }
     }
   }
 
@@ -429,16 +443,15 @@ export class OciBackend implements IsolationBackend, Pausable {
   }
 }
 
-async function writeRenamed(file: string, data: string): Promise<void> {
+function writeRenamed(file: string, data: string): void {
   const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  const { rename } = require('node:fs/promises') as typeof import('node:fs/promises');
-  await rename(tmp, file);
+  writeFileSync(tmp, data);
+  renameSync(tmp, file);
 }
 
 function readlinkSyncSafe(p: string): string | undefined {
   try {
-    return require('node:fs').readlinkSync(p) as string;
+    return readlinkSync(p);
   } catch {
     return undefined;
   }
