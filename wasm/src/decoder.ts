@@ -27,6 +27,11 @@ export interface DecoderHooks {
   onOutput?(buf: Uint8Array): void;
   /** Called when the module returns ST_NEED_CHECK (all output so far has been seen). */
   onNeedCheck?(): void;
+  /**
+   * Called once when the stream has ended cleanly and all its output was handed out: the core
+   * never touches the module again (its instance may be recycled for the next stream).
+   */
+  onFinished?(): void;
 }
 
 export interface StreamDecoderExports extends BaseExports {
@@ -126,6 +131,7 @@ export class DecoderCore {
         if (!this.hooks.onNeedCheck) throw new Error(`${this.what}: module asked for a check value without a hook`);
         this.hooks.onNeedCheck();
       }
+      if (st === ST_DONE) this.hooks.onFinished?.();
       if (!more) return false; // paused; calling pump again re-runs harmlessly
       if (st === ST_NEED_INPUT && room === 0) {
         // the module wants more input than its buffer holds: never loop on it

@@ -11,7 +11,7 @@
 import { BerthError } from '../../core/errors';
 import { DecoderCore, DecoderOptions, DecoderTransform, StreamDecoderExports } from './decoder';
 import { ERR_WASM_CORRUPT_INPUT, ERR_WASM_LIMIT_EXCEEDED, ERR_WASM_UNSUPPORTED } from './errors';
-import { instantiate } from './loader';
+import { recycleInstance, reuseOrInstantiate } from './loader';
 import { TransformOptions } from 'node:stream';
 import * as zlib from 'node:zlib';
 
@@ -68,16 +68,23 @@ function mapError(what: string) {
 }
 
 export function newInflateCore(format: DeflateFormat, opts: InflateOptions = {}): DecoderCore {
-  const ex = instantiate<InflateExports>('inflate');
-  ex.init(FORMAT_CODE[format]);
   const max = opts.maxOutputLength ?? Number.POSITIVE_INFINITY;
   if (!(max >= 0)) throw ERR_WASM_LIMIT_EXCEEDED(format, 'maxOutputLength must be >= 0');
+  // a warm instance of a previous clean stream when there is one: init resets all stream state,
+  // and the CRC mode (not part of init) is set below either way
+  const ex = reuseOrInstantiate<InflateExports>('inflate');
+  ex.init(FORMAT_CODE[format]);
+  const onFinished = (): void => recycleInstance('inflate', ex);
   const crc32 = opts.wasmCrc ? undefined : nativeCrc32;
-  if (format !== 'gzip' || crc32 === undefined) return new DecoderCore(ex, format, mapError(format), max);
+  if (format !== 'gzip' || crc32 === undefined) {
+    ex.setExternalCrc(0);
+    return new DecoderCore(ex, format, mapError(format), max, { onFinished });
+  }
   // gzip: CRC-32 of each member computed natively over the output as it is copied out
   ex.setExternalCrc(1);
   let crc = 0;
   return new DecoderCore(ex, format, mapError(format), max, {
+    onFinished,
     onOutput: (b) => {
       crc = crc32(b, crc);
     },

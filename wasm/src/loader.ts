@@ -59,10 +59,23 @@ export function wasmBuildDir(): string {
 
 const modules = new Map<string, WasmModule>();
 
+function moduleKey(name: string): string {
+  return process.env.BERTH_WASM_DEBUG === '1' ? `${name}.debug` : name;
+}
+
+/**
+ * Adopts a module compiled by another thread of this process (a WebAssembly.Module crosses
+ * `postMessage` without a copy; V8 shares its compiled code, optimised tiers included), so a
+ * decoder worker neither reads nor compiles the file again. Ignored if one is already loaded.
+ */
+export function adoptModule(name: string, mod: WasmModule): void {
+  const key = moduleKey(name);
+  if (!modules.has(key)) modules.set(key, mod);
+}
+
 export function wasmModule(name: string): WasmModule {
   if (WA === undefined) throw ERR_WASM_UNAVAILABLE(name, 'this runtime has no WebAssembly');
-  const debug = process.env.BERTH_WASM_DEBUG === '1';
-  const key = debug ? `${name}.debug` : name;
+  const key = moduleKey(name);
   let mod = modules.get(key);
   if (mod === undefined) {
     const file = path.join(wasmBuildDir(), `${key}.wasm`);
@@ -98,6 +111,34 @@ function readString(memory: WasmMemory, ptr: number): string {
   const u32 = new Uint32Array(memory.buffer);
   const len = u32[(ptr - 4) >>> 2] ?? 0;
   return Buffer.from(memory.buffer, ptr, len).toString('utf16le');
+}
+
+/**
+ * Instances handed back by decoders that finished their stream cleanly, one per module, for the
+ * next stream of this thread: no new memory to grow and fault in page by page (a zstd instance
+ * holds its window, 2–8 MiB for common levels), and its code is already warm. Only instances
+ * whose memory stayed at most SPARE_MAX_BYTES are kept (a 128 MiB window is not held forever).
+ */
+const spare = new Map<string, BaseExports>();
+const SPARE_MAX_BYTES = 32 << 20;
+
+/**
+ * Hands an instance back for reuse. The caller must not touch it afterwards, and the module's
+ * `init` must reset every piece of stream state (the decoders' do: see wasm/assembly).
+ */
+export function recycleInstance(name: string, ex: BaseExports): void {
+  if (ex.memory.buffer.byteLength <= SPARE_MAX_BYTES) spare.set(moduleKey(name), ex);
+}
+
+/** A spare instance of `name` (see recycleInstance), else a fresh one. The caller re-inits it. */
+export function reuseOrInstantiate<T extends BaseExports>(name: string): T {
+  const key = moduleKey(name);
+  const ex = spare.get(key);
+  if (ex !== undefined) {
+    spare.delete(key);
+    return ex as T;
+  }
+  return instantiate<T>(name);
 }
 
 /** A fresh instance (own memory) of module `name`, typed by the caller's exports interface. */

@@ -12,7 +12,7 @@ import { TransformOptions } from 'node:stream';
 import { BerthError } from '../../core/errors';
 import { DecoderCore, DecoderOptions, DecoderTransform, StreamDecoderExports } from './decoder';
 import { ERR_WASM_CORRUPT_INPUT, ERR_WASM_LIMIT_EXCEEDED, ERR_WASM_UNSUPPORTED } from './errors';
-import { instantiate } from './loader';
+import { recycleInstance, reuseOrInstantiate } from './loader';
 
 export interface ZstdExports extends StreamDecoderExports {
   init(maxWindowSize: number): void;
@@ -63,9 +63,12 @@ export function newZstdCore(opts: ZstdOptions = {}): DecoderCore {
   if (!(win >= 1024 && win <= ABSOLUTE_MAX_WINDOW)) {
     throw ERR_WASM_LIMIT_EXCEEDED('zstd', `maxWindowSize must be within [1 KiB, 2 GiB], got ${win}`);
   }
-  const ex = instantiate<ZstdExports>('zstd');
+  // a warm instance of a previous clean stream when there is one: init resets all stream state
+  const ex = reuseOrInstantiate<ZstdExports>('zstd');
   ex.init(win >>> 0);
-  return new DecoderCore(ex, 'zstd', mapError, opts.maxOutputLength ?? Number.POSITIVE_INFINITY);
+  return new DecoderCore(ex, 'zstd', mapError, opts.maxOutputLength ?? Number.POSITIVE_INFINITY, {
+    onFinished: () => recycleInstance('zstd', ex),
+  });
 }
 
 export function createZstdDecompress(opts: ZstdOptions = {}): DecoderTransform {
