@@ -227,16 +227,19 @@ export function sniffCompression(head: Uint8Array): Compression {
  * destroyed input can leave a tar parser waiting forever). Decoder errors carry
  * ERR_IMAGE_DECOMPRESS_FAILED whichever backend decoded; errors from the source (a digest
  * mismatch, a cut connection — or any error `keepError` accepts) keep their own.
+ * `sizeHint` is the blob's (compressed) size when known, the layer descriptor's: it lets
+ * `decompressor()` choose in-thread or worker at once, without holding the first bytes back to
+ * decide and without the relay stream (see wasm/src/thread.ts createAdaptiveDecompressor).
  * Used by layers.ts on the main thread and by the apply worker.
  */
 export async function decodeHashApply<R>(
   blob: NodeJS.ReadableStream,
   compression: Compression,
   apply: (tar: NodeJS.ReadableStream) => Promise<R>,
-  opts: { onBytes?: (n: number) => void; keepError?: (e: Error) => boolean } = {},
+  opts: { onBytes?: (n: number) => void; keepError?: (e: Error) => boolean; sizeHint?: number } = {},
 ): Promise<{ diffId: string; size: number; result: R }> {
   const { finished } = require('node:stream/promises') as typeof import('node:stream/promises');
-  const dec = decompressor(compression);
+  const dec = decompressor(compression, opts.sizeHint);
   const hashing = new HashingStream();
   // A failure anywhere ends up on `hashing`, which apply reads; a listener is always attached
   // so that an error arriving after apply has given up never becomes an uncaught exception.

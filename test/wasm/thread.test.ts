@@ -1,5 +1,6 @@
 import t from 'tap';
 import * as fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
@@ -8,6 +9,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createThreadedDecompressor, decompressor } from '../../wasm/src/index';
 import { createAdaptiveDecompressor, freeCore, ownLoad, threadStats, workerAvailable, WARM_THRESHOLD, COLD_THRESHOLD } from '../../wasm/src/thread';
+import { OUT_CREDIT } from '../../wasm/src/thread-worker';
 import { decompressor as codecsDecompressor, decodeThreadPlan } from '../../core/images/codecs';
 import { BerthError } from '../../core/errors';
 
@@ -54,20 +56,63 @@ t.test('errors cross the thread as BerthErrors', async (t) => {
 
 t.test('a bomb does not pile up output while the consumer is paused', async (t) => {
   const bomb = zlib.gzipSync(Buffer.alloc(256 << 20));
-  const d = createThreadedDecompressor('gzip');
-  d.pause();
-  d.write(bomb);
-  for (let i = 0; i < 600 && d.readableLength === 0; i++) await new Promise((r) => setTimeout(r, 50));
-  t.ok(d.readableLength > 0, 'output started');
-  await new Promise((r) => setTimeout(r, 300));
-  t.ok(d.readableLength <= 16 << 20, `buffered while paused: ${d.readableLength} bytes`);
-  let total = d.readableLength;
+  // the worker's default credit, and a smaller one given per stream: output held while paused
+  // stays within the credit, plus what the readable side accepted (its 4 MiB high-water mark)
+  // and one packed piece in transit (1 MiB)
+  for (const credit of [undefined, 4 << 20]) {
+    const d = createThreadedDecompressor('gzip', credit === undefined ? {} : { credit });
+    const bound = (credit ?? OUT_CREDIT) + (5 << 20);
+    d.pause();
+    d.write(bomb);
+    for (let i = 0; i < 600 && d.readableLength === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    t.ok(d.readableLength > 0, 'output started');
+    await new Promise((r) => setTimeout(r, 300));
+    t.ok(d.readableLength <= bound, `credit ${(credit ?? OUT_CREDIT) >> 20} MiB: buffered while paused: ${d.readableLength} bytes`);
+    let total = d.readableLength;
+    d.on('data', (c: Buffer) => (total += c.length));
+    d.resume();
+    d.end();
+    await new Promise((r) => d.on('end', r));
+    t.ok(total >= 256 << 20, 'all output arrives');
+  }
+});
+
+t.test('inFlight bounds the compressed input queued for the worker (even below one batch)', async (t) => {
+  const plain = randomBytes(8 << 20); // incompressible: input is consumed about as fast as output is made
+  const gz = zlib.gzipSync(plain, { level: 1 });
+  const inFlight = 64 << 10;
+  const credit = 1 << 20;
+  const chunk = 16 << 10;
+  const d = createThreadedDecompressor('gzip', { inFlight, credit });
+  d.pause(); // nothing is read: the worker runs out of credit, then input must back up
+  let accepted = 0;
+  while (accepted < gz.length) {
+    const ok = d.write(gz.subarray(accepted, accepted + chunk));
+    accepted += Math.min(chunk, gz.length - accepted);
+    if (!ok) {
+      // drained soon while the worker still has credit; not within 300 ms once it is stuck
+      const drained = await new Promise<boolean>((r) => {
+        const timer = setTimeout(() => r(false), 300);
+        d.once('drain', () => (clearTimeout(timer), r(true)));
+      });
+      if (!drained) break;
+    }
+  }
+  t.ok(accepted < gz.length, `input backed up after ${accepted} of ${gz.length} bytes`);
+  // decoded (≈ output, within the credit and the readable side's 4 MiB) + queued (inFlight) + one write
+  const limit = credit + (4 << 20) + inFlight + chunk + (64 << 10);
+  t.ok(accepted <= limit, `accepted ${accepted} <= ${limit}`);
+  let total = 0;
   d.on('data', (c: Buffer) => (total += c.length));
   d.resume();
+  while (accepted < gz.length) {
+    const ok = d.write(gz.subarray(accepted, accepted + chunk));
+    accepted += Math.min(chunk, gz.length - accepted);
+    if (!ok) await new Promise((r) => d.once('drain', r));
+  }
   d.end();
   await new Promise((r) => d.on('end', r));
-  t.equal(total - d.readableLength >= 0, true);
-  t.ok(total >= 256 << 20, 'all output arrives');
+  t.equal(total, plain.length, 'the stream completes');
 });
 
 t.test('large input chunks, a zero-length stream and output packed across pieces', async (t) => {

@@ -10,16 +10,22 @@ import { BerthError } from '../../core/errors';
 import { DecoderCore } from './decoder';
 import { newInflateCore, DeflateFormat } from './inflate';
 import { newZstdCore } from './zstd';
+import { adoptModule, WasmModule } from './loader';
 
 export interface ThreadWorkerData {
   kind: DeflateFormat | 'zstd';
   maxOutputLength?: number;
   maxWindowSize?: number;
+  /** Output bytes posted and not acknowledged before the worker pauses (default OUT_CREDIT). */
+  credit?: number;
 }
 
-/** Main thread → worker. `data.buf` holds `len` bytes of input (absent for an empty final batch). */
+/**
+ * Main thread → worker. `data.buf` holds `len` bytes of input (absent for an empty final batch).
+ * `init` may carry the WASM module the main thread compiled (`mod`, module `modName`).
+ */
 export type ToWorker =
-  | { t: 'init'; data: ThreadWorkerData }
+  | { t: 'init'; data: ThreadWorkerData; modName?: string; mod?: WasmModule }
   | { t: 'data'; buf?: ArrayBuffer; len: number; final: boolean }
   | { t: 'ack'; n: number };
 
@@ -34,8 +40,12 @@ export type FromWorker =
   | { t: 'end'; n: number; ret: ArrayBuffer[] }
   | { t: 'error'; code?: string; message?: string };
 
-/** Output bytes posted and not acknowledged before the worker pauses. */
-const OUT_CREDIT = 8 << 20;
+/**
+ * Output bytes posted and not acknowledged before the worker pauses. 8 MiB (~9 ms of zstd
+ * decoding) made the worker wait for acknowledgements ~120 times per 210 MB while the main thread
+ * was busy with a burst of input or hashing (25–95 ms idle per run); 24 MiB absorbs those bursts.
+ */
+export const OUT_CREDIT = 24 << 20;
 /** Output is packed into buffers of this size (fewer messages and allocations than one per piece). */
 const OUT_PIECE = 1 << 20;
 /** Input decoded since the last report, from which it is reported without waiting for output. */
@@ -55,6 +65,7 @@ function start(): void {
   let queue: Batch[] = [];
   let current: Batch | undefined;
   let outstanding = 0;
+  let credit = OUT_CREDIT;
   let failed = false;
   /** Output being packed. */
   let out: Uint8Array | undefined;
@@ -72,6 +83,7 @@ function start(): void {
     queue = [];
     current = undefined;
     outstanding = 0;
+    credit = data.credit !== undefined && data.credit > 0 ? data.credit : OUT_CREDIT;
     failed = false;
     core = undefined;
     out = undefined;
@@ -123,7 +135,7 @@ function start(): void {
       outstanding += n;
       if (outLen === out.length) report('out');
     }
-    return outstanding < OUT_CREDIT;
+    return outstanding < credit;
   };
   const work = (): void => {
     if (failed || !core) return;
@@ -160,6 +172,7 @@ function start(): void {
   };
   port.on('message', (m: ToWorker) => {
     if (m.t === 'init') {
+      if (m.mod && m.modName) adoptModule(m.modName, m.mod);
       init(m.data);
     } else if (m.t === 'data') {
       queue.push({ buf: m.buf ? new Uint8Array(m.buf, 0, m.len) : EMPTY, ab: m.buf, final: m.final });
@@ -167,7 +180,7 @@ function start(): void {
     } else if (m.t === 'ack') {
       const before = outstanding;
       outstanding -= m.n;
-      if (before >= OUT_CREDIT && outstanding < OUT_CREDIT) work();
+      if (before >= credit && outstanding < credit) work();
     }
   });
 }

@@ -24,12 +24,16 @@ import { Transform, TransformCallback, TransformOptions } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { BerthError, ErrorClass } from '../../core/errors';
 import { ERR_WASM_ABORT, ERR_WASM_CORRUPT_INPUT, ERR_WASM_LIMIT_EXCEEDED, ERR_WASM_UNAVAILABLE, ERR_WASM_UNSUPPORTED } from './errors';
+import { wasmModule } from './loader';
 import { createGunzip, createInflate } from './inflate';
 import { createZstdDecompress } from './zstd';
 import type { ThreadWorkerData, ToWorker, FromWorker } from './thread-worker';
 
-/** Bytes of input posted but not yet decoded by the worker before writes are held back. */
-const IN_FLIGHT = 8 << 20;
+/**
+ * Bytes of input posted but not yet decoded by the worker before writes are held back (~40 ms of
+ * zstd decoding: the worker does not run dry while the main thread hashes a burst of output).
+ */
+export const IN_FLIGHT = 16 << 20;
 /** Input batch (one message, one recycled transferable buffer). */
 const BATCH = 1 << 20;
 /** A smaller batch is posted only when the worker has nothing left to decode. */
@@ -50,6 +54,10 @@ export interface ThreadedOptions {
   maxOutputLength?: number;
   maxWindowSize?: number;
   stream?: TransformOptions;
+  /** Compressed bytes posted and not yet decoded before writes wait (default IN_FLIGHT). */
+  inFlight?: number;
+  /** Output bytes the worker may post ahead of acknowledgement (default thread-worker's OUT_CREDIT). */
+  credit?: number;
 }
 
 function workerScript(): { file: string | URL; eval: boolean } {
@@ -75,6 +83,9 @@ let started = 0;
 export function threadStats(): { started: number; idle: number } {
   return { started, idle: idle.length };
 }
+
+/** The modules each live worker was given (a worker keeps what it adopted). */
+const given = new WeakMap<Worker, Set<string>>();
 
 function acquire(): Worker {
   const w = idle.pop();
@@ -128,14 +139,30 @@ export class ThreadedDecompressor extends Transform {
   private toAck = 0;
   private held = 0;
   private ended = false;
+  private readonly inFlightMax: number;
 
   constructor(kind: ThreadWorkerData['kind'], opts: ThreadedOptions = {}) {
     super({ readableHighWaterMark: 4 << 20, ...opts.stream });
     const data: ThreadWorkerData = { kind };
     if (opts.maxOutputLength !== undefined) data.maxOutputLength = opts.maxOutputLength;
     if (opts.maxWindowSize !== undefined) data.maxWindowSize = opts.maxWindowSize;
+    if (opts.credit !== undefined) data.credit = opts.credit;
+    this.inFlightMax = opts.inFlight !== undefined && opts.inFlight > 0 ? opts.inFlight : IN_FLIGHT;
     this.worker = acquire();
-    this.send({ t: 'init', data });
+    // A fresh worker gets this thread's compiled module (shared code, no file read or compile there).
+    const modName = kind === 'zstd' ? 'zstd' : 'inflate';
+    let has = given.get(this.worker);
+    if (!has) given.set(this.worker, (has = new Set()));
+    let mod: object | undefined;
+    if (!has.has(modName)) {
+      try {
+        mod = wasmModule(modName);
+        has.add(modName);
+      } catch {
+        /* the worker loads it itself and reports what fails */
+      }
+    }
+    this.send(mod ? { t: 'init', data, modName, mod } : { t: 'init', data });
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', (err) => this.destroy(ERR_WASM_ABORT.with({ cause: err }, kind, err.message)));
   }
@@ -183,7 +210,7 @@ export class ThreadedDecompressor extends Transform {
     }
     // the worker is idle: hand it what has been batched so far rather than let it wait
     if (this.inFlight === this.curLen && this.curLen >= MIN_BATCH && this.flushCb === undefined) this.post(false);
-    if (this.waiting && this.inFlight < IN_FLIGHT) {
+    if (this.waiting && this.inFlight < this.inFlightMax) {
       const cb = this.waiting;
       this.waiting = undefined;
       cb();
@@ -209,8 +236,13 @@ export class ThreadedDecompressor extends Transform {
     }
     // a partial batch goes at once when the worker has nothing else queued (keep it busy)
     if (this.curLen >= MIN_BATCH && this.inFlight === this.curLen) this.post(false);
-    if (this.inFlight < IN_FLIGHT) cb();
-    else this.waiting = cb;
+    if (this.inFlight < this.inFlightMax) cb();
+    else {
+      // about to wait for the worker: it must have everything batched so far (an inFlight below
+      // one batch would otherwise wait for a batch that is never posted)
+      if (this.curLen > 0) this.post(false);
+      this.waiting = cb;
+    }
   }
 
   override _flush(cb: TransformCallback): void {
