@@ -49,6 +49,7 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
   try {
     const { globals, rest } = parseGlobal(argv);
     const commands = loadCommands();
+    mark('cli: commands loaded');
     if (globals.version && rest.length === 0) {
       const { VERSION } = require('../core/version') as typeof import('../core/version');
       io.stdout.write(`berth version ${VERSION}\n`);
@@ -71,6 +72,7 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
     const { cmd } = found;
     runLike = cmd.runLike ?? false;
     const parsed = parseArgs(cmd.spec, found.rest);
+    mark('cli: args parsed');
     if (parsed.help) {
       io.stdout.write(renderHelp(cmd.spec));
       return 0;
@@ -86,6 +88,7 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
         opening ??= (async () => {
           const { Engine } = require('../core/engine') as typeof import('../core/engine');
           const { builtins } = require('../plugins/builtins') as typeof import('../plugins/builtins');
+          mark('cli: engine modules loaded');
           const level = globals.debug ? 'debug' : (globals.logLevel as 'debug' | 'info' | 'warn' | 'error' | undefined);
           engine = await Engine.open({
             registrations: builtins,

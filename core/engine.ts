@@ -21,7 +21,7 @@
  */
 import { mark } from './trace';
 import 'reflect-metadata';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Container } from 'inversify';
 import { defineError } from './errors';
@@ -67,7 +67,7 @@ async function loadConfig(opts: EngineOpenOptions, root: string): Promise<{ conf
   const file = explicit ?? DEFAULT_CONFIG_FILE;
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch (e) {
     if (explicit !== undefined) throw ERR_CONFIG_MISSING.with({ cause: e }, file, (e as Error).message);
     return { config: defaultEngineConfig(), file: '<defaults>', explicitKeys: new Set() };
@@ -78,7 +78,7 @@ async function loadConfig(opts: EngineOpenOptions, root: string): Promise<{ conf
   const { createHash } = require('node:crypto') as typeof import('node:crypto');
   const cacheFile = `${root}/cache/config-${createHash('sha256').update(resolve(file)).digest('hex').slice(0, 32)}.json`;
   try {
-    const hit = JSON.parse(await readFile(cacheFile, 'utf8')) as { text: string; config: EngineConfig; explicitKeys: string[] };
+    const hit = JSON.parse(readFileSync(cacheFile, 'utf8')) as { text: string; config: EngineConfig; explicitKeys: string[] };
     if (hit.text === text) return { config: hit.config, file, explicitKeys: new Set(hit.explicitKeys) };
   } catch { /* no cache yet */ }
   const config = parseEngineConfig(text, file);
@@ -86,7 +86,7 @@ async function loadConfig(opts: EngineOpenOptions, root: string): Promise<{ conf
   const explicitKeys = Object.keys(raw ?? {});
   try {
     const { writeFileAtomic } = require('./store/atomic') as typeof import('./store/atomic');
-    await mkdir(`${root}/cache`, { recursive: true });
+    mkdirSync(`${root}/cache`, { recursive: true });
     await writeFileAtomic(cacheFile, JSON.stringify({ text, config, explicitKeys }));
   } catch { /* a read-only root works without the cache */ }
   return { config, file, explicitKeys: new Set(explicitKeys) };
@@ -118,7 +118,9 @@ export class Engine {
     mark('engine: config');
     const logger = createLogger(opts.logLevel ?? config['log-level'], 'berth');
     const registry = new PluginRegistry().registerAll(opts.registrations);
-    await mkdir(`${root}/tmp`, { recursive: true, mode: 0o711 });
+    // Start-up reads and mkdirs are synchronous: a few small calls on every command, each a
+    // thread-pool round trip otherwise.
+    mkdirSync(`${root}/tmp`, { recursive: true, mode: 0o711 });
     const engine = new Engine(root, config, file, explicitKeys, logger, registry, new BootedPlugins());
     const c = engine.container;
     c.bind(TOKENS.EngineConfig).toConstantValue(config);
@@ -139,7 +141,7 @@ export class Engine {
       disabled: config['disabled-plugins'],
       logger,
       container: c,
-      mkdirp: async (d) => void (await mkdir(d, { recursive: true })),
+      mkdirp: async (d) => void mkdirSync(d, { recursive: true }),
       ...(opts.onlyTypes ? { onlyTypes: opts.onlyTypes } : {}),
       configFile: file,
     });

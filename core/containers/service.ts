@@ -27,7 +27,7 @@
  */
 import { mark } from '../trace';
 import { mkdir, rm, readdir, rmdir } from 'node:fs/promises';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname as hostHostname } from 'node:os';
 import type { Engine } from '../engine';
@@ -639,9 +639,23 @@ export class ContainerService {
     if (backend) await backend.delete(rec.id, true);
     mark('remove: backend deleted');
     await unmountIfMounted(rootfs);
-    // The container dir is a dozen small files (its rootfs mount point is empty once unmounted):
-    // synchronous calls beat one thread-pool round trip per entry.
-    const dropFiles = async () => rmSync(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 20 });
+    // The container dir is renamed out of the way first: a monitor still finishing (it is not
+    // waited for after a recorded exit) then finds no `rm-claimed` to take over and runs no exit
+    // command, instead of claiming the removal in the middle of ours. A crash after the rename
+    // leaves a directory no record owns, which `system prune` removes. The dir is a dozen small
+    // files (its rootfs mount point is empty once unmounted): synchronous calls beat one
+    // thread-pool round trip per entry.
+    const dropFiles = async () => {
+      const gone = `${dir}.rm-${process.pid}`;
+      let target = dir;
+      try {
+        renameSync(dir, gone);
+        target = gone;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      }
+      rmSync(target, { recursive: true, force: true, maxRetries: 3, retryDelay: 20 });
+    };
     await Promise.all([snapshotGone ?? dropSnapshot(), removeCgroups(this.engine, rec.id), dropFiles()]);
     mark('remove: snapshot, cgroups, files gone');
     await Promise.all([this.engine.metadata.delete(BUCKET, rec.id), rec.name ? this.releaseName(rec.name, rec.id) : undefined]);

@@ -2,7 +2,7 @@
  * Registration of the Linux host plugin (`berth.host.v1.linux`): host facts for every other
  * plugin and `berth info`, and the side-effect seam (`HostOps`).
  */
-import { readFile, mkdir } from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
 import type { PluginRegistration } from '../../../core/plugin';
 import { PluginType } from '../../../core/plugin-types';
 import type { HostFeatures, HostPlugin } from '../../../core/contracts/host';
@@ -26,7 +26,8 @@ export const linuxHostPlugin: PluginRegistration<HostPlugin> = {
     let features: HostFeatures | undefined;
     if (ctx.config['probe-cache'] !== false) {
       try {
-        const cached = JSON.parse(await readFile(cacheFile, 'utf8')) as { key: string; features: HostFeatures };
+        // read on every command: synchronous (one call, not four thread-pool round trips)
+        const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as { key: string; features: HostFeatures };
         if (cached.key === key) features = cached.features;
       } catch {
         /* no cache yet */
@@ -34,7 +35,7 @@ export const linuxHostPlugin: PluginRegistration<HostPlugin> = {
     }
     if (!features) {
       features = await probeHost();
-      await mkdir(ctx.dataDir, { recursive: true });
+      mkdirSync(ctx.dataDir, { recursive: true });
       await writeFileAtomic(cacheFile, JSON.stringify({ key, features }));
     }
     const found: HostFeatures = features;
