@@ -122,17 +122,26 @@ interface Row {
    * pipeline), measured on a busy host.
    */
   pathMbps?: number;
+  /**
+   * Milliseconds the process's threads spent runnable but without a CPU (median, all threads
+   * summed): the share of the wall time that other processes on the host took.
+   */
+  waitMs?: number;
 }
 const rows: Row[] = [];
 const summary: string[] = [];
 
-/** CPU time (ns) of every thread of this process, from /proc/self/task/<tid>/schedstat. */
-function threadCpu(): Map<string, number> {
-  const m = new Map<string, number>();
+/**
+ * CPU time and run-queue wait (ns) of every thread of this process, from
+ * /proc/self/task/<tid>/schedstat (fields 1 and 2: time on a CPU, time runnable but waiting for one).
+ */
+function threadCpu(): Map<string, [number, number]> {
+  const m = new Map<string, [number, number]>();
   try {
     for (const tid of fs.readdirSync('/proc/self/task')) {
       try {
-        m.set(tid, Number(fs.readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
+        const f = fs.readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ');
+        m.set(tid, [Number(f[0]), Number(f[1])]);
       } catch {
         /* the thread ended */
       }
@@ -148,6 +157,7 @@ async function group(name: string, bytes: number, contenders: Array<[string, () 
   const times = new Map<string, number[]>(contenders.map(([n]) => [n, []]));
   const cpu = new Map<string, number[]>(contenders.map(([n]) => [n, []]));
   const busy = new Map<string, number[]>(contenders.map(([n]) => [n, []]));
+  const waits = new Map<string, number[]>(contenders.map(([n]) => [n, []]));
   for (const [, fn] of contenders) await fn(); // warm-up
   for (let r = 0; r < RUNS; r++) {
     for (const [n, fn] of contenders) {
@@ -159,15 +169,21 @@ async function group(name: string, bytes: number, contenders: Array<[string, () 
       const c = process.cpuUsage(c0);
       cpu.get(n)!.push((c.user + c.system) / 1e6);
       let busiest = 0;
-      for (const [tid, ns] of threadCpu()) busiest = Math.max(busiest, ns - (th0.get(tid) ?? 0));
+      let wait = 0;
+      for (const [tid, [ns, w]] of threadCpu()) {
+        const [ns0, w0] = th0.get(tid) ?? [0, 0];
+        busiest = Math.max(busiest, ns - ns0);
+        wait += w - w0;
+      }
       busy.get(n)!.push(busiest / 1e9);
+      waits.get(n)!.push(wait / 1e6);
     }
   }
   for (const [n] of contenders) {
     const runs = times.get(n)!.map((s) => bytes / s / 1e6);
     const cpuRuns = cpu.get(n)!.map((s) => bytes / s / 1e6);
     const pathRuns = busy.get(n)!.filter((s) => s > 0).map((s) => bytes / s / 1e6);
-    rows.push({ group: name, name: n, mbps: median(runs), runs, cpuMbps: median(cpuRuns), ...(pathRuns.length ? { pathMbps: median(pathRuns) } : {}) });
+    rows.push({ group: name, name: n, mbps: median(runs), runs, cpuMbps: median(cpuRuns), waitMs: median(waits.get(n)!), ...(pathRuns.length ? { pathMbps: median(pathRuns) } : {}) });
   }
 }
 
@@ -277,15 +293,18 @@ async function main(): Promise<void> {
   const pipeline = (kind: 'gzip' | 'zstd', input: Buffer[], sha: 'native' | 'wasm', dec: 'native' | 'wasm', thread = false): Promise<void> =>
     feed(decompressor(kind, dec, { thread }), input, onData(sha));
   const autoChoice = new Map<string, string[]>();
+  /** The worker's flow control before this morning's change (credit and input in flight 8 MiB). */
+  const BEFORE = { credit: 8 << 20, inFlight: 8 << 20 };
   /**
-   * What `berth pull` runs (core/images/layers.ts): codecs.decompressor(kind) | HashingStream, the
-   * compressed sha256 on the main thread (the content store's ingest). No size hint: layers.ts
-   * passes none today, so the adaptive relay decides from the bytes seen.
+   * What `berth pull` runs (core/images/layers.ts → codecs.decodeHashApply): codecs.decompressor(kind)
+   * | HashingStream, the compressed sha256 on the main thread (the content store's ingest). Without
+   * `sizeHint` (layers.ts passes none yet) the adaptive relay decides from the bytes seen; with it
+   * (the layer descriptor's size) the decoder is chosen at once.
    */
-  const pull = (kind: 'gzip' | 'zstd', input: Buffer[], force?: '0' | '1'): Promise<void> => {
+  const pull = (kind: 'gzip' | 'zstd', input: Buffer[], force?: '0' | '1', sizeHint?: number): Promise<void> => {
     const saved = process.env.BERTH_DECODE_THREAD;
     if (force) process.env.BERTH_DECODE_THREAD = force;
-    const d = codecsDecompressor(kind);
+    const d = codecsDecompressor(kind, sizeHint);
     if (saved === undefined) delete process.env.BERTH_DECODE_THREAD;
     else process.env.BERTH_DECODE_THREAD = saved;
     const load = `load ${os.loadavg()[0]!.toFixed(1)}, own ${ownLoad().toFixed(1)}`;
@@ -303,7 +322,9 @@ async function main(): Promise<void> {
     ['inflate alone (wasm, worker thread)', () => drive(createThreadedDecompressor('gzip'), gzChunks)],
     ['one thread, hashing on data: native sha + wasm inflate', () => pipeline('gzip', gzChunks, 'native', 'wasm')],
     ['berth pull before: in-thread (= BERTH_DECODE_THREAD=0)', () => pull('gzip', gzChunks, '0')],
+    ['berth pull, worker with 8 MiB credit / 8 MiB in flight (before)', () => feed(createThreadedDecompressor('gzip', BEFORE), gzChunks, hashingStream)],
     ['berth pull now: automatic choice', () => pull('gzip', gzChunks)],
+    ['berth pull now: automatic choice, size hint', () => pull('gzip', gzChunks, undefined, gz.length)],
     ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pull('gzip', gzChunks, '1')],
   ]);
   await group('pull pipeline, zstd (sha256 in + decompress + sha256 out)', tar.length, [
@@ -311,7 +332,9 @@ async function main(): Promise<void> {
     ['decompress alone (wasm, worker thread)', () => drive(createThreadedDecompressor('zstd'), zstChunks)],
     ['one thread, hashing on data: native sha + wasm', () => pipeline('zstd', zstChunks, choice.sha256.backend, 'wasm')],
     ['berth pull before: in-thread (= BERTH_DECODE_THREAD=0)', () => pull('zstd', zstChunks, '0')],
+    ['berth pull, worker with 8 MiB credit / 8 MiB in flight (before)', () => feed(createThreadedDecompressor('zstd', BEFORE), zstChunks, hashingStream)],
     ['berth pull now: automatic choice', () => pull('zstd', zstChunks)],
+    ['berth pull now: automatic choice, size hint', () => pull('zstd', zstChunks, undefined, zst.length)],
     ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pull('zstd', zstChunks, '1')],
   ]);
   for (const [k, v] of autoChoice) summary.push(`berth pull's automatic choice, ${k}, run by run: ${v.join(', ')}`);
@@ -344,9 +367,9 @@ async function main(): Promise<void> {
   lines.push('');
   for (const l of summary) lines.push(l);
   lines.push('');
-  lines.push('| group | contender | wall MB/s (median) | MB per CPU-second (median) | MB per busiest-thread CPU-s (median) | wall runs |');
-  lines.push('| --- | --- | ---: | ---: | ---: | --- |');
-  for (const r of rows) lines.push(`| ${r.group} | ${r.name} | ${r.mbps.toFixed(0)} | ${r.cpuMbps === undefined ? '' : r.cpuMbps.toFixed(0)} | ${r.pathMbps === undefined ? '' : r.pathMbps.toFixed(0)} | ${r.runs.map((x) => x.toFixed(0)).join(' ')} |`);
+  lines.push('| group | contender | wall MB/s (median) | MB per CPU-second (median) | MB per busiest-thread CPU-s (median) | run-queue wait ms (median) | wall runs |');
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | --- |');
+  for (const r of rows) lines.push(`| ${r.group} | ${r.name} | ${r.mbps.toFixed(0)} | ${r.cpuMbps === undefined ? '' : r.cpuMbps.toFixed(0)} | ${r.pathMbps === undefined ? '' : r.pathMbps.toFixed(0)} | ${r.waitMs === undefined ? '' : r.waitMs.toFixed(0)} | ${r.runs.map((x) => x.toFixed(0)).join(' ')} |`);
   const text = lines.join('\n');
   process.stdout.write(text + '\n');
   const resDir = path.join(__dirname, 'results');

@@ -221,13 +221,36 @@ export function sniffCompression(head: Uint8Array): Compression {
 }
 
 /**
+ * The bytes a file stream will deliver (a content-store blob read by `createReadStream`: an
+ * fs.ReadStream with its fd open), so a layer read from the store gets its size hint without
+ * the caller passing one. Undefined for any other stream (a download in progress).
+ */
+export function fileStreamSize(s: NodeJS.ReadableStream): number | undefined {
+  const { ReadStream, fstatSync, statSync } = require('node:fs') as typeof import('node:fs');
+  if (!(s instanceof ReadStream)) return undefined;
+  const r = s as unknown as { fd: number | null; path?: unknown; start?: number; end?: number; bytesRead: number };
+  if (r.bytesRead > 0) return undefined;
+  try {
+    // the content store opens the fd first; a stream opened by path has none until it is open
+    const size = typeof r.fd === 'number' ? fstatSync(r.fd).size : typeof r.path === 'string' ? statSync(r.path).size : undefined;
+    if (size === undefined) return undefined;
+    const start = r.start ?? 0;
+    const end = r.end !== undefined && Number.isFinite(r.end) ? Math.min(r.end + 1, size) : size;
+    return Math.max(0, end - start);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The unpack pipeline's middle: `blob` → decompression (`compression`) → sha256 of the tar (its
  * diff id) → `apply(tar)`. Resolves once apply is done and every byte was hashed (trailing bytes
  * after the tar's end included); any stream error rejects it, even one apply never sees (a
  * destroyed input can leave a tar parser waiting forever). Decoder errors carry
  * ERR_IMAGE_DECOMPRESS_FAILED whichever backend decoded; errors from the source (a digest
  * mismatch, a cut connection — or any error `keepError` accepts) keep their own.
- * `sizeHint` is the blob's (compressed) size when known, the layer descriptor's: it lets
+ * `sizeHint` is the blob's (compressed) size when known, the layer descriptor's (a blob read
+ * from the content store as a file stream gives its own): it lets
  * `decompressor()` choose in-thread or worker at once, without holding the first bytes back to
  * decide and without the relay stream (see wasm/src/thread.ts createAdaptiveDecompressor).
  * Used by layers.ts on the main thread and by the apply worker.
@@ -239,7 +262,7 @@ export async function decodeHashApply<R>(
   opts: { onBytes?: (n: number) => void; keepError?: (e: Error) => boolean; sizeHint?: number } = {},
 ): Promise<{ diffId: string; size: number; result: R }> {
   const { finished } = require('node:stream/promises') as typeof import('node:stream/promises');
-  const dec = decompressor(compression, opts.sizeHint);
+  const dec = decompressor(compression, opts.sizeHint ?? fileStreamSize(blob));
   const hashing = new HashingStream();
   // A failure anywhere ends up on `hashing`, which apply reads; a listener is always attached
   // so that an error arriving after apply has given up never becomes an uncaught exception.

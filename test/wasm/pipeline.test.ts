@@ -7,13 +7,14 @@
 import t from 'tap';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
-import { Transform } from 'node:stream';
+import { PassThrough, Transform } from 'node:stream';
 import { createGunzip, createZstdDecompress, createThreadedDecompressor } from '../../wasm/src/index';
 import { createAdaptiveDecompressor } from '../../wasm/src/thread';
-import { HashingStream, decompressor } from '../../core/images/codecs';
+import { HashingStream, decodeHashApply, decompressor, fileStreamSize } from '../../core/images/codecs';
 
 const input = fs.readFileSync(path.join(__dirname, '../vectors/deflate/input.bin'));
 // ~6 MB of mixed, partly compressible data
@@ -91,3 +92,29 @@ for (const consume of ['resume', 'slow'] as const) {
     }
   });
 }
+
+t.test('decodeHashApply: a file stream gives its own size hint; diff ids right either way', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-dha-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'layer.gz');
+  fs.writeFileSync(file, gz);
+  t.equal(fileStreamSize(fs.createReadStream(file)), gz.length, 'whole file');
+  t.equal(fileStreamSize(fs.createReadStream(file, { start: 100, end: 199 })), 100, 'a range');
+  t.equal(fileStreamSize(fs.createReadStream(file, { fd: fs.openSync(file, 'r') })), gz.length, 'an fd given (the content store)');
+  t.equal(fileStreamSize(new PassThrough()), undefined, 'not a file: no hint');
+  const drain = async (tarStream: NodeJS.ReadableStream): Promise<number> => {
+    let n = 0;
+    for await (const c of tarStream as AsyncIterable<Buffer>) n += c.length;
+    return n;
+  };
+  for (const sizeHint of [undefined, gz.length, 1]) {
+    const r = await decodeHashApply(fs.createReadStream(file), 'gzip', drain, sizeHint === undefined ? {} : { sizeHint });
+    t.equal(r.diffId, want, `diff id, sizeHint ${sizeHint}`);
+    t.equal(r.size, tar.length);
+    t.equal(r.result, tar.length, 'apply saw every byte');
+  }
+  const bad = Buffer.from(gz);
+  bad[bad.length - 8] ^= 1;
+  fs.writeFileSync(file, bad);
+  await t.rejects(decodeHashApply(fs.createReadStream(file), 'gzip', drain), { code: 'ERR_IMAGE_DECOMPRESS_FAILED' }, 'corrupt: the decoder error code');
+});
