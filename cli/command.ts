@@ -30,6 +30,11 @@ export interface CliCommand {
   spec: CommandSpec;
   /** Plugin types to boot; undefined boots every plugin. */
   plugins?: string[];
+  /**
+   * Uses only the configured storage driver and isolation backend (create, run): their other
+   * plugins are not booted when the configured ones come up (Engine.open `preferConfigured`).
+   */
+  configuredOnly?: boolean;
   /** Engine errors exit 125 instead of 1 (run, create, start, exec). */
   runLike?: boolean;
   /** Hidden from the command list in `berth --help`. */

@@ -96,6 +96,7 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
             ...(globals.config !== undefined ? { configFile: globals.config } : {}),
             ...(level ? { logLevel: level === ('fatal' as string) ? 'error' : level } : {}),
             ...(cmd.plugins ? { onlyTypes: cmd.plugins } : {}),
+            ...(cmd.configuredOnly ? { preferConfigured: true } : {}),
           });
           mark('cli: engine open');
           return engine;

@@ -53,6 +53,11 @@ export interface EngineOpenOptions {
   logLevel?: LogLevel;
   /** Boot only these plugin types (and what they require). Undefined boots all. */
   onlyTypes?: string[];
+  /**
+   * Boot only the configured storage driver and isolation backend when they come up (their
+   * type's others are then left out; see BootOptions.prefer). For commands that use nothing else.
+   */
+  preferConfigured?: boolean;
   /** Per-plugin configuration overrides keyed by id or uri, merged over the file's sections. */
   pluginOverrides?: Record<string, Record<string, unknown>>;
 }
@@ -143,6 +148,7 @@ export class Engine {
       container: c,
       mkdirp: async (d) => void mkdirSync(d, { recursive: true }),
       ...(opts.onlyTypes ? { onlyTypes: opts.onlyTypes } : {}),
+      ...(opts.preferConfigured ? { prefer: { [PluginType.Storage]: config['storage-driver'], [PluginType.Isolation]: config.isolation } } : {}),
       configFile: file,
     });
     return engine;

@@ -219,6 +219,13 @@ export interface BootOptions {
   mkdirp: (dir: string) => Promise<void>;
   /** Only boot plugins of these types and what they require (for fast CLI commands). */
   onlyTypes?: string[];
+  /**
+   * For these types (type → id) the others are left out once the given plugin is `ok` (when it
+   * skips or fails, or boots after them, they boot as usual: the fallback still happens). For
+   * commands that use just the configured driver or backend (`create`, `run`): the others'
+   * start-up is not paid. A required plugin is never left out.
+   */
+  prefer?: Record<string, string>;
   /** Name of the config file, for error messages. */
   configFile?: string;
 }
@@ -301,7 +308,14 @@ export async function bootPlugins(registry: PluginRegistry, opts: BootOptions): 
     configs.set(uriOf(reg), section);
   }
   const booted = new BootedPlugins();
+  const prefer = opts.prefer ?? {};
+  // One pass in boot order: a plugin is left out only when its type's preferred plugin came
+  // before it and is `ok` (a preferred one later in the order cannot be known yet: booted).
+  const leftOut = (reg: PluginRegistration) =>
+    prefer[reg.type] !== undefined && prefer[reg.type] !== reg.id && !matches(opts.required, reg) &&
+    booted.records.some((r) => r.type === reg.type && r.id === prefer[reg.type] && r.status === 'ok');
   for (const reg of order) {
+    if (leftOut(reg)) continue;
     const uri = uriOf(reg);
     const meta: PluginMeta = { capabilities: [], exports: {} };
     const base = { uri, type: reg.type, id: reg.id, meta, ms: 0, ...(reg.description ? { description: reg.description } : {}) };

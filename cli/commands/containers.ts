@@ -417,6 +417,7 @@ const run: CliCommand = {
     flags: RUN_FLAGS,
   },
   plugins: PLUGINS,
+  configuredOnly: true,
   runLike: true,
   async run(ctx, p) {
     const plan = planFromFlags(p, true);
@@ -456,6 +457,7 @@ const create: CliCommand = {
     flags: CREATE_FLAGS,
   },
   plugins: PLUGINS,
+  configuredOnly: true,
   runLike: true,
   async run(ctx, p) {
     const plan = planFromFlags(p, false);

@@ -34,7 +34,7 @@ import type { Engine } from '../engine';
 import { defineError, BerthError } from '../errors';
 import type { IsolationBackend, TaskState, TaskSpec } from '../contracts/isolation';
 import { isPausable } from '../contracts/isolation';
-import type { Mount } from '../contracts/storage';
+import type { Mount, StorageDriver } from '../contracts/storage';
 import { registerMaintainer, type DfRow, type PruneOptions, type PruneResult } from '../maintenance';
 import type { CheckIssue } from '../store/metadata';
 import {
@@ -254,19 +254,20 @@ export class ContainerService {
    */
   private async reserveName(name: string, id: string, rec?: ContainerRecord): Promise<void> {
     const meta = this.engine.metadata;
+    const w = writeOptions(rec);
     await meta.withBucketLock(NAMES_BUCKET, async () => {
       const cur = await meta.get<string>(NAMES_BUCKET, name);
       if (cur && cur !== id && (await meta.get(BUCKET, cur))) throw ERR_CONTAINER_NAME_CONFLICT(name, cur);
-      await meta.put(NAMES_BUCKET, name, id);
-      if (rec) await meta.put(BUCKET, id, { ...rec, name });
+      await meta.put(NAMES_BUCKET, name, id, w);
+      if (rec) await meta.put(BUCKET, id, { ...rec, name }, w);
     });
   }
 
-  private async releaseName(name: string, id: string): Promise<void> {
+  private async releaseName(name: string, id: string, rec?: ContainerRecord): Promise<void> {
     const meta = this.engine.metadata;
     await meta.withBucketLock(NAMES_BUCKET, async () => {
       const cur = await meta.get<string>(NAMES_BUCKET, name);
-      if (cur === id) await meta.delete(NAMES_BUCKET, name);
+      if (cur === id) await meta.delete(NAMES_BUCKET, name, writeOptions(rec));
     });
   }
 
@@ -658,7 +659,7 @@ export class ContainerService {
     };
     await Promise.all([snapshotGone ?? dropSnapshot(), removeCgroups(this.engine, rec.id), dropFiles()]);
     mark('remove: snapshot, cgroups, files gone');
-    await Promise.all([this.engine.metadata.delete(BUCKET, rec.id), rec.name ? this.releaseName(rec.name, rec.id) : undefined]);
+    await Promise.all([this.engine.metadata.delete(BUCKET, rec.id, writeOptions(rec)), rec.name ? this.releaseName(rec.name, rec.id, rec) : undefined]);
     mark('remove: record and name gone');
     await this.publish('destroy', rec);
     return rec;
@@ -886,6 +887,16 @@ function usernsRange(engine: Engine): { hostId: number; size: number } {
   return m ? { hostId: Number(m[1]), size: Number(m[2]) } : { hostId: 100000, size: 65536 };
 }
 
+/**
+ * A `--rm` container lives no longer than its command: its record and name are written without
+ * fsync (a power cut mid-run may lose them; `system check` then reports the container's
+ * snapshot and directory as stray and `system prune` removes them). Every other container's are
+ * durable.
+ */
+function writeOptions(rec?: ContainerRecord): { durable: boolean } {
+  return { durable: !rec?.hostConfig.AutoRemove };
+}
+
 /** Removes the container's cgroup directories (every v1 hierarchy, or the v2 one). */
 export async function removeCgroups(engine: Engine, id: string): Promise<void> {
   const parent = cgroupParent(engine.root);
@@ -945,7 +956,26 @@ async function check(engine: Engine): Promise<CheckIssue[]> {
   for (const d of dirs) if (!ids.has(d)) issues.push({ kind: 'container-stray-dir', path: `${engine.root}/containers/${d}`, message: 'container directory without a record' } as CheckIssue);
   for (const c of leftoverCgroups(engine, ids)) issues.push({ kind: 'container-stray-cgroup', path: c, message: 'cgroup without a live container' } as CheckIssue);
   for (const m of leftoverMounts(engine, ids)) issues.push({ kind: 'container-stray-mount', path: m, message: 'mount without a container record' } as CheckIssue);
+  for (const s of await strayContainerSnapshots(engine, ids)) issues.push({ kind: 'container-stray-snapshot', path: `${s.driver}:${s.key}`, message: `snapshot of container ${s.container}, which has no record (prune removes it)` } as CheckIssue);
   return issues;
+}
+
+/**
+ * Writable snapshots made for a container (label `berth.container`) whose record is gone: left
+ * by a power cut during a `run --rm` (its record is not fsynced) or by a crash mid-removal.
+ * A container's record is written before its snapshot is prepared and removed after it, so a
+ * live container's snapshot is never listed here.
+ */
+async function strayContainerSnapshots(engine: Engine, ids: Set<string>): Promise<Array<{ driver: string; key: string; container: string }>> {
+  const { PluginType } = require('../plugin-types') as typeof import('../plugin-types');
+  const out: Array<{ driver: string; key: string; container: string }> = [];
+  for (const { id: driver, instance } of engine.plugins.getAll<StorageDriver>(PluginType.Storage)) {
+    await instance.walk((s) => {
+      const c = s.labels['berth.container'];
+      if (c && s.kind === 'active' && !ids.has(c)) out.push({ driver, key: s.name, container: c });
+    }).catch(() => undefined);
+  }
+  return out;
 }
 
 function leftoverCgroups(engine: Engine, ids: Set<string>): string[] {
@@ -992,6 +1022,12 @@ async function prune(engine: Engine, opts: PruneOptions): Promise<PruneResult> {
       try { await rmdir(c); break; } catch { await new Promise((r) => setTimeout(r, 50)); }
     }
     res.removed.push(c);
+  }
+  for (const s of await strayContainerSnapshots(engine, ids)) {
+    try {
+      await engine.storage(s.driver).remove(s.key);
+      res.removed.push(`${s.driver}:${s.key}`);
+    } catch { /* in use by a child, or gone meanwhile */ }
   }
   let dirs: string[] = [];
   try { dirs = await readdir(`${engine.root}/containers`); } catch { /* none */ }

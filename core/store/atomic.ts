@@ -113,8 +113,10 @@ export async function writeAll(fh: fsp.FileHandle, buf: Uint8Array): Promise<voi
 /**
  * Replaces `path` with `data` atomically and durably (see the file comment). `mode` defaults to
  * 0o644 and applies to the new file regardless of the old one's mode (subject to umask).
+ * `durable: false` skips both fsyncs: still atomic for every reader, but a power cut may bring
+ * back the old content (for records that are meant to be short-lived).
  */
-export async function writeFileAtomic(target: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(target: string, data: Uint8Array | string, mode = 0o644, durable = true): Promise<void> {
   const buf = toBuffer(data);
   const tmp = tempPathFor(target);
   // The files written here are small records and configs: open, write, close and rename are
@@ -124,7 +126,7 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string,
   try {
     fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
     for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
-    await fsyncFd(fd);
+    if (durable) await fsyncFd(fd);
     fs.closeSync(fd);
     fd = undefined;
     fs.renameSync(tmp, target);
@@ -143,7 +145,7 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string,
     }
     throw err;
   }
-  await fsyncDir(path.dirname(target));
+  if (durable) await fsyncDir(path.dirname(target));
 }
 
 /** Synchronous `writeFileAtomic`, for exit handlers and boot code that cannot await. */

@@ -154,6 +154,11 @@ const isENOENT = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.c
  * - A corrupt record (disk damage, manual edit) makes `get`/`list`/`update` on it throw
  *   ERR_STORE_CORRUPT_RECORD until it is overwritten with `put` or removed with `delete`.
  */
+export interface WriteOptions {
+  /** Default true: the change survives a power cut once the promise resolves. */
+  durable?: boolean;
+}
+
 export class MetadataStore {
   readonly dir: string;
   private readonly lockOpts: LockOptions;
@@ -202,7 +207,7 @@ export class MetadataStore {
     return decodeRecord<T>(buf, file);
   }
 
-  private async writeAt(bucket: string, key: string, file: string, value: unknown): Promise<void> {
+  private async writeAt(bucket: string, key: string, file: string, value: unknown, durable = true): Promise<void> {
     if (value === undefined) throw ERR_STORE_ENCODE(`${bucket}/${key}`, 'undefined is not a record value (use delete)');
     let buf: Buffer;
     try {
@@ -211,17 +216,17 @@ export class MetadataStore {
       throw ERR_STORE_ENCODE.with({ cause: err }, `${bucket}/${key}`, (err as Error).message);
     }
     await this.ensureBucket(bucket);
-    await writeFileAtomic(file, buf, 0o600);
+    await writeFileAtomic(file, buf, 0o600, durable);
   }
 
-  private async removeAt(file: string): Promise<boolean> {
+  private async removeAt(file: string, durable = true): Promise<boolean> {
     try {
       fs.unlinkSync(file);
     } catch (err) {
       if (isENOENT(err)) return false;
       throw ERR_STORE_IO.with({ cause: err }, 'unlink', file, (err as Error).message);
     }
-    await fsyncDir(path.dirname(file));
+    if (durable) await fsyncDir(path.dirname(file));
     return true;
   }
 
@@ -230,16 +235,20 @@ export class MetadataStore {
     return this.readAt<T>(this.recordPath(bucket, key));
   }
 
-  /** Replaces the record atomically under its record lock. */
-  async put<T>(bucket: string, key: string, value: T): Promise<void> {
+  /**
+   * Replaces the record atomically under its record lock. `durable: false` skips the fsyncs
+   * (every reader still sees the old or the new record, never a mix; a power cut may undo the
+   * change): for records meant to live no longer than one command, such as a `run --rm` container.
+   */
+  async put<T>(bucket: string, key: string, value: T, opts: WriteOptions = {}): Promise<void> {
     const file = this.recordPath(bucket, key);
-    await withLock(file, () => this.writeAt(bucket, key, file, value), this.lockOpts);
+    await withLock(file, () => this.writeAt(bucket, key, file, value, opts.durable !== false), this.lockOpts);
   }
 
-  /** Removes the record; true when it existed. */
-  async delete(bucket: string, key: string): Promise<boolean> {
+  /** Removes the record; true when it existed. `durable` as for `put`. */
+  async delete(bucket: string, key: string, opts: WriteOptions = {}): Promise<boolean> {
     const file = this.recordPath(bucket, key);
-    return withLock(file, () => this.removeAt(file), this.lockOpts);
+    return withLock(file, () => this.removeAt(file, opts.durable !== false), this.lockOpts);
   }
 
   /**

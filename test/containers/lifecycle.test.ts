@@ -26,6 +26,30 @@ else {
     t.equal((await b(['ps', '-aq'])).stdout, '', '--rm removed both');
   });
 
+  t.test('run --rm leaves nothing behind; a container whose record was lost is found and pruned', async (t) => {
+    const { readdirSync, rmSync } = await import('node:fs');
+    for (let i = 0; i < 3; i++) t.equal((await b(['run', '--rm', 'bb', 'true'])).code, 0);
+    // the monitor may still be finishing the runtime's delete: it needs none of the container's files
+    const chk = await b(['system', 'check']);
+    t.equal(chk.code, 0, `system check after run --rm: ${chk.stdout}${chk.stderr}`);
+    t.same(readdirSync(`${root}/containers`), [], 'no container directory left');
+    // A power cut during `run --rm` may lose the record (it is not fsynced): simulate it.
+    const snaps = () => readdirSync(`${root}/plugins/berth.storage.v1.overlay/snapshots`).filter((n) => !n.startsWith('.')).sort();
+    const before = snaps();
+    const id = (await b(['create', 'bb', 'true'])).stdout.trim();
+    t.equal(snaps().length, before.length + 1, 'create made a snapshot');
+    t.match(id, /^[0-9a-f]{64}$/);
+    rmSync(`${root}/meta/containers/${id}.rec`);
+    const lost = await b(['system', 'check']);
+    t.not(lost.code, 0, 'check reports the leftovers');
+    t.match(lost.stdout + lost.stderr, /container-stray-snapshot|snapshot of container/);
+    t.equal((await b(['system', 'prune', '-f'])).code, 0);
+    const after = await b(['system', 'check']);
+    t.equal(after.code, 0, `nothing left after prune: ${after.stdout}${after.stderr}`);
+    t.same(readdirSync(`${root}/containers`), []);
+    t.same(snaps(), before, 'the lost container\'s snapshot is gone');
+  });
+
   t.test('exit codes 125, 126, 127, 137', async (t) => {
     t.equal((await b(['run', '--rm', '--bogus-flag', 'bb', 'true'])).code, 125, 'bad flag');
     const missing = await b(['run', '--rm', '--pull', 'never', 'nosuchimage:1', 'true']);

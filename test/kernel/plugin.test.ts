@@ -115,6 +115,28 @@ t.test('disabled and onlyTypes limit what boots', async (t) => {
   t.same(seen, ['linux', 'overlay', 'bridge']);
 });
 
+t.test('prefer: a type\'s others are left out once its preferred plugin is ok, else they boot', async (t) => {
+  const boot = async (o: Partial<BootOptions>, skipA = false) => {
+    const r = new PluginRegistry();
+    const seen: string[] = [];
+    const rec = (id: string) => reg('store.v1', id, [], () => {
+      if (skipA && id === 'a') throw new PluginSkipError('not here');
+      seen.push(id);
+      return { id };
+    });
+    r.register(reg('host.v1', 'linux', [], () => void seen.push('host')));
+    r.register(rec('a'));
+    r.register(rec('b'));
+    const booted = await bootPlugins(r, opts(o));
+    return { seen, ids: booted.records.map((x) => `${x.id}:${x.status}`) };
+  };
+  t.same((await boot({ prefer: { 'store.v1': 'a' } })).seen, ['host', 'a'], 'preferred first and ok: b not booted');
+  t.same((await boot({ prefer: { 'store.v1': 'a' } }, true)).ids, ['linux:ok', 'a:skipped', 'b:ok'], 'preferred skipped: b boots (the fallback)');
+  t.same((await boot({ prefer: { 'store.v1': 'b' } })).seen, ['host', 'a', 'b'], 'preferred after the other in boot order: both boot');
+  t.same((await boot({ prefer: { 'store.v1': 'a' }, required: ['b'] })).seen, ['host', 'a', 'b'], 'a required plugin is never left out');
+  t.same((await boot({})).seen, ['host', 'a', 'b'], 'no preference: all boot');
+});
+
 t.test('init context: own config (validated), data dir, lookups, DI module', async (t) => {
   @injectable()
   class Impl {

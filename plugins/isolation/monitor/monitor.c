@@ -125,9 +125,9 @@ static void write_file(const char *name, const char *data, int durable) {
   rename(tmp, path);
 }
 
-/* exit.json is the record of an exit: durable. status.json only needs to be whole (rename):
- * after a power cut a stale "running" is read as "dead", which is the truth anyway. */
-static void write_atomic(const char *name, const char *data) { write_file(name, data, 1); }
+/* exit.json is the record of an exit: durable (unless the container is auto-removed).
+ * status.json only needs to be whole (rename): after a power cut a stale "running" is read as
+ * "dead", which is the truth anyway. */
 
 static char started_at[64], finished_at[64];
 static int last_exit = -1, last_oom, cur_pid;
@@ -882,7 +882,8 @@ int main(int argc, char **argv) {
       char ex[512];
       snprintf(ex, sizeof ex, "{\"exitCode\":%d,\"oomKilled\":%s,\"finishedAt\":\"%s\",\"startedAt\":\"%s\",\"restartCount\":%d}\n",
                last_exit, last_oom ? "true" : "false", finished_at, started_at, restart_count);
-      write_atomic("exit.json", ex);
+      /* durable, except for an auto-removed container (--rm): it is gone right after anyway */
+      write_file("exit.json", ex, !exit_cmd);
       /* A final exit releases the rootfs before it is recorded: whoever sees "exited" may remove
        * the container's snapshot while this process still deletes the runtime's state. */
       if (!again) {
