@@ -16,7 +16,7 @@
  * internal modules are compiled again in every isolate), so 3 layers on 2 cores share 2 workers.
  */
 import * as os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
 import { BerthError, type ErrorClass } from '../errors';
 import { workerEntry } from '../paths';
 import type { ApplyResult } from '../contracts/storage';
@@ -33,7 +33,8 @@ function workerScript(): { file: string | URL; eval: boolean } {
 
 export interface ThreadedUnpack { result: ApplyResult; diffId: string; size: number }
 
-interface PoolWorker { worker: Worker; jobs: Map<number, (m: FromApplyWorker | Error) => void> }
+/** `helps`: how many of `jobs` are file-writer jobs (they do not count as load when picking). */
+interface PoolWorker { worker: Worker; jobs: Map<number, (m: FromApplyWorker | Error) => void>; helps: number }
 const pool: PoolWorker[] = [];
 let nextJob = 1;
 
@@ -44,11 +45,32 @@ function poolSize(): number {
   return Math.max(1, Math.min(os.availableParallelism?.() ?? os.cpus().length, 4));
 }
 
+const load = (w: PoolWorker) => w.jobs.size - w.helps;
+
 function acquire(): PoolWorker {
-  let w = pool.length >= poolSize() ? pool.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a)) : undefined;
-  if (!w) {
+  let w = pool.length >= poolSize() ? pool.reduce((a, b) => (load(b) < load(a) ? b : a)) : undefined;
+  w ??= startWorker();
+  if (w.jobs.size === 0) w.worker.ref();
+  return w;
+}
+
+/**
+ * The file writer for a detached apply running on `w`: the least busy other pool worker (one
+ * is started when the pool may still grow), or undefined on one core. BERTH_APPLY_SPLIT=0: never.
+ */
+function acquireHelper(w: PoolWorker): PoolWorker | undefined {
+  if (process.env.BERTH_APPLY_SPLIT === '0') return undefined;
+  const others = pool.filter((p) => p !== w);
+  let h = others.length > 0 ? others.reduce((a, b) => (load(b) < load(a) ? b : a)) : undefined;
+  if (!h && pool.length < poolSize()) h = startWorker();
+  if (h && h.jobs.size === 0) h.worker.ref();
+  return h;
+}
+
+function startWorker(): PoolWorker {
+  {
     const script = workerScript();
-    const pw: PoolWorker = { worker: new Worker(script.file, { eval: script.eval }), jobs: new Map() };
+    const pw: PoolWorker = { worker: new Worker(script.file, { eval: script.eval }), jobs: new Map(), helps: 0 };
     const failAll = (e: Error) => {
       const i = pool.indexOf(pw);
       if (i >= 0) pool.splice(i, 1);
@@ -59,10 +81,8 @@ function acquire(): PoolWorker {
     pw.worker.on('error', (e) => failAll(e));
     pw.worker.on('exit', (code) => failAll(new Error(`apply worker exited (${code})`)));
     pool.push(pw);
-    w = pw;
+    return pw;
   }
-  if (w.jobs.size === 0) w.worker.ref();
-  return w;
 }
 
 function release(w: PoolWorker, id: number): void {
@@ -77,7 +97,22 @@ export function unpackThreaded(tar: NodeJS.ReadableStream, compression: Compress
   if (src.destroyed) return Promise.reject(src.errored ?? ERR_LAYER_CORRUPT('the layer stream closed before its end'));
   const w = acquire();
   const id = nextJob++;
-  const post = (m: ToApplyWorker, transfer?: ArrayBuffer[]) => w.worker.postMessage(m, transfer);
+  const post = (m: ToApplyWorker, transfer?: TransferListItem[]) => w.worker.postMessage(m, transfer);
+  // A detached apply gets a second worker as its file writer (apply.ts FileOffload): the
+  // parsing/hashing and the file-creation syscalls of one layer then use two cores.
+  let writerPort: import('node:worker_threads').MessagePort | undefined;
+  const helper = opts.detached && !opts.writer ? acquireHelper(w) : undefined;
+  if (helper) {
+    const hid = nextJob++;
+    const ch = new MessageChannel();
+    helper.helps++;
+    helper.jobs.set(hid, () => {
+      if (helper.jobs.delete(hid)) helper.helps--;
+      if (helper.jobs.size === 0) helper.worker.unref();
+    });
+    helper.worker.postMessage({ t: 'writer', id: hid, dir: targetDir, port: ch.port2 } satisfies ToApplyWorker, [ch.port2]);
+    writerPort = ch.port1;
+  }
   return new Promise<ThreadedUnpack>((resolve, reject) => {
     let inFlight = 0;
     let srcErr: unknown;
@@ -147,11 +182,12 @@ export function unpackThreaded(tar: NodeJS.ReadableStream, compression: Compress
         if (inFlight < IN_FLIGHT && !settled && srcErr === undefined) src.resume();
       } else if (m.t === 'done') {
         settle(srcErr, { result: m.result, diffId: m.diffId, size: m.size });
-      } else {
+      } else if (m.t === 'error') {
         settle(m.code && m.cls ? new BerthError(m.code, m.cls as ErrorClass, m.message) : ERR_LAYER_APPLY_FAILED(m.message));
       }
     });
-    post({ t: 'init', id, dir: targetDir, opts, compression });
+    if (writerPort) post({ t: 'init', id, dir: targetDir, opts: { ...opts, writer: writerPort }, compression }, [writerPort]);
+    else post({ t: 'init', id, dir: targetDir, opts, compression });
     src.on('data', onData);
     src.on('end', onEnd);
     src.on('error', onError);

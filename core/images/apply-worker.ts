@@ -6,9 +6,13 @@
  * Messages: see ToApplyWorker / FromApplyWorker. Every input chunk is acknowledged once the
  * decompressor has taken it (the main thread keeps at most a few MiB in flight).
  * Codecs: codecs.ts as configured by the environment (BERTH_CODECS, BERTH_ZSTD); the engine
- * config's measured choice is not forwarded (native when nothing forces WASM).
+ * config's measured choice is not forwarded (native when nothing forces WASM). Decoding stays in
+ * this worker (BERTH_DECODE_THREAD defaults to 0 here): the apply worker already is the thread
+ * off the main one, node:zlib inflates on libuv's pool anyway, and a nested WASM decode worker
+ * per apply worker costs an isolate start (~100 ms CPU) and a message hop per chunk on a machine
+ * the pull already keeps busy (record 030, session 3: −6 % wall on the big image).
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
 import { PassThrough } from 'node:stream';
 import type { ApplyOptions } from './apply';
 import type { Compression } from './manifest';
@@ -19,17 +23,23 @@ export type ToApplyWorker =
   | { t: 'init'; id: number; dir: string; opts: ApplyOptions; compression: Compression }
   | { t: 'data'; id: number; buf: ArrayBuffer }
   | { t: 'end'; id: number }
-  | { t: 'abort'; id: number; message: string };
+  | { t: 'abort'; id: number; message: string }
+  /** Serve as the file writer of another worker's detached apply into `dir` (apply.ts serveFileWriter). */
+  | { t: 'writer'; id: number; dir: string; port: MessagePort };
 
 /** Worker → main thread. */
 export type FromApplyWorker =
   | { t: 'ack'; id: number; n: number }
   | { t: 'done'; id: number; result: ApplyResult; diffId: string; size: number }
-  | { t: 'error'; id: number; code?: string; cls?: string; message: string };
+  | { t: 'error'; id: number; code?: string; cls?: string; message: string }
+  /** A `writer` job ended (its port closed). */
+  | { t: 'served'; id: number };
 
 interface Job { input: PassThrough; inputError?: Error }
 
 const port = parentPort;
+// A worker has its own copy of process.env: this changes nothing on the main thread.
+if (port) process.env.BERTH_DECODE_THREAD ??= '0';
 
 async function run(job: Job, dir: string, opts: ApplyOptions, compression: Compression): Promise<{ result: ApplyResult; diffId: string; size: number }> {
   const { applyLayer } = require('./apply') as typeof import('./apply');
@@ -41,6 +51,18 @@ async function run(job: Job, dir: string, opts: ApplyOptions, compression: Compr
 if (port) {
   const jobs = new Map<number, Job>();
   port.on('message', (m: ToApplyWorker) => {
+    if (m.t === 'writer') {
+      const { serveFileWriter } = require('./apply') as typeof import('./apply');
+      let served: Promise<unknown>;
+      try {
+        served = serveFileWriter(m.port, m.dir);
+      } catch {
+        m.port.close(); // the applier sees the port close and writes its files itself
+        served = Promise.resolve();
+      }
+      void served.then(() => port.postMessage({ t: 'served', id: m.id } satisfies FromApplyWorker));
+      return;
+    }
     if (m.t === 'init') {
       const job: Job = { input: new PassThrough({ highWaterMark: 1 << 20 }) };
       job.input.on('error', () => undefined);

@@ -36,6 +36,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { MessagePort } from 'node:worker_threads';
 import { BerthError, defineError } from '../errors';
 import type { ApplyResult } from '../contracts/storage';
 import {
@@ -74,6 +75,12 @@ export interface ApplyOptions {
   detached?: boolean;
   /** Set owners from the tar (default: when running as root). */
   ownership?: boolean;
+  /**
+   * Detached only: a port to a second thread running `serveFileWriter` on the same target. New
+   * regular files (up to OFFLOAD_MAX_FILE bytes) are then created there, in batches, while this
+   * thread goes on parsing (see FileOffload).
+   */
+  writer?: MessagePort;
 }
 
 interface TarHeader {
@@ -135,6 +142,201 @@ function patchPaxDecoder(): void {
   };
 }
 
+/** One regular file a FileOffload sends: its bytes are `len` bytes of the batch buffer, in order. */
+interface OffloadFile { rel: string; mode: number; atime: number; mtime: number; len: number; uid: number; gid: number; chown: boolean; chmod: boolean }
+/** Applier → file writer thread. */
+type ToFileWriter = { t: 'files'; files: OffloadFile[]; buf: ArrayBuffer };
+/** File writer thread → Applier: one answer per batch, in order. */
+type FromFileWriter = { t: 'ack' } | { t: 'error'; rel: string; message: string };
+
+const OFFLOAD_BATCH = 256 << 10;
+const OFFLOAD_BATCH_FILES = 48;
+export const OFFLOAD_MAX_FILE = 1 << 20;
+/**
+ * Batches sent and not yet answered: with more, the writer is busy (another layer's apply runs
+ * on it too) and files are written here. Two keep an idle writer fed without letting a busy one
+ * hold more than ~2 batches of this layer's files when it ends.
+ */
+const OFFLOAD_IN_FLIGHT = 2;
+
+/**
+ * The parsing side of a split detached apply: regular files are copied into batches (≤ 256 KiB,
+ * ≤ 48 files) that a second thread (`serveFileWriter`) creates with the same calls `file()` makes
+ * (open O_CREAT|O_EXCL|O_NOFOLLOW, write, fchown/fchmod when needed, futimes, close), so the
+ * syscalls of a many-small-files layer and its parsing/hashing run on two cores. Adaptive: a file
+ * is offloaded only while fewer than OFFLOAD_IN_FLIGHT batches wait at the writer (a busy writer —
+ * another layer's worker — does not hold this apply up: the file is then written here).
+ *
+ * Safety: only paths this apply has not created yet are offloaded, under parents this thread has
+ * made or checked to be real directories; every entry that would touch a path with a file
+ * pending at the writer — the file itself, one of its ancestors (a removal, a replacement), or
+ * a descendant (a directory over a pending file) — first waits until the writer has finished
+ * everything sent (`drain`), as does finish(). So the writer never acts on a path this thread
+ * changes, and nothing is removed or replaced while a write below it is pending.
+ */
+class FileOffload {
+  /** Files sent or batched, not yet written (rel → count). */
+  private readonly pending = new Map<string, number>();
+  /** Ancestor directories of pending files (rel → pending files below). */
+  private readonly under = new Map<string, number>();
+  private files: OffloadFile[] = [];
+  private buf: Buffer | undefined;
+  private used = 0;
+  /** Batches sent, oldest first: their files, released by the writer's answers. */
+  private readonly sent: Array<{ rels: string[] }> = [];
+  private waiters: Array<() => void> = [];
+  private err: Error | undefined;
+  private closed = false;
+  offloaded = 0;
+
+  constructor(private readonly port: MessagePort) {
+    port.on('message', (m: FromFileWriter) => {
+      const b = this.sent.shift();
+      if (b) {
+        for (const r of b.rels) this.release(r);
+      }
+      if (m.t === 'error') this.err ??= ERR_FSOPS_FAILED(`${JSON.stringify(m.rel)}: ${m.message} (file writer thread)`);
+      this.wake();
+    });
+    port.on('close', () => {
+      this.closed = true;
+      // Unanswered batches may not be written; with none, the files simply stay here.
+      if (this.sent.length > 0) this.err ??= ERR_FSOPS_FAILED('the file writer thread went away');
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  private track(rel: string, d: 1 | -1): void {
+    for (let i = rel.indexOf('/'); i > 0; i = rel.indexOf('/', i + 1)) {
+      const a = rel.slice(0, i);
+      const n = (this.under.get(a) ?? 0) + d;
+      if (n <= 0) this.under.delete(a);
+      else this.under.set(a, n);
+    }
+  }
+
+  private release(rel: string): void {
+    const n = (this.pending.get(rel) ?? 0) - 1;
+    if (n <= 0) this.pending.delete(rel);
+    else this.pending.set(rel, n);
+    this.track(rel, -1);
+  }
+
+  /** Whether a file of `size` bytes can go to the writer now. */
+  canTake(size: number): boolean {
+    return this.err === undefined && !this.closed && size <= OFFLOAD_MAX_FILE && this.sent.length < OFFLOAD_IN_FLIGHT;
+  }
+
+  /** Whether `rel`, one of its ancestors or one of its descendants has a file pending. */
+  conflicts(rel: string): boolean {
+    if (this.pending.size === 0) return false;
+    if (this.pending.has(rel) || this.under.has(rel)) return true;
+    for (let i = rel.indexOf('/'); i > 0; i = rel.indexOf('/', i + 1)) if (this.pending.has(rel.slice(0, i))) return true;
+    return false;
+  }
+
+  /** Makes room for `size` bytes in the current batch. */
+  begin(size: number): void {
+    if (this.buf && this.used + size > this.buf.length) this.flush();
+    this.buf ??= Buffer.allocUnsafe(Math.max(OFFLOAD_BATCH, size));
+  }
+
+  /** Appends file data to the current batch (after begin(size) with the file's size). */
+  copy(chunk: Buffer): void {
+    if (this.used + chunk.length > this.buf!.length) throw ERR_LAYER_CORRUPT('a tar entry is longer than its header says');
+    chunk.copy(this.buf!, this.used);
+    this.used += chunk.length;
+  }
+
+  add(f: OffloadFile): void {
+    this.files.push(f);
+    this.pending.set(f.rel, (this.pending.get(f.rel) ?? 0) + 1);
+    this.track(f.rel, 1);
+    this.offloaded++;
+    if (this.used >= OFFLOAD_BATCH || this.files.length >= OFFLOAD_BATCH_FILES) this.flush();
+  }
+
+  private flush(): void {
+    if (this.files.length === 0) return;
+    const buf = this.buf!;
+    const ab = (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength ? buf.buffer : buf.buffer.slice(buf.byteOffset, buf.byteOffset + this.used)) as ArrayBuffer;
+    const files = this.files;
+    this.sent.push({ rels: files.map((f) => f.rel) });
+    this.files = [];
+    this.buf = undefined;
+    this.used = 0;
+    if (this.closed) {
+      this.err ??= ERR_FSOPS_FAILED('the file writer thread went away');
+      return;
+    }
+    this.port.postMessage({ t: 'files', files, buf: ab } satisfies ToFileWriter, [ab]);
+  }
+
+  /** Sends the current batch and waits until the writer has answered every batch. */
+  async drain(): Promise<void> {
+    this.flush();
+    while (this.sent.length > 0 && !this.closed) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.err) throw this.err;
+  }
+
+  /** After the last drain (or on failure: waits for what was sent, never sends more). */
+  async close(): Promise<void> {
+    this.files = [];
+    this.buf = undefined;
+    this.used = 0;
+    while (this.sent.length > 0 && !this.closed) await new Promise<void>((r) => this.waiters.push(r));
+    this.closed = true;
+    this.port.close();
+  }
+}
+
+/**
+ * The writing side of a split detached apply (see FileOffload): creates the files of each batch
+ * under `targetDir`, answering each batch once it is written (or with the first error; later
+ * batches are then refused). Resolves with the number of files written when the port closes. Paths are relative, clean and new:
+ * anything else is refused (defence in depth: the sender checked them and owns the target).
+ */
+export function serveFileWriter(port: MessagePort, targetDir: string): Promise<number> {
+  const root = fs.realpathSync(targetDir);
+  if (root === '/') throw ERR_FSOPS_FAILED('refusing to write files onto /');
+  let failed: { rel: string; message: string } | undefined;
+  let written = 0;
+  return new Promise<number>((resolve) => {
+    port.on('close', () => resolve(written));
+    port.on('message', (m: ToFileWriter) => {
+      if (m.t !== 'files') return;
+      const buf = Buffer.from(m.buf);
+      let off = 0;
+      for (const f of m.files) {
+        if (failed) break;
+        let fd: number | undefined;
+        try {
+          if (f.rel === '' || f.rel.startsWith('/') || f.rel.includes('\0') || f.rel.split('/').some((c) => c === '' || c === '.' || c === '..')) throw new Error('not a clean relative path');
+          fd = fs.openSync(root + '/' + f.rel, OPEN_FLAGS, f.mode & 0o777);
+          let w = 0;
+          while (w < f.len) w += fs.writeSync(fd, buf, off + w, f.len - w);
+          if (f.chown) fs.fchownSync(fd, f.uid, f.gid);
+          if (f.chmod) fs.fchmodSync(fd, f.mode);
+          fs.futimesSync(fd, f.atime, f.mtime);
+          written++;
+        } catch (err) {
+          failed = { rel: f.rel, message: (err as Error).message };
+        } finally {
+          if (fd !== undefined) fs.closeSync(fd);
+        }
+        off += f.len;
+      }
+      port.postMessage((failed ? { t: 'error', ...failed } : { t: 'ack' }) satisfies FromFileWriter);
+    });
+  });
+}
+
 /** Deferred metadata for nodes the helper creates and for directories. */
 interface Meta { rel: string; uid: number; gid: number; mode: number; atime: number; mtime: number; isLink?: boolean }
 
@@ -159,10 +361,15 @@ class Applier {
    * a 0:0 file needs no fchown (one syscall less per file).
    */
   private readonly bornRootOwned: boolean;
+  /** A split apply (detached, with a writer thread). */
+  private readonly offload: FileOffload | undefined;
+  /** A split apply: every path an entry of this apply named (only those never named are offloaded). */
+  private readonly made = new Set<string>();
 
   constructor(private readonly root: string, private readonly opts: ApplyOptions) {
     this.ownership = opts.ownership ?? this.isRoot;
     this.bornRootOwned = opts.detached === true && process.geteuid?.() === 0 && process.getegid?.() === 0;
+    this.offload = opts.detached && opts.writer ? new FileOffload(opts.writer) : undefined;
     this.batch = new FsOpsBatch(root);
   }
 
@@ -219,6 +426,19 @@ class Applier {
       if (create && this.opts.whiteoutMode === 'delete') this.written.add(rel);
       if (this.known.has(rel)) continue;
       let st: fs.Stats | undefined;
+      if (create && this.opts.detached) {
+        // Detached: nothing is read from lower dirs, so a missing parent is made 0755 at once
+        // (mkdir(2) never follows a symlink at its last component: EEXIST on anything there,
+        // which is then lstat-ed as below). Saves the lstat (ENOENT) of every implicit directory.
+        try {
+          fs.mkdirSync(this.abs(rel), 0o755);
+          this.implicit.add(rel);
+          this.known.add(rel);
+          continue;
+        } catch (err) {
+          if (errno(err) !== 'EEXIST') throw this.io(err, what);
+        }
+      }
       try {
         st = fs.lstatSync(this.abs(rel));
       } catch (err) {
@@ -290,10 +510,22 @@ class Applier {
       if (wh.kind === 'meta') return;
       const dirComps = comps.slice(0, -1);
       const dir = dirComps.join('/');
+      const target = wh.kind === 'opaque' ? dir : dir === '' ? wh.target : `${dir}/${wh.target}`;
+      if (this.offload) {
+        if (this.offload.conflicts(target)) await this.offload.drain();
+        this.made.add(target);
+      }
       if (wh.kind === 'opaque') return this.opaqueDir(dirComps, dir, what);
       return this.whiteout(dirComps, dir, wh.target, what);
     }
     const rel = comps.join('/');
+    // A split apply: a path with a write pending at the writer (itself, above or below) waits.
+    let fresh = false;
+    if (this.offload && rel !== '') {
+      if (this.offload.conflicts(rel)) await this.offload.drain();
+      fresh = !this.made.has(rel) && !this.known.has(rel);
+      this.made.add(rel);
+    }
     const uid = paxId(h.pax, 'uid', h.uid ?? 0, what);
     const gid = paxId(h.pax, 'gid', h.gid ?? 0, what);
     const mode = (h.mode ?? 0o644) & 0o7777;
@@ -312,7 +544,8 @@ class Applier {
     switch (type) {
       case 'file':
       case 'contiguous-file':
-        await this.file(e, rel, abs, what, uid, gid, mode, atime, mtime);
+        if (fresh && this.offload!.canTake(h.size ?? 0)) await this.offloadFile(e, rel, h.size ?? 0, uid, gid, mode, atime, mtime);
+        else await this.file(e, rel, abs, what, uid, gid, mode, atime, mtime);
         break;
       case 'directory': {
         await drain(e);
@@ -349,7 +582,7 @@ class Applier {
         if (target.includes('\0')) throw ERR_LAYER_UNSAFE_PATH(JSON.stringify(what), 'symlink target contains a NUL byte');
         this.replaceWith(rel, what, () => fs.symlinkSync(target, abs));
         try {
-          if (this.ownership) fs.lchownSync(abs, uid, gid);
+          if (this.ownership && !(this.bornRootOwned && uid === 0 && gid === 0)) fs.lchownSync(abs, uid, gid);
           fs.lutimesSync(abs, atime, mtime);
         } catch (err) {
           throw this.io(err, what);
@@ -452,10 +685,27 @@ class Applier {
     }
   }
 
+  /** A split apply: the file's bytes go into the writer's batch; the writer creates it. */
+  private async offloadFile(e: Entry, rel: string, size: number, uid: number, gid: number, mode: number, atime: number, mtime: number): Promise<void> {
+    this.batch.cancel(rel, true);
+    this.forget(rel);
+    const off = this.offload!;
+    off.begin(size);
+    let len = 0;
+    for await (const chunk of e) {
+      off.copy(chunk);
+      len += chunk.length;
+    }
+    this.result.bytes += len;
+    const chown = this.ownership && !(this.bornRootOwned && uid === 0 && gid === 0);
+    off.add({ rel, mode, atime, mtime, len, uid, gid, chown, chmod: (mode & 0o7000) !== 0 || (mode & UMASK) !== 0 });
+  }
+
   private async hardlink(rel: string, abs: string, linkname: string, what: string): Promise<void> {
     const tcomps = cleanEntryPath(linkname, `${what} -> ${linkname}`);
     if (tcomps.length === 0) throw ERR_LAYER_BAD_LINK(JSON.stringify(what), JSON.stringify(linkname), 'is the layer root');
     const trel = tcomps.join('/');
+    if (this.offload?.conflicts(trel)) await this.offload.drain();
     if (trel === rel) throw ERR_LAYER_BAD_LINK(JSON.stringify(what), JSON.stringify(linkname), 'is the entry itself');
     // The target's parents must be real directories inside the root, like any write path.
     const present = this.parents(tcomps, `${what} -> ${linkname}`, this.opts.lowerDirs !== undefined && this.opts.lowerDirs.length > 0);
@@ -575,7 +825,18 @@ class Applier {
     walk(dir);
   }
 
+  /** A split apply: waits for the writer (every file written, or its error), then lets it go. */
+  async closeOffload(): Promise<void> {
+    if (!this.offload) return;
+    try {
+      await this.offload.drain();
+    } finally {
+      await this.offload.close();
+    }
+  }
+
   async finish(): Promise<void> {
+    await this.closeOffload();
     await this.batch.flush();
     for (const d of this.opaque) this.applyOpaque(d);
     try {
@@ -714,6 +975,8 @@ export async function applyLayer(tar: NodeJS.ReadableStream, targetDir: string, 
   } catch (err) {
     src.unpipe(ex as unknown as NodeJS.WritableStream);
     ex.destroy();
+    // The writer thread must be done before the caller removes the half-written target.
+    await ap.closeOffload().catch(() => undefined);
     // A failing source (network, digest check upstream) explains everything after it.
     if (srcErr !== undefined) throw srcErr;
     // Destroyed without an error: the caller learns the reason from our rejection, and no
