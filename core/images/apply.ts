@@ -167,18 +167,17 @@ const OFFLOAD_IN_FLIGHT = 2;
  * is offloaded only while fewer than OFFLOAD_IN_FLIGHT batches wait at the writer (a busy writer —
  * another layer's worker — does not hold this apply up: the file is then written here).
  *
- * Safety: only paths this apply has not created yet are offloaded, under parents this thread has
- * made or checked to be real directories; every entry that would touch a path with a file
- * pending at the writer — the file itself, one of its ancestors (a removal, a replacement), or
- * a descendant (a directory over a pending file) — first waits until the writer has finished
- * everything sent (`drain`), as does finish(). So the writer never acts on a path this thread
- * changes, and nothing is removed or replaced while a write below it is pending.
+ * Safety: only paths this apply has not named yet are offloaded (each at most once), under
+ * parents this thread has made or checked to be real directories (so they are known dirs); every
+ * entry that could touch a path with a file pending at the writer — the file itself, a known
+ * directory above pending files (a removal, a replacement), or a path below a pending file —
+ * first waits until the writer has finished everything sent (`drain`, see Applier.mayTouchPending),
+ * as does finish(). So the writer never acts on a path this thread changes, and nothing is
+ * removed or replaced while a write below it is pending.
  */
 class FileOffload {
-  /** Files sent or batched, not yet written (rel → count). */
-  private readonly pending = new Map<string, number>();
-  /** Ancestor directories of pending files (rel → pending files below). */
-  private readonly under = new Map<string, number>();
+  /** Files sent or batched, not yet written. */
+  readonly pending = new Set<string>();
   private files: OffloadFile[] = [];
   private buf: Buffer | undefined;
   private used = 0;
@@ -193,7 +192,7 @@ class FileOffload {
     port.on('message', (m: FromFileWriter) => {
       const b = this.sent.shift();
       if (b) {
-        for (const r of b.rels) this.release(r);
+        for (const r of b.rels) this.pending.delete(r);
       }
       if (m.t === 'error') this.err ??= ERR_FSOPS_FAILED(`${JSON.stringify(m.rel)}: ${m.message} (file writer thread)`);
       this.wake();
@@ -212,33 +211,9 @@ class FileOffload {
     for (const f of w) f();
   }
 
-  private track(rel: string, d: 1 | -1): void {
-    for (let i = rel.indexOf('/'); i > 0; i = rel.indexOf('/', i + 1)) {
-      const a = rel.slice(0, i);
-      const n = (this.under.get(a) ?? 0) + d;
-      if (n <= 0) this.under.delete(a);
-      else this.under.set(a, n);
-    }
-  }
-
-  private release(rel: string): void {
-    const n = (this.pending.get(rel) ?? 0) - 1;
-    if (n <= 0) this.pending.delete(rel);
-    else this.pending.set(rel, n);
-    this.track(rel, -1);
-  }
-
   /** Whether a file of `size` bytes can go to the writer now. */
   canTake(size: number): boolean {
     return this.err === undefined && !this.closed && size <= OFFLOAD_MAX_FILE && this.sent.length < OFFLOAD_IN_FLIGHT;
-  }
-
-  /** Whether `rel`, one of its ancestors or one of its descendants has a file pending. */
-  conflicts(rel: string): boolean {
-    if (this.pending.size === 0) return false;
-    if (this.pending.has(rel) || this.under.has(rel)) return true;
-    for (let i = rel.indexOf('/'); i > 0; i = rel.indexOf('/', i + 1)) if (this.pending.has(rel.slice(0, i))) return true;
-    return false;
   }
 
   /** Makes room for `size` bytes in the current batch. */
@@ -256,8 +231,7 @@ class FileOffload {
 
   add(f: OffloadFile): void {
     this.files.push(f);
-    this.pending.set(f.rel, (this.pending.get(f.rel) ?? 0) + 1);
-    this.track(f.rel, 1);
+    this.pending.add(f.rel);
     this.offloaded++;
     if (this.used >= OFFLOAD_BATCH || this.files.length >= OFFLOAD_BATCH_FILES) this.flush();
   }
@@ -512,7 +486,7 @@ class Applier {
       const dir = dirComps.join('/');
       const target = wh.kind === 'opaque' ? dir : dir === '' ? wh.target : `${dir}/${wh.target}`;
       if (this.offload) {
-        if (this.offload.conflicts(target)) await this.offload.drain();
+        if (this.mayTouchPending(target)) await this.offload.drain();
         this.made.add(target);
       }
       if (wh.kind === 'opaque') return this.opaqueDir(dirComps, dir, what);
@@ -522,7 +496,7 @@ class Applier {
     // A split apply: a path with a write pending at the writer (itself, above or below) waits.
     let fresh = false;
     if (this.offload && rel !== '') {
-      if (this.offload.conflicts(rel)) await this.offload.drain();
+      if (this.mayTouchPending(rel)) await this.offload.drain();
       fresh = !this.made.has(rel) && !this.known.has(rel);
       this.made.add(rel);
     }
@@ -705,7 +679,7 @@ class Applier {
     const tcomps = cleanEntryPath(linkname, `${what} -> ${linkname}`);
     if (tcomps.length === 0) throw ERR_LAYER_BAD_LINK(JSON.stringify(what), JSON.stringify(linkname), 'is the layer root');
     const trel = tcomps.join('/');
-    if (this.offload?.conflicts(trel)) await this.offload.drain();
+    if (this.offload && this.mayTouchPending(trel)) await this.offload.drain();
     if (trel === rel) throw ERR_LAYER_BAD_LINK(JSON.stringify(what), JSON.stringify(linkname), 'is the entry itself');
     // The target's parents must be real directories inside the root, like any write path.
     const present = this.parents(tcomps, `${what} -> ${linkname}`, this.opts.lowerDirs !== undefined && this.opts.lowerDirs.length > 0);
@@ -823,6 +797,22 @@ class Applier {
     const st = this.stillSafe(dir);
     if (!st || !st.isDirectory()) return;
     walk(dir);
+  }
+
+  /**
+   * A split apply: whether an entry at `rel` could touch a file pending at the writer — `rel`
+   * itself, a file below it (pending files only ever lie below known directories: their parents
+   * went through parents(), and a known directory is only removed by an entry at its own path),
+   * or a pending file above it (none when the parent is a known directory).
+   */
+  private mayTouchPending(rel: string): boolean {
+    const pending = this.offload!.pending;
+    if (pending.size === 0) return false;
+    if (pending.has(rel) || this.known.has(rel)) return true;
+    const slash = rel.lastIndexOf('/');
+    if (slash < 0 || this.known.has(rel.slice(0, slash))) return false;
+    for (let i = rel.indexOf('/'); i > 0; i = rel.indexOf('/', i + 1)) if (pending.has(rel.slice(0, i))) return true;
+    return false;
   }
 
   /** A split apply: waits for the writer (every file written, or its error), then lets it go. */
