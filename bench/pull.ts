@@ -15,8 +15,17 @@
  *   `berth info` initialises the fresh root as a running daemon is initialised; `docker rmi
  *   -f`, `podman rmi -f`, `rm -rf`), then `sync`, then the timed command (whole-process wall
  *   time from spawn to exit; the removal is not timed). Registry blobs are served from the page
- *   cache for everyone (warm after the push).
+ *   cache for everyone (warm after the push). BENCH_DROP_CACHES=1 also drops the page cache
+ *   (`echo 3 > /proc/sys/vm/drop_caches`, after the sync) before every timed run, for every
+ *   contender alike: then the registry reads the blobs from disk and every binary starts cold.
  * - contenders alternate run by run (round r starts at contender r mod n).
+ * - reported: per contender the median, min and max of the runs (≥ 7 by default) and every run;
+ *   berth's ratio to each other contender as the ratio of the medians and, less sensitive to the
+ *   other engineers' load drifting between rounds, the median of the per-round ratios; the load
+ *   average before, after and at every run; the median CPU time of each contender's runs (the
+ *   CLI process with its threads and children, plus dockerd's and its containerd's for docker:
+ *   on this shared 2-core machine a pull is mostly CPU-bound). The table is also written to
+ *   bench/results/pull-<date>.md (BENCH_RESULTS=0: not).
  * - dockerd (Debian's 20.10) is started for the bench only: its own data root, exec root, pid
  *   file and socket under BENCH_DIR, `--iptables=false --ip6tables=false --bridge=none
  *   --ip-forward=false`, storage overlay2; a loopback registry is insecure for dockerd by default.
@@ -27,13 +36,14 @@
  *   docker0 link, that `iptables -S` is unchanged and that no mount is left under BENCH_DIR.
  * A contender that cannot run here is reported with its error and skipped; the rest goes on.
  *
- * Environment: BENCH_RUNS (default 5), BENCH_ONLY=berth,docker,podman,skopeo,tar (subset),
+ * Environment: BENCH_RUNS (default 7), BENCH_ONLY=berth,docker,podman,skopeo,tar (subset),
  * BENCH_DRIVER (berth storage driver, default overlay), BENCH_BERTH (berth command, default
  * `node bin/berth`), BENCH_DIR, BENCH_KEEP_IMAGE. NODE_EXTRA_CA_CERTS is unset for every child
  * (it costs each Node start ~30 ms on this host).
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startRegistry, type TestRegistry } from '../test/helpers/registry';
@@ -42,7 +52,8 @@ import { startDockerd, type PrivateDockerd } from '../test/helpers/dockerd';
 const REPO = join(__dirname, '..');
 const BENCH = process.env.BENCH_DIR ?? '/var/lib/berth-bench';
 const IMAGE = join(BENCH, 'image');
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const DROP_CACHES = process.env.BENCH_DROP_CACHES === '1';
 const ONLY = (process.env.BENCH_ONLY ?? 'berth,docker,podman,skopeo,tar').split(',').map((s) => s.trim()).filter(Boolean);
 const DRIVER = process.env.BENCH_DRIVER ?? 'overlay';
 const KEEP_IMAGE = process.env.BENCH_KEEP_IMAGE === '1';
@@ -119,6 +130,11 @@ function buildBig(): void {
   fs.rmSync(work, { recursive: true, force: true });
 }
 
+function gitHead(): string {
+  const r = spawnSync('git', ['-C', REPO, 'describe', '--always', '--dirty'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  return r.status === 0 ? r.stdout.toString().trim() : 'unknown';
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const sh = (file: string, args: string[], env: NodeJS.ProcessEnv = ENV): SpawnSyncReturns<Buffer> => spawnSync(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -143,8 +159,24 @@ function unmountUnder(dir: string): void {
   for (const m of mountsUnder(dir)) sh('umount', ['-l', m]);
 }
 
-/** One contender: `prepare` drops the previous copy (untimed), `pull` is timed. */
-interface Contender { name: string; label: string; prepare(): void; pull(): void; check?(): void; teardown?(): void }
+/**
+ * One contender: `prepare` drops the previous copy (untimed), `pull` is timed. `daemons`: pids
+ * whose CPU time (with their reaped children: unpigz, docker-untar…) counts for the contender.
+ */
+interface Contender { name: string; label: string; prepare(): void; pull(): void; check?(): void; teardown?(): void; daemons?(): number[] }
+
+const TICK = 100; // USER_HZ on Linux
+/** CPU seconds of `pid` (`self`: the bench's reaped children, i.e. the timed CLI processes). */
+function cpuOf(pid: number | 'self'): number {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number);
+    // utime stime cutime cstime are fields 14–17 (1-based), i.e. 11–14 after the comm.
+    return pid === 'self' ? (f[13]! + f[14]!) / TICK : (f[11]! + f[12]! + f[13]! + f[14]!) / TICK;
+  } catch {
+    return 0;
+  }
+}
 
 function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: PrivateDockerd | undefined): Contender[] {
   const ref = `${reg.host}/big:latest`;
@@ -176,6 +208,13 @@ function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: PrivateDoc
     out.push({
       name: 'docker', label: 'docker pull (dockerd 20.10, overlay2)',
       prepare: () => void sh(docker!, [...h, 'rmi', '-f', ref], dockerd.env),
+      daemons: () => ['dockerd.pid', 'run/containerd/containerd.pid'].map((f) => {
+        try {
+          return Number(fs.readFileSync(join(BENCH, 'docker', f), 'utf8').trim());
+        } catch {
+          return 0;
+        }
+      }).filter((x) => x > 0),
       pull: () => must(sh(docker!, [...h, 'pull', '-q', ref], dockerd.env), 'docker pull'),
       check: () => must(sh(docker!, [...h, 'image', 'inspect', ref], dockerd.env), 'docker image inspect'),
     });
@@ -303,6 +342,11 @@ async function main(): Promise<void> {
     }
     list.push(...contenders(reg, layerBlobs, dockerd));
     const times = new Map<string, number[]>(list.map((c) => [c.name, []]));
+    /** CPU seconds of each timed run: the CLI process (all threads, its children) plus the contender's daemons. */
+    const cpus = new Map<string, number[]>(list.map((c) => [c.name, []]));
+    /** Per round: contender → seconds (for the paired ratios), and the 1-minute load at each run. */
+    const rounds: Array<Map<string, number>> = [];
+    const loads: number[] = [];
     // A first, untimed probe of each contender: one that cannot run here is dropped with its reason.
     for (const c of [...list]) {
       try {
@@ -316,33 +360,58 @@ async function main(): Promise<void> {
     }
     const load0 = loadavg();
     for (let r = 0; r < RUNS; r++) {
+      const round = new Map<string, number>();
+      rounds.push(round);
       for (let k = 0; k < list.length; k++) {
         const c = list[(r + k) % list.length]!;
         c.prepare();
         spawnSync('sync');
+        if (DROP_CACHES) fs.writeFileSync('/proc/sys/vm/drop_caches', '3\n');
+        loads.push(loadavg()[0]!);
+        const pids = c.daemons?.() ?? [];
+        const cpu0 = cpuOf('self') + pids.reduce((a, p) => a + cpuOf(p), 0);
         const t0 = process.hrtime.bigint();
         c.pull();
-        times.get(c.name)!.push(Number(process.hrtime.bigint() - t0) / 1e9);
+        const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+        cpus.get(c.name)!.push(cpuOf('self') + pids.reduce((a, p) => a + cpuOf(p), 0) - cpu0);
+        times.get(c.name)!.push(secs);
+        round.set(c.name, secs);
         c.check?.();
       }
     }
     const load1 = loadavg();
-    console.log('');
-    console.log('| contender | median s | min | max | runs |');
-    console.log('|---|---|---|---|---|');
+    const out: string[] = [];
+    const say = (line: string) => {
+      out.push(line);
+      console.log(line);
+    };
+    say('');
+    say('| contender | median s | min | max | runs (in order) | CPU s, median |');
+    say('|---|---|---|---|---|---|');
     const med = new Map<string, number>();
     for (const c of list) {
       const xs = times.get(c.name)!;
       med.set(c.name, median(xs));
-      console.log(`| ${c.label} | ${median(xs).toFixed(3)} | ${Math.min(...xs).toFixed(3)} | ${Math.max(...xs).toFixed(3)} | ${xs.map((x) => x.toFixed(2)).join(' ')} |`);
+      say(`| ${c.label} | ${median(xs).toFixed(3)} | ${Math.min(...xs).toFixed(3)} | ${Math.max(...xs).toFixed(3)} | ${xs.map((x) => x.toFixed(2)).join(' ')} | ${median(cpus.get(c.name)!).toFixed(2)} |`);
     }
     const b = med.get('berth');
     if (b !== undefined) {
       const ratio = (n: string) => (med.has(n) ? (b / med.get(n)!).toFixed(3) : 'n/a');
-      console.log(`\nberth/docker = ${ratio('docker')} (target <= 0.35, aim 0.25); berth/podman = ${ratio('podman')}; berth/skopeo = ${ratio('skopeo')}; berth/tar floor = ${ratio('tar')}`);
+      const paired = (n: string) => (med.has(n) ? median(rounds.map((r) => r.get('berth')! / r.get(n)!)).toFixed(3) : 'n/a');
+      say('');
+      say(`berth/docker = ${ratio('docker')} (ratio of medians; target <= 0.35, aim 0.25), median of per-round ratios ${paired('docker')}; berth/podman = ${ratio('podman')}; berth/skopeo = ${ratio('skopeo')}; berth/tar floor = ${ratio('tar')}`);
     }
-    for (const s of skipped) console.log(`skipped ${s}`);
-    console.log(`load average: before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${load1.map((x) => x.toFixed(2)).join(' ')}`);
+    for (const s of skipped) say(`skipped ${s}`);
+    say(`load average: before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${load1.map((x) => x.toFixed(2)).join(' ')}; 1-min load at each run ${loads.map((x) => x.toFixed(1)).join(' ')}`);
+    if (process.env.BENCH_RESULTS !== '0') {
+      const date = new Date().toISOString().replace(/:/g, '-').replace(/\..*/, '');
+      const file = join(REPO, 'bench', 'results', `pull-${date}.md`);
+      fs.mkdirSync(dirname(file), { recursive: true });
+      const cmd = `BENCH_RUNS=${RUNS} BENCH_ONLY=${ONLY.join(',')} BENCH_DRIVER=${DRIVER}${DROP_CACHES ? ' BENCH_DROP_CACHES=1' : ''} bench/pull.ts`;
+      const head = [`# bench/pull.ts, ${new Date().toISOString()}`, '', `${cmd}; image ${ref}, ${manifest.layers.length} layers, ${(compressed / 1e6).toFixed(1)} MB compressed; ${RUNS} cold runs each, alternating; git ${gitHead()}; ${os.cpus().length} CPUs`];
+      fs.writeFileSync(file, [...head, ...out, ''].join('\n'));
+      console.log(`written to ${file}`);
+    }
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
