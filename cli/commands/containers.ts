@@ -265,6 +265,8 @@ function startFailureCode(e: unknown): number {
   return d?.exitCode && [125, 126, 127].includes(d.exitCode) ? d.exitCode : 125;
 }
 
+const ignoreSignal = (): void => undefined;
+
 /**
  * Attached session over the monitor's socket: output to our stdout/stderr, stdin (raw mode for
  * a TTY, with the detach keys caught here), window size. Resolves with the exit code, or
@@ -285,7 +287,13 @@ function session(ctx: CliContext, client: AttachClient, o: { tty: boolean; stdin
         stdin.pause();
       }
       process.removeListener('SIGWINCH', onWinch);
-      for (const s of SIGS) process.removeListener(s, onSig);
+      // The forwarded signals stay caught until the CLI exits: once the container is gone there
+      // is nothing to forward them to, but a late one (the same ctrl-c again, a supervisor's
+      // TERM) must not kill the CLI while it removes a --rm container (Docker's CLI behaves so).
+      for (const s of SIGS) {
+        process.removeListener(s, onSig);
+        process.on(s, ignoreSignal);
+      }
     };
     const scanner = o.tty ? DetachScanner.parse(o.detachKeys) : undefined;
     const onData = (d: Buffer) => {

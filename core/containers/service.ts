@@ -27,7 +27,7 @@
  */
 import { mark } from '../trace';
 import { mkdir, rm, readdir, rmdir } from 'node:fs/promises';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname as hostHostname } from 'node:os';
 import type { Engine } from '../engine';
@@ -640,22 +640,13 @@ export class ContainerService {
     if (backend) await backend.delete(rec.id, true);
     mark('remove: backend deleted');
     await unmountIfMounted(rootfs);
-    // The container dir is renamed out of the way first: a monitor still finishing (it is not
-    // waited for after a recorded exit) then finds no `rm-claimed` to take over and runs no exit
-    // command, instead of claiming the removal in the middle of ours. A crash after the rename
-    // leaves a directory no record owns, which `system prune` removes. The dir is a dozen small
-    // files (its rootfs mount point is empty once unmounted): synchronous calls beat one
-    // thread-pool round trip per entry.
+    // The container dir goes to the root's trash (a rename; a detached `rm -rf` frees the bytes
+    // after the command, see core/store/trash.ts). Renamed first, a monitor still finishing (it is
+    // not waited for after a recorded exit) finds no `rm-claimed` to take over and runs no exit
+    // command, instead of claiming the removal in the middle of ours.
     const dropFiles = async () => {
-      const gone = `${dir}.rm-${process.pid}`;
-      let target = dir;
-      try {
-        renameSync(dir, gone);
-        target = gone;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      }
-      rmSync(target, { recursive: true, force: true, maxRetries: 3, retryDelay: 20 });
+      const { trash } = require('../store/trash') as typeof import('../store/trash');
+      trash(this.engine.root, dir);
     };
     await Promise.all([snapshotGone ?? dropSnapshot(), removeCgroups(this.engine, rec.id), dropFiles()]);
     mark('remove: snapshot, cgroups, files gone');
@@ -1037,6 +1028,9 @@ async function prune(engine: Engine, opts: PruneOptions): Promise<PruneResult> {
     await rm(`${engine.root}/containers/${d}`, { recursive: true, force: true });
     res.removed.push(d);
   }
+  // what a killed process left in the trash before its background remover ran
+  const { emptyTrash, trashDir } = require('../store/trash') as typeof import('../store/trash');
+  if (emptyTrash(engine.root) > 0) res.removed.push(trashDir(engine.root));
   // names whose container is gone
   const meta = engine.metadata;
   for (const { key, value } of await meta.list<string>(NAMES_BUCKET).catch(() => [])) {
