@@ -187,6 +187,9 @@ async function main(): Promise<void> {
 
     // memory
     sh(berth('rm', '-f', ociId, nsId));
+    // Removed containers' directories are freed by a detached `rm -rf` of the root's trash
+    // (core/store/trash.ts): transient, not resident; let it finish before sampling.
+    spawnSync('sleep', ['0.5']);
     const idle = berthRss(root);
     const ids: string[] = [];
     for (let k = 0; k < 10; k++) ids.push(sh(berth('run', '-d', 'bb', 'sleep', '1000')));
