@@ -38,7 +38,8 @@
  *
  * Environment: BENCH_RUNS (default 7), BENCH_ONLY=berth,docker,podman,skopeo,tar (subset),
  * BENCH_DRIVER (berth storage driver, default overlay), BENCH_BERTH (berth command, default
- * `node bin/berth`), BENCH_DIR, BENCH_KEEP_IMAGE. NODE_EXTRA_CA_CERTS is unset for every child
+ * `node bin/berth`), BENCH_BERTH_BASE (a second berth command, e.g. a build of the previous
+ * commit, run as one more contender `base` with its own root: before/after in the same run), BENCH_DIR, BENCH_KEEP_IMAGE. NODE_EXTRA_CA_CERTS is unset for every child
  * (it costs each Node start ~30 ms on this host).
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -181,13 +182,12 @@ function cpuOf(pid: number | 'self'): number {
 function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: PrivateDockerd | undefined): Contender[] {
   const ref = `${reg.host}/big:latest`;
   const out: Contender[] = [];
-  const berthCmd = process.env.BENCH_BERTH ? process.env.BENCH_BERTH.split(' ') : [process.execPath, join(REPO, 'bin/berth')];
-  const root = join(BENCH, 'berth', 'root');
-  const cfg = join(BENCH, 'berth', 'config.yaml');
-  const berth = (args: string[]) => sh(berthCmd[0]!, [...berthCmd.slice(1), '--root', root, '--config', cfg, ...args]);
-  if (ONLY.includes('berth')) {
-    out.push({
-      name: 'berth', label: `berth pull (${DRIVER})`,
+  const berthContender = (name: string, label: string, command: string[]): Contender => {
+    const root = join(BENCH, name, 'root');
+    const cfg = join(BENCH, name, 'config.yaml');
+    const berth = (args: string[]) => sh(command[0]!, [...command.slice(1), '--root', root, '--config', cfg, ...args]);
+    return {
+      name, label,
       prepare() {
         fs.mkdirSync(dirname(cfg), { recursive: true });
         fs.writeFileSync(cfg, `storage-driver: ${DRIVER}\n`);
@@ -199,10 +199,16 @@ function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: PrivateDoc
         // self-benchmark (≈ 0.2 s, once per root) that a first pull would otherwise pay.
         must(berth(['info']), 'berth info');
       },
-      pull: () => must(berth(['pull', '-q', ref]), 'berth pull'),
-      check: () => must(berth(['image', 'inspect', ref]), 'berth image inspect'),
-    });
+      pull: () => must(berth(['pull', '-q', ref]), `${name} pull`),
+      check: () => must(berth(['image', 'inspect', ref]), `${name} image inspect`),
+    };
+  };
+  if (ONLY.includes('berth')) {
+    const cmd = process.env.BENCH_BERTH ? process.env.BENCH_BERTH.split(' ') : [process.execPath, join(REPO, 'bin/berth')];
+    out.push(berthContender('berth', `berth pull (${DRIVER})`, cmd));
   }
+  // Another berth build (e.g. the previous commit's, built elsewhere) in the same run: before/after.
+  if (process.env.BENCH_BERTH_BASE) out.push(berthContender('base', `berth pull, base build (${DRIVER})`, process.env.BENCH_BERTH_BASE.split(' ')));
   if (ONLY.includes('docker') && dockerd) {
     const [docker, ...h] = dockerd.cli;
     out.push({
@@ -400,6 +406,7 @@ async function main(): Promise<void> {
       const paired = (n: string) => (med.has(n) ? median(rounds.map((r) => r.get('berth')! / r.get(n)!)).toFixed(3) : 'n/a');
       say('');
       say(`berth/docker = ${ratio('docker')} (ratio of medians; target <= 0.35, aim 0.25), median of per-round ratios ${paired('docker')}; berth/podman = ${ratio('podman')}; berth/skopeo = ${ratio('skopeo')}; berth/tar floor = ${ratio('tar')}`);
+      if (med.has('base')) say(`berth/base build = ${ratio('base')} (median of per-round ratios ${paired('base')}); base/docker = ${med.has('docker') ? (med.get('base')! / med.get('docker')!).toFixed(3) : 'n/a'}`);
     }
     for (const s of skipped) say(`skipped ${s}`);
     say(`load average: before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${load1.map((x) => x.toFixed(2)).join(' ')}; 1-min load at each run ${loads.map((x) => x.toFixed(1)).join(' ')}`);
@@ -407,7 +414,7 @@ async function main(): Promise<void> {
       const date = new Date().toISOString().replace(/:/g, '-').replace(/\..*/, '');
       const file = join(REPO, 'bench', 'results', `pull-${date}.md`);
       fs.mkdirSync(dirname(file), { recursive: true });
-      const cmd = `BENCH_RUNS=${RUNS} BENCH_ONLY=${ONLY.join(',')} BENCH_DRIVER=${DRIVER}${DROP_CACHES ? ' BENCH_DROP_CACHES=1' : ''} bench/pull.ts`;
+      const cmd = `BENCH_RUNS=${RUNS} BENCH_ONLY=${ONLY.join(',')} BENCH_DRIVER=${DRIVER}${DROP_CACHES ? ' BENCH_DROP_CACHES=1' : ''}${process.env.BENCH_BERTH_BASE ? ` BENCH_BERTH_BASE="${process.env.BENCH_BERTH_BASE}"` : ''} bench/pull.ts`;
       const head = [`# bench/pull.ts, ${new Date().toISOString()}`, '', `${cmd}; image ${ref}, ${manifest.layers.length} layers, ${(compressed / 1e6).toFixed(1)} MB compressed; ${RUNS} cold runs each, alternating; git ${gitHead()}; ${os.cpus().length} CPUs`];
       fs.writeFileSync(file, [...head, ...out, ''].join('\n'));
       console.log(`written to ${file}`);
