@@ -469,7 +469,7 @@ export class ContainerService {
       dir, oci, tty: c.Tty, stdin: c.OpenStdin, logPath: this.logPath(rec.id), restart: restartString(hc.RestartPolicy),
       attachName: attachName(this.engine.root, rec.id), oomFile,
       events: { file: this.engine.events.file, name: rec.name, image: rec.image },
-      ...(mount ? { rootfs: { type: mount.type, source: mount.source, options: mount.options } } : {}),
+      ...(mount ? { rootfs: { type: mount.type, source: mount.source, options: rootfsOptions(mount, hc, features.kernel) } } : {}),
       ...(userns && mount?.type === 'overlay' ? { idmap: { hostId: userns.hostId, size: userns.size } } : {}),
     };
     if (hc.AutoRemove) spec.exitCommand = this.selfCommand(['rm', '-f', rec.id]);
@@ -876,6 +876,19 @@ function usernsRange(engine: Engine): { hostId: number; size: number } {
   const v = (engine.config as unknown as Record<string, unknown>)['userns-remap'];
   const m = typeof v === 'string' ? /^(\d+):(\d+)$/.exec(v) : null;
   return m ? { hostId: Number(m[1]), size: Number(m[2]) } : { hostId: 100000, size: 65536 };
+}
+
+/**
+ * The rootfs mount's options. A `--rm` container's overlay is mounted `volatile` (Linux ≥ 5.10,
+ * as Podman does for --rm): overlayfs then never syncs the upper filesystem — without it the
+ * unmount at the container's exit runs syncfs on the whole filesystem under the state root,
+ * which on a busy disk cost the exit 10–25 ms. A crash loses nothing that was meant to outlive
+ * the container.
+ */
+function rootfsOptions(m: Mount, hc: HostConfig, kernel: string): string[] {
+  if (!hc.AutoRemove || m.type !== 'overlay' || m.options.includes('volatile')) return m.options;
+  const [major = 0, minor = 0] = kernel.split(/[.-]/).map(Number);
+  return major > 5 || (major === 5 && minor >= 10) ? [...m.options, 'volatile'] : m.options;
 }
 
 /**
