@@ -26,7 +26,7 @@ import { createGunzip, createSha256, createZstdDecompress, createThreadedDecompr
 import type { Hasher } from '../wasm/src/index';
 import { instantiate } from '../wasm/src/loader';
 import type { StreamDecoderExports } from '../wasm/src/decoder';
-import { hostCpus, ownLoad } from '../wasm/src/thread';
+import { cpuPressure10, hostCpus, ownLoad } from '../wasm/src/thread';
 import { decompressor as codecsDecompressor, decodeThreadPlan, HashingStream } from '../core/images/codecs';
 
 /** The module's own loop: input copied in 1 MiB pieces, output left in WASM memory (no copy, no CRC). */
@@ -307,7 +307,7 @@ async function main(): Promise<void> {
     const d = codecsDecompressor(kind, sizeHint);
     if (saved === undefined) delete process.env.BERTH_DECODE_THREAD;
     else process.env.BERTH_DECODE_THREAD = saved;
-    const load = `load ${os.loadavg()[0]!.toFixed(1)}, own ${ownLoad().toFixed(1)}`;
+    const load = `load ${os.loadavg()[0]!.toFixed(1)}, own ${ownLoad().toFixed(1)}, cpu pressure ${cpuPressure10() ?? '-'} %`;
     return feed(d, input, hashingStream).then(() => {
       if (force) return;
       const list = autoChoice.get(kind) ?? [];

@@ -117,7 +117,8 @@ export function sha256Hasher(): ImageHasher {
 
 /**
  * How large layers are decoded: `thread` is 'auto' (on a worker thread when it is worth it: 2+
- * CPUs, other processes' load below twice their number, see wasm/src/thread.ts `freeCore`), from
+ * CPUs, other processes' load below twice their number or a calm last 10 s of CPU pressure, see
+ * wasm/src/thread.ts `freeCore`), from
  * `threshold` compressed bytes (undefined: the adaptive default, 1 MiB with an idle worker, else
  * 16 MiB). `BERTH_DECODE_THREAD=0` never uses a worker, `=1` always does (every size).
  */

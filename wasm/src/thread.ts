@@ -340,8 +340,9 @@ export function ownLoad(): number {
 
 /**
  * Whether a worker thread is worth it: two or more CPUs, and the load of other processes (the
- * 1-minute load average minus this process's share) below twice their number. On this 2-core
- * host (bench/README-wasm.md) the worker won the pull pipeline by 45–65 % with others' load
+ * 1-minute load average minus this process's share) below twice their number, or the CPU
+ * pressure of the last 10 s low (`cpuPressure10() < CALM_PRESSURE`: the load average lags).
+ * On this 2-core host (bench/README-wasm.md) the worker won the pull pipeline by 45–65 % with others' load
  * around 2–4, was even around 6 (zstd won, gzip lost) and lost at 8–9: the scheduler then gives
  * two threads little more than one, and the worker's extra CPU per MB (messages, copies, data
  * crossing cores) is no longer won back.
@@ -350,7 +351,28 @@ export function freeCore(): boolean {
   const cpus = hostCpus();
   if (cpus < 2) return false;
   const others = (os.loadavg()[0] ?? 0) - ownLoad();
-  return others < 2 * cpus;
+  if (others < 2 * cpus) return true;
+  // The load average trails a burst that ended by a minute (bench/README-wasm.md, 10:28: host
+  // 99 % idle, load average still 7.5, in-thread chosen and 30 % lost): the kernel's CPU pressure
+  // over the last 10 s, when it says runnable tasks rarely waited, overrules it.
+  const some = cpuPressure10();
+  return some !== undefined && some < CALM_PRESSURE;
+}
+
+/** `some avg10` of /proc/pressure/cpu below this (percent of the last 10 s): the host is calm. */
+export const CALM_PRESSURE = 25;
+
+/**
+ * Percent of the last 10 s in which some runnable task waited for a CPU (Linux PSI,
+ * /proc/pressure/cpu `some avg10`); undefined where the kernel does not provide it.
+ */
+export function cpuPressure10(): number | undefined {
+  try {
+    const m = /some avg10=([\d.]+)/.exec(fs.readFileSync('/proc/pressure/cpu', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function localDecoder(kind: ThreadWorkerData['kind'], opts: ThreadedOptions): Transform {
