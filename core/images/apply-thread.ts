@@ -12,8 +12,12 @@
  * the source is destroyed on any other failure. Input is copied into 1 MiB transferred batches;
  * at most IN_FLIGHT bytes wait in the worker per layer.
  * Workers: a pool of at most one per core (max 4), started on demand and kept (unref'd while
- * idle); a layer goes to the least busy one. A worker start costs ~150–250 ms of CPU (Node's
+ * idle); a layer goes to the least busy one. A worker start costs ~50–250 ms of CPU (Node's
  * internal modules are compiled again in every isolate), so 3 layers on 2 cores share 2 workers.
+ * Split apply: a detached layer also gets another pool worker as its file writer (apply.ts
+ * FileOffload / serveFileWriter, over a MessageChannel), so one many-files layer uses two cores
+ * when the rest of the pull leaves one idle; writer jobs do not count as load when a layer picks
+ * its worker. BERTH_APPLY_SPLIT=0 turns it off.
  */
 import * as os from 'node:os';
 import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
