@@ -645,8 +645,8 @@ export class ContainerService {
     // not waited for after a recorded exit) finds no `rm-claimed` to take over and runs no exit
     // command, instead of claiming the removal in the middle of ours.
     const dropFiles = async () => {
-      const { trash } = require('../store/trash') as typeof import('../store/trash');
-      trash(this.engine.root, dir);
+      const { trash, trashDir } = require('../store/trash') as typeof import('../store/trash');
+      trash(trashDir(this.engine.root), dir);
     };
     await Promise.all([snapshotGone ?? dropSnapshot(), removeCgroups(this.engine, rec.id), dropFiles()]);
     mark('remove: snapshot, cgroups, files gone');
@@ -1043,7 +1043,7 @@ async function prune(engine: Engine, opts: PruneOptions): Promise<PruneResult> {
   }
   // what a killed process left in the trash before its background remover ran
   const { emptyTrash, trashDir } = require('../store/trash') as typeof import('../store/trash');
-  if (emptyTrash(engine.root) > 0) res.removed.push(trashDir(engine.root));
+  if (emptyTrash(trashDir(engine.root)) > 0) res.removed.push(trashDir(engine.root));
   // names whose container is gone
   const meta = engine.metadata;
   for (const { key, value } of await meta.list<string>(NAMES_BUCKET).catch(() => [])) {

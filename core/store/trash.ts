@@ -1,6 +1,7 @@
 /**
- * Deferred deletion: a directory tree that is already unreachable is moved into the state root's
- * trash and deleted by a detached `rm -rf` after the command has moved on.
+ * Deferred deletion: a directory tree that is already unreachable is moved into a trash
+ * directory (the state root's `trash/`, or a plugin's own) and deleted by a detached `rm -rf`
+ * after the command has moved on.
  *
  * Why. On this kind of host (ext4 mounted with online `discard`, no journal) every freed block
  * is discarded synchronously: removing a container's directory and writable layer (a dozen
@@ -10,11 +11,11 @@
  * returns; only the bytes are freed later.
  *
  * Lifecycle
- *   trash(root, dir)   rename(2) `dir` to `<root>/trash/<basename>-<random>` (atomic; the same
- *                      filesystem as everything else under the root), then, once per event-loop
- *                      turn, one detached `rm -rf -- <entries…>` is started and forgotten.
- *   emptyTrash(root)   synchronous removal of everything in the trash (`system prune`), for what
- *                      a killed process or a power cut left there.
+ *   trash(tdir, dir)   rename(2) `dir` to `<tdir>/<basename>-<random>` (atomic; `tdir` is on the
+ *                      same filesystem: under the state root), then, once per event-loop turn,
+ *                      one detached `rm -rf -- <entries…>` is started and forgotten.
+ *   emptyTrash(tdir)   synchronous removal of everything in it (`system prune`, a storage
+ *                      driver's cleanup), for what a killed process or a power cut left there.
  * The trash is not an inconsistency: `system check` ignores it. When the rename is impossible
  * (EXDEV: a subdirectory mounted from elsewhere) the tree is deleted in place, synchronously.
  */
@@ -23,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
-/** The trash directory of a state root. */
+/** The state root's trash directory (a plugin may keep its own under its data dir). */
 export function trashDir(root: string): string {
   return join(root, 'trash');
 }
@@ -49,11 +50,10 @@ function flush(): void {
 }
 
 /**
- * Moves `dir` into the root's trash for deletion in the background. A missing `dir` is not an
+ * Moves `dir` into trash directory `tdir` (made when missing) for deletion in the background. A missing `dir` is not an
  * error. Returns once nothing is left under `dir`'s name.
  */
-export function trash(root: string, dir: string): void {
-  const tdir = trashDir(root);
+export function trash(tdir: string, dir: string): void {
   const target = join(tdir, `${basename(dir)}-${randomBytes(4).toString('hex')}`);
   try {
     renameSync(dir, target);
@@ -80,14 +80,14 @@ export function trash(root: string, dir: string): void {
   }
 }
 
-/** Deletes everything in the root's trash now; returns how many entries it removed. */
-export function emptyTrash(root: string): number {
+/** Deletes everything in trash directory `tdir` now; returns how many entries it removed. */
+export function emptyTrash(tdir: string): number {
   let names: string[];
   try {
-    names = readdirSync(trashDir(root));
+    names = readdirSync(tdir);
   } catch {
     return 0;
   }
-  for (const n of names) rmSync(join(trashDir(root), n), { recursive: true, force: true, maxRetries: 3, retryDelay: 20 });
+  for (const n of names) rmSync(join(tdir, n), { recursive: true, force: true, maxRetries: 3, retryDelay: 20 });
   return names.length;
 }
