@@ -51,11 +51,31 @@ const OUT_PIECE = 1 << 20;
 /** Input decoded since the last report, from which it is reported without waiting for output. */
 const REPORT = 2 << 20;
 const EMPTY = new Uint8Array(0);
+/**
+ * Input batch buffers (allocated by the main thread) kept, once their bytes are in WASM memory, to
+ * carry output instead of going back empty. Their memory then circulates in the main thread's
+ * malloc arena (allocated there for input, freed there once the tar consumer drops the output)
+ * and is already paged in, where a piece allocated here is fresh memory to fault in page by page
+ * and is freed into this thread's arena from the other thread: per 210 MB zstd layer the worker's
+ * CPU fell from 230–243 to 210–212 ms and V8's helper threads' from 25–30 to 7–10 ms
+ * (bench/README-wasm.md). At most this many are held; the rest go back as before.
+ */
+const SPARE_OUT = 4;
+const spareOut: ArrayBuffer[] = [];
 
 interface Batch {
   buf: Uint8Array;
   ab: ArrayBuffer | undefined;
   final: boolean;
+}
+
+/** An output piece: a kept input batch, else malloc'ed without zeroing. */
+function newPiece(): Uint8Array {
+  const spare = spareOut.pop();
+  if (spare) return new Uint8Array(spare);
+  // not zero-filled, and not from fresh zeroed pages as `new ArrayBuffer` is (~2x the copy time)
+  const b = Buffer.allocUnsafe(OUT_PIECE);
+  return b.byteOffset === 0 && b.buffer.byteLength === b.length ? b : new Uint8Array(OUT_PIECE);
 }
 
 function start(): void {
@@ -123,9 +143,7 @@ function start(): void {
     let o = 0;
     while (o < view.length) {
       if (!out) {
-        // not zero-filled, and not from fresh zeroed pages as `new ArrayBuffer` is (~2x the copy time)
-        const b = Buffer.allocUnsafe(OUT_PIECE);
-        out = b.byteOffset === 0 && b.buffer.byteLength === b.length ? b : new Uint8Array(OUT_PIECE);
+        out = newPiece();
         outLen = 0;
       }
       const n = Math.min(view.length - o, out.length - outLen);
@@ -156,9 +174,11 @@ function start(): void {
         }
         const { buf, ab, final } = current;
         current = undefined;
-        // the input is in WASM memory now: its buffer goes back for the next batch
+        // the input is in WASM memory now: its buffer carries output next, or goes back for the
+        // next batch
         unreported += buf.length;
-        if (ab) ret.push(ab);
+        if (ab && ab.byteLength === OUT_PIECE && spareOut.length < SPARE_OUT) spareOut.push(ab);
+        else if (ab) ret.push(ab);
         if (final) {
           core = undefined;
           report('end');

@@ -84,6 +84,16 @@ export function threadStats(): { started: number; idle: number } {
   return { started, idle: idle.length };
 }
 
+/**
+ * A batch buffer: from malloc without zeroing (allocUnsafe), not calloc's fresh zeroed pages.
+ * The worker keeps some batches to carry output back (thread-worker.ts SPARE_OUT), so new ones
+ * are allocated here steadily; the memory the consumer frees is reused for them.
+ */
+function newBatch(): ArrayBuffer {
+  const b = Buffer.allocUnsafe(BATCH);
+  return b.byteOffset === 0 && b.buffer.byteLength === BATCH ? (b.buffer as ArrayBuffer) : new ArrayBuffer(BATCH);
+}
+
 /** The modules each live worker was given (a worker keeps what it adopted). */
 const given = new WeakMap<Worker, Set<string>>();
 
@@ -223,7 +233,7 @@ export class ThreadedDecompressor extends Transform {
     let o = 0;
     while (o < chunk.length) {
       if (!this.cur) {
-        const ab = this.spare.pop() ?? new ArrayBuffer(BATCH);
+        const ab = this.spare.pop() ?? newBatch();
         this.cur = new Uint8Array(ab);
         this.curLen = 0;
       }
