@@ -372,6 +372,7 @@ export class ContainerService {
     } else {
       const storage = this.engine.storage(rec.driver);
       await storage.prepare(rec.id, img?.chainIds.at(-1) ?? '', { 'berth.container': rec.id });
+      mark('create: snapshot prepared');
       const mounts = await storage.mounts(rec.id);
       if (mounts.length !== 1) throw ERR_CONTAINER_START(`storage driver ${storage.name} returned ${mounts.length} mounts; one is supported`);
       const m = mounts[0]!;
@@ -417,6 +418,7 @@ export class ContainerService {
       `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t${hostName}\n`);
     writeFileSync(`${dir}/resolv.conf`, resolvConf(hc.NetworkMode));
     writeFileSync(this.logPath(rec.id), '', { flag: 'a', mode: 0o640 });
+    mark('create: container files written');
     const features = this.engine.host().features;
     const initPath = hc.Init ? ['/usr/bin/tini-static', '/usr/bin/catatonit', '/usr/local/bin/tini-static'].find((p) => existsSync(p)) : undefined;
     if (hc.Init && !initPath) throw ERR_CONTAINER_BAD_OPTION('--init', 'no static init binary found (apt-get install tini)');
@@ -475,6 +477,7 @@ export class ContainerService {
     if (hc.AutoRemove) spec.exitCommand = this.selfCommand(['rm', '-f', rec.id]);
     const why = backend.check?.(spec);
     if (why) throw ERR_CONTAINER_START(why);
+    mark('create: spec built');
     await backend.create(rec.id, spec);
   }
 
@@ -624,6 +627,7 @@ export class ContainerService {
       if (!rec.snapshotKey) return;
       try {
         await this.engine.storage(rec.driver).remove(rec.snapshotKey);
+        mark('remove: snapshot gone');
       } catch (e) {
         if (!(e instanceof BerthError && e.cls === 'notFound')) throw e;
       }

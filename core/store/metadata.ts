@@ -255,18 +255,20 @@ export class MetadataStore {
    * Locked read-modify-write: `fn` gets the current value (undefined when absent) and returns the
    * new one; returning undefined deletes the record. Returns what `fn` returned. If `fn` throws,
    * nothing is written. A corrupt current record throws before `fn` runs (repair it first).
+   * `durable` as for `put`.
    */
-  async update<T>(bucket: string, key: string, fn: (cur: T | undefined) => T | undefined | Promise<T | undefined>): Promise<T | undefined> {
+  async update<T>(bucket: string, key: string, fn: (cur: T | undefined) => T | undefined | Promise<T | undefined>, opts: WriteOptions = {}): Promise<T | undefined> {
     const file = this.recordPath(bucket, key);
+    const durable = opts.durable !== false;
     return withLock(
       file,
       async () => {
         const cur = await this.readAt<T>(file);
         const next = await fn(cur);
         if (next === undefined) {
-          if (cur !== undefined) await this.removeAt(file);
+          if (cur !== undefined) await this.removeAt(file, durable);
         } else {
-          await this.writeAt(bucket, key, file, next);
+          await this.writeAt(bucket, key, file, next, durable);
         }
         return next;
       },
