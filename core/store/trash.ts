@@ -23,6 +23,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { mark } from '../trace';
 
 /** The state root's trash directory (a plugin may keep its own under its data dir). */
 export function trashDir(root: string): string {
@@ -38,12 +39,14 @@ function flush(): void {
   const paths = pending;
   pending = [];
   if (!paths.length) return;
+  mark('trash: spawning remover');
   try {
     const c = spawn('rm', ['-rf', '--', ...paths], { detached: true, stdio: 'ignore' });
     c.on('error', () => {
       for (const p of paths) rmSync(p, { recursive: true, force: true });
     });
     c.unref();
+    mark('trash: remover spawned');
   } catch {
     for (const p of paths) rmSync(p, { recursive: true, force: true });
   }
