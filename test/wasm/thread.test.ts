@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createThreadedDecompressor, decompressor } from '../../wasm/src/index';
-import { createAdaptiveDecompressor, cpuPressure10, CALM_PRESSURE, freeCore, ownLoad, threadStats, workerAvailable, WARM_THRESHOLD, COLD_THRESHOLD } from '../../wasm/src/thread';
+import { ThreadedDecompressor, createAdaptiveDecompressor, cpuPressure10, CALM_PRESSURE, freeCore, ownLoad, threadStats, workerAvailable, WARM_THRESHOLD, COLD_THRESHOLD } from '../../wasm/src/thread';
 import { OUT_CREDIT } from '../../wasm/src/thread-worker';
 import { decompressor as codecsDecompressor, decodeThreadPlan } from '../../core/images/codecs';
 import { BerthError } from '../../core/errors';
@@ -148,6 +148,9 @@ t.test('adaptive: small streams stay in-thread, large ones go to a worker', asyn
   const d = createAdaptiveDecompressor('gzip', { thread: true, sizeHint: gz.length, threshold: gz.length });
   t.equal(d.threaded, true, 'a hint at the threshold decides for the worker at once');
   t.ok((await run(d, gz, 4096)).equals(big));
+  const z = createAdaptiveDecompressor('gzip', { thread: true, threshold: 0 });
+  t.ok(z instanceof ThreadedDecompressor, 'threshold 0 (every size on a worker): the worker decoder itself, no relay');
+  t.ok((await run(z, gz)).equals(big));
   const e = createAdaptiveDecompressor('gzip', { thread: false, threshold: 0 });
   t.ok((await run(e, gz)).equals(big));
   t.equal(e.threaded, false, 'thread: false never uses a worker');

@@ -490,6 +490,8 @@ export function createAdaptiveDecompressor(kind: ThreadWorkerData['kind'], opts:
   if (!thread || (sizeHint !== undefined && sizeHint < threshold)) {
     return Object.assign(local ? local() : localDecoder(kind, rest), { threaded: false });
   }
-  if (sizeHint !== undefined) return new ThreadedDecompressor(kind, rest);
+  // decided at once: a hint at or above the threshold, or no threshold at all (every size on a
+  // worker, BERTH_DECODE_THREAD=1): no relay (it cost ~7 % of a 210 MB zstd pull, bench/README-wasm.md)
+  if (sizeHint !== undefined || threshold <= 0) return new ThreadedDecompressor(kind, rest);
   return new AdaptiveDecompressor(kind, { ...opts, thread: true, threshold });
 }
