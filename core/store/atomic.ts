@@ -110,6 +110,22 @@ export async function writeAll(fh: fsp.FileHandle, buf: Uint8Array): Promise<voi
   }
 }
 
+/** After a failed write: closes the temp file if it is open and unlinks it (best effort). */
+function dropTemp(fd: number | undefined, tmp: string): void {
+  if (fd !== undefined) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already failing */
+    }
+  }
+  try {
+    fs.unlinkSync(tmp);
+  } catch {
+    /* never created, or gone */
+  }
+}
+
 /**
  * Replaces `path` with `data` atomically and durably (see the file comment). `mode` defaults to
  * 0o644 and applies to the new file regardless of the old one's mode (subject to umask).
@@ -131,18 +147,7 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string,
     fd = undefined;
     fs.renameSync(tmp, target);
   } catch (err) {
-    if (fd !== undefined) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        /* already failing */
-      }
-    }
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      /* never created, or gone */
-    }
+    dropTemp(fd, tmp);
     throw err;
   }
   if (durable) await fsyncDir(path.dirname(target));
@@ -162,18 +167,7 @@ export function writeFileAtomicSync(target: string, data: Uint8Array | string, m
     fd = undefined;
     fs.renameSync(tmp, target);
   } catch (err) {
-    if (fd !== undefined) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        /* already failing */
-      }
-    }
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      /* may not exist */
-    }
+    dropTemp(fd, tmp);
     throw err;
   }
   fsyncDirSync(path.dirname(target));
