@@ -65,11 +65,12 @@ async function applyHashed(
   compression: Compression,
   apply: (tar: NodeJS.ReadableStream) => Promise<ApplyResult>,
   onBytes?: (n: number) => void,
+  sizeHint?: number,
 ): Promise<{ diffId: string; size: number; result: ApplyResult }> {
   // A source that failed before we listen emits nothing any more (a pipe would wait forever).
   const gone = blob as NodeJS.ReadableStream & { destroyed?: boolean; errored?: Error | null };
   if (gone.destroyed) throw gone.errored ?? ERR_LAYER_CORRUPT('the layer stream closed before its end');
-  return decodeHashApply(blob, compression, apply, onBytes ? { onBytes } : {});
+  return decodeHashApply(blob, compression, apply, { ...(onBytes ? { onBytes } : {}), ...(sizeHint !== undefined ? { sizeHint } : {}) });
 }
 
 async function commitAs(driver: StorageDriver, chainId: string, key: string): Promise<boolean> {
@@ -100,12 +101,14 @@ export async function unpackLayer(
   onBytes?: (n: number) => void,
   /** Awaited before the commit: a stream-applied layer commits only once its blob is verified. */
   beforeCommit?: () => Promise<unknown>,
+  /** The blob's size when `blob` is a network stream (lets the decoder choose its thread at once). */
+  sizeHint?: number,
 ): Promise<UnpackResult> {
   const key = extractKey();
   await driver.prepare(key, parent, { 'berth.extract': '1' });
   let committed = false;
   try {
-    const { diffId, size } = await applyHashed(blob, compression, (tar) => driver.apply(key, tar), onBytes);
+    const { diffId, size } = await applyHashed(blob, compression, (tar) => driver.apply(key, tar), onBytes, sizeHint);
     let chainId: string;
     if ('expectDiffId' in target) {
       if (diffId !== target.expectDiffId) throw ERR_CONTENT_DIGEST_MISMATCH('layer (uncompressed tar, diff_id)', target.expectDiffId, diffId);

@@ -254,7 +254,7 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
             await downloaded;
             return unpackLayer(driver, content.createReadStream(d.digest), kind.compression, await parentOf(i)(), target);
           })
-          : started.then(() => unpackLayer(driver, pass, kind.compression, i === 0 ? '' : layers[i - 1]!.chainId, target, undefined, () => downloaded));
+          : started.then(() => unpackLayer(driver, pass, kind.compression, i === 0 ? '' : layers[i - 1]!.chainId, target, undefined, () => downloaded, d.size));
         streamed.set(i, unpack);
         ready[i] = unpack;
         streamed.get(i)!.catch((e: Error) => {
