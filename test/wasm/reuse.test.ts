@@ -2,8 +2,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { throughChunks } from '../helpers/streams';
 import { createGunzip, createInflate, createZstdDecompress, createThreadedDecompressor } from '../../wasm/src/index';
 import { BaseExports, recycleInstance, reuseOrInstantiate, wasmModule } from '../../wasm/src/loader';
 import { threadStats } from '../../wasm/src/thread';
@@ -16,13 +15,7 @@ const pairs = fs
   .sort()
   .map((f) => ({ name: f, zst: fs.readFileSync(path.join(CORPUS, f)), plain: fs.readFileSync(path.join(CORPUS, f.replace(/\.zst$/, '.bin'))) }));
 
-async function run(tr: NodeJS.ReadWriteStream, data: Buffer, chunk = 65536): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  const chunks: Buffer[] = [];
-  for (let o = 0; o < data.length; o += chunk) chunks.push(data.subarray(o, o + chunk));
-  await pipeline(Readable.from(chunks), tr, new Writable({ write(c: Buffer, _e, cb) { parts.push(c); cb(); } }));
-  return Buffer.concat(parts);
-}
+const run = throughChunks;
 
 t.test('loader: a recycled instance is handed out once, then fresh ones', async (t) => {
   const a = reuseOrInstantiate<BaseExports>('zstd');

@@ -5,8 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { throughChunks } from '../helpers/streams';
 import { createThreadedDecompressor, decompressor } from '../../wasm/src/index';
 import { ThreadedDecompressor, createAdaptiveDecompressor, cpuPressure10, CALM_PRESSURE, freeCore, ownLoad, threadStats, workerAvailable, WARM_THRESHOLD, COLD_THRESHOLD } from '../../wasm/src/thread';
 import { OUT_CREDIT } from '../../wasm/src/thread-worker';
@@ -16,13 +15,7 @@ import { BerthError } from '../../core/errors';
 const input = fs.readFileSync(path.join(__dirname, '../vectors/deflate/input.bin'));
 const big = Buffer.concat(Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? Buffer.alloc(50000, i) : input)));
 
-async function run(tr: NodeJS.ReadWriteStream, data: Buffer, chunk = 65536): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  const chunks: Buffer[] = [];
-  for (let o = 0; o < data.length; o += chunk) chunks.push(data.subarray(o, o + chunk));
-  await pipeline(Readable.from(chunks), tr, new Writable({ write(c: Buffer, _e, cb) { parts.push(c); cb(); } }));
-  return Buffer.concat(parts);
-}
+const run = throughChunks;
 
 t.test('gzip and zstd on a worker thread give the same bytes', async (t) => {
   const gz = zlib.gzipSync(big);
