@@ -24,7 +24,6 @@
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { Duplex, PassThrough, Transform } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { BerthError, defineError } from '../errors';
 import type { Compression } from './manifest';
 
@@ -162,7 +161,9 @@ export function decompressor(kind: Compression, sizeHint?: number): Transform | 
     }
   }
   if (kind === 'gzip') {
-    const nativeGunzip = (): Transform => createGunzip({ chunkSize: 256 * 1024 });
+    // node:zlib loads on first use: every `run` loads this module (the image service configures
+    // it), few of them decompress anything.
+    const nativeGunzip = (): Transform => (require('node:zlib') as typeof import('node:zlib')).createGunzip({ chunkSize: 256 * 1024 });
     const gunzip = choice().gunzip;
     const forcedNative = process.env.BERTH_CODECS === 'native' || (process.env.BERTH_CODECS === undefined && selection?.gunzip === 'native');
     if (!forcedNative) {
