@@ -632,9 +632,9 @@ export class ContainerService {
         if (!(e instanceof BerthError && e.cls === 'notFound')) throw e;
       }
     };
-    // A stopped container's snapshot goes while the backend finishes (its monitor releases the
-    // rootfs before it records the exit, then deletes the runtime's state: `run --rm` waits for
-    // the slower of the two, not their sum). A running one's waits for the kill.
+    // A stopped container's snapshot goes first, side by side with the backend's delete (its
+    // monitor released the rootfs before it recorded the exit and may still be deleting the
+    // runtime's state, which needs none of these files). A running one's waits for the kill.
     let snapshotGone: Promise<void> | undefined;
     if (st.status === 'exited' || st.status === 'created') {
       await unmountIfMounted(rootfs);
