@@ -379,6 +379,9 @@ async function runAttached(ctx: CliContext, svc: ContainerService, rec: Containe
         client = await AttachClient.connect(attachName(svc.root, rec.id));
         if (rec.config.Tty && ctx.stdout.isTTY) client.resize(ctx.stdout.rows, ctx.stdout.columns);
         mark('start: attached');
+        // --rm will trash the container's files: fork the remover now, while the runtime
+        // starts the container, not on the removal's critical path.
+        if (o.autoRemove) (require('../../core/store/trash') as typeof import('../../core/store/trash')).startRemover();
       },
     });
   } catch (e) {

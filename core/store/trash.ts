@@ -32,13 +32,45 @@ export function trashDir(root: string): string {
 
 let pending: string[] = [];
 let scheduled = false;
+let standing: { write(paths: string[]): boolean } | undefined;
 
-/** Starts one detached remover for everything trashed since the last call. */
+/**
+ * For a short-lived process (the CLI) that knows it will trash something: starts the remover
+ * now, while the caller waits for something else, instead of forking one on the removal's
+ * critical path. It is `xargs -0 -r rm -rf --` reading this process's pipe: what is trashed
+ * later is written to it, and it deletes when the pipe closes, i.e. when this process exits.
+ * (Not for long-running processes: nothing would be freed before they exit.)
+ */
+export function startRemover(): void {
+  if (standing) return;
+  try {
+    const c = spawn('xargs', ['-0', '-r', 'rm', '-rf', '--'], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+    const input = c.stdin!;
+    let alive = true;
+    c.on('error', () => (alive = false));
+    input.on('error', () => (alive = false));
+    // Neither the child nor the pipe keeps this process alive.
+    c.unref();
+    (input as unknown as { unref?: () => void }).unref?.();
+    standing = {
+      write: (paths) => {
+        if (!alive) return false;
+        input.write(paths.map((p) => `${p}\0`).join(''));
+        return true;
+      },
+    };
+  } catch {
+    standing = undefined;
+  }
+}
+
+/** Hands everything trashed since the last call to a remover (the standing one, or a new one). */
 function flush(): void {
   scheduled = false;
   const paths = pending;
   pending = [];
   if (!paths.length) return;
+  if (standing?.write(paths)) return;
   mark('trash: spawning remover');
   try {
     const c = spawn('rm', ['-rf', '--', ...paths], { detached: true, stdio: 'ignore' });
