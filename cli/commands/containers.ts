@@ -1008,6 +1008,9 @@ const exec: CliCommand = {
   plugins: [HOST, ISOLATION],
   runLike: true,
   async run(ctx, p) {
+    // berth-nsrun (or the runtime) joins the container's cgroups: pay the kernel's wait for that
+    // now, while the engine opens (see primeCgroupMigration).
+    (require('../../core/containers/service') as typeof import('../../core/containers/service')).primeCgroupMigration();
     const svc = await service(ctx);
     const [ref, ...cmd] = p.args as [string, ...string[]];
     const detach = p.bool('detach');

@@ -501,6 +501,7 @@ export class ContainerService {
     }
     try {
       mark('start: begin');
+      primeCgroupMigration(); // the runtime moves the container's init into its cgroups soon
       const r = await backend.start(rec.id, opts);
       mark('start: running');
       // `start` (and `die`, `restart`) events are published by the monitor, in order.
@@ -903,6 +904,36 @@ function rootfsOptions(m: Mount, hc: HostConfig, kernel: string): string[] {
  */
 function writeOptions(rec?: ContainerRecord): { durable: boolean } {
   return { durable: !rec?.hostConfig.AutoRemove };
+}
+
+/**
+ * Pre-pays the kernel's wait before a cgroup migration. Every write to `cgroup.procs` takes the
+ * cgroup threadgroup rwsem for writing, which waits a full RCU grace period (≈ 11–13 ms here,
+ * `strace -T` of berth-nsrun's and runc's first write) unless another migration took it within
+ * the last grace period. This writes this process's pid to its own cgroup — a migration that
+ * changes nothing — asynchronously, so the wait overlaps with the command's own start-up and the
+ * runtime's join of the container's cgroups a few ms later takes the fast path. For commands
+ * about to move a process (exec, a start): one thread-pool thread sleeps for the grace period;
+ * nothing else changes. Errors (no cgroupfs, a read-only one) are ignored.
+ */
+export function primeCgroupMigration(): void {
+  const fs = require('node:fs') as typeof import('node:fs');
+  let file: string | undefined;
+  try {
+    for (const line of fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+      const [, ctrls, p] = line.split(':');
+      if (p === undefined) continue;
+      if (ctrls === 'pids' || ctrls === 'memory') { file = `/sys/fs/cgroup/${ctrls}${p === '/' ? '' : p}/cgroup.procs`; break; }
+      if (ctrls === '' && !file) file = `/sys/fs/cgroup${p === '/' ? '' : p}/cgroup.procs`;
+    }
+  } catch { return; }
+  if (!file) return;
+  // Opened here (microseconds) so that the thread pool gets the write itself at once: the main
+  // thread may not come back to the event loop for a while (the CLI's start-up is synchronous).
+  let fd: number;
+  // O_WRONLY alone: never create a file (on a v1 host /sys/fs/cgroup itself is a tmpfs)
+  try { fd = fs.openSync(file, fs.constants.O_WRONLY); } catch { return; }
+  fs.write(fd, String(process.pid), () => fs.close(fd, () => undefined));
 }
 
 /** Removes the container's cgroup directories (every v1 hierarchy, or the v2 one). */
