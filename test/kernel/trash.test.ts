@@ -15,14 +15,20 @@ function tree(dir: string): void {
   writeFileSync(join(dir, 'g'), 'y');
 }
 
+/** A scratch dir removed when the subtest ends. */
+function scratch(t: { teardown(fn: () => void): void }): string {
+  const base = mkdtempSync(join(tmpdir(), 'berth-trash-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  return base;
+}
+
 async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
   for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) if (cond()) return true;
   return cond();
 }
 
 t.test('trash: the name is free at once, the bytes go in the background', async (t) => {
-  const base = mkdtempSync(join(tmpdir(), 'berth-trash-'));
-  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const base = scratch(t);
   const dir = join(base, 'victim');
   const tdir = join(base, 'trash');
   tree(dir);
@@ -35,8 +41,7 @@ t.test('trash: the name is free at once, the bytes go in the background', async 
 });
 
 t.test('emptyTrash removes what a killed process left', async (t) => {
-  const base = mkdtempSync(join(tmpdir(), 'berth-trash-'));
-  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const base = scratch(t);
   const tdir = join(base, 'trash');
   tree(join(tdir, 'left-1'));
   tree(join(tdir, 'left-2'));
@@ -46,8 +51,7 @@ t.test('emptyTrash removes what a killed process left', async (t) => {
 });
 
 t.test('a standing remover frees what it was given when its process exits', async (t) => {
-  const base = mkdtempSync(join(tmpdir(), 'berth-trash-'));
-  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const base = scratch(t);
   const tdir = join(base, 'trash');
   tree(join(base, 'one'));
   tree(join(base, 'two'));
