@@ -26,6 +26,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { tempRoot } from './cli';
 
 export interface RegistryOptions {
   auth?: 'none' | 'basic' | 'token';
@@ -248,4 +249,17 @@ export async function startRegistry(t: Teardownable | undefined, opts: RegistryO
 export function blobDataPath(reg: TestRegistry, digest: string): string {
   const hex = digest.slice(7);
   return join(reg.storage, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+}
+
+/**
+ * A token-auth registry plus a berth root whose config pushes in small PATCH chunks (monolithic
+ * uploads only up to 1 KiB, 64 KiB chunks), and a scratch dir: the setup of the push tests.
+ */
+export async function chunkedPushSetup(t: Teardownable): Promise<{ reg: TestRegistry; root: string; config: string; dir: string }> {
+  const reg = await startRegistry(t, { auth: 'token' });
+  const root = await tempRoot(t);
+  const config = join(await tempRoot(t, 'berth-cfg-'), 'config.yaml');
+  await writeFile(config, 'plugins:\n  registry:\n    monolithic-max: 1024\n    chunk-size: 65536\n');
+  const dir = await tempRoot(t, 'berth-tar-');
+  return { reg, root, config, dir };
 }

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { berth, tempRoot } from '../helpers/cli';
-import { blobDataPath, startRegistry } from '../helpers/registry';
+import { blobDataPath, chunkedPushSetup } from '../helpers/registry';
 import { busyboxLayer, makeTar, sha256 } from '../helpers/images';
 
 const run = promisify(execFile);
@@ -24,14 +24,9 @@ async function rawManifest(ref: string): Promise<Manifest> {
 const blobsOf = async (root: string) => (await readdir(join(root, 'content/blobs/sha256')).catch(() => [] as string[])).map((h) => `sha256:${h}`).sort();
 
 t.test('an imported image is pushed gzip-compressed; pull, skopeo, re-push and save agree', async (t) => {
-  // Token auth: requests go through the test proxy, which logs them.
-  const reg = await startRegistry(t, { auth: 'token' });
-  const root = await tempRoot(t);
-  const cfgDir = await tempRoot(t, 'berth-cfg-');
-  const config = join(cfgDir, 'config.yaml');
-  // Small chunks: the compressed layer (about 1 MiB) goes up in PATCH chunks.
-  await writeFile(config, 'plugins:\n  registry:\n    monolithic-max: 1024\n    chunk-size: 65536\n');
-  const dir = await tempRoot(t, 'berth-tar-');
+  // Token auth (requests go through the test proxy, which logs them); small chunks: the
+  // compressed layer (about 1 MiB) goes up in PATCH chunks.
+  const { reg, root, config, dir } = await chunkedPushSetup(t);
   const tar = await busyboxLayer();
   const tarDigest = sha256(tar);
   await writeFile(join(dir, 'root.tar'), tar);

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { berth, tempRoot } from '../helpers/cli';
-import { startRegistry } from '../helpers/registry';
+import { chunkedPushSetup, startRegistry } from '../helpers/registry';
 import { buildLayout, busyboxLayer, makeTar, pushLayout } from '../helpers/images';
 
 const run = promisify(execFile);
@@ -17,12 +17,7 @@ async function skopeoInspect(ref: string): Promise<{ Digest: string; Layers: str
 }
 
 t.test('push an imported image: chunked upload, then re-push skips, tag in another repo mounts', async (t) => {
-  const reg = await startRegistry(t, { auth: 'token' });
-  const root = await tempRoot(t);
-  const cfgDir = await tempRoot(t, 'berth-cfg-');
-  const config = join(cfgDir, 'config.yaml');
-  await writeFile(config, 'plugins:\n  registry:\n    monolithic-max: 1024\n    chunk-size: 65536\n');
-  const dir = await tempRoot(t, 'berth-tar-');
+  const { reg, root, config, dir } = await chunkedPushSetup(t);
   await writeFile(join(dir, 'root.tar'), await busyboxLayer());
   await berth(['import', '-c', 'CMD ["sh"]', join(dir, 'root.tar'), `${reg.host}/team/app:1`], { root });
   const p = await berth(['--config', config, 'push', `${reg.host}/team/app:1`], { root });
