@@ -159,7 +159,8 @@ export function unpackThreaded(tar: NodeJS.ReadableStream, compression: Compress
     const onData = (chunk: Buffer) => {
       let off = 0;
       while (off < chunk.length) {
-        batch ??= new Uint8Array(BATCH);
+        // malloc'd, not zeroed (every byte is written before it is posted): no calloc of fresh pages
+        batch ??= Buffer.allocUnsafeSlow(BATCH);
         const n = Math.min(chunk.length - off, BATCH - used);
         batch.set(chunk.subarray(off, off + n), used);
         used += n;

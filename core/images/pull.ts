@@ -136,8 +136,14 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
   const driver = engine.storage();
   const content = engine.content;
   const store = new ImageStore(engine.metadata);
+  // Stale extract snapshots of dead pulls (and the driver's own leftovers) are removed while the
+  // manifest and config are fetched; nothing below creates a snapshot before this is done.
+  const staleRemoved = cleanupStaleExtracts(driver);
+  staleRemoved.catch(() => undefined);
   try {
+    trace('session open');
     const top = await session.getManifest(ref.digest ?? ref.tag!);
+    trace('manifest');
     progress?.line(`${ref.tag ?? ref.digest}: Pulling from ${ref.domain === 'docker.io' ? ref.path : ref.path}`);
     let parsed = parseManifest(top.bytes, top.descriptor.mediaType, referenceString(ref));
     let manifestBytes = top.bytes;
@@ -158,6 +164,7 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
     }
     const manifest: ImageManifest = parsed.manifest;
     const configBytes = await fetchSmallBlob(session, manifest.config, `config ${manifest.config.digest}`);
+    trace('config');
     const config: OciImageConfig = parseConfig(configBytes, manifest.config.digest, manifest.layers.length);
     if (parsed.kind === 'manifest' && top.descriptor.digest === manifestDesc.digest && opts.platform) {
       // A single-platform manifest: Docker checks the config's platform against --platform.
@@ -169,10 +176,21 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
     const chains = chainIds(diffIds);
     const imageId = manifest.config.digest;
 
-    await cleanupStaleExtracts(driver);
+    // The manifest(s) and the config go into the content store while the layers download (their
+    // fsyncs are off the pull's tail); nothing names them before the image record is written, and
+    // a failed pull leaves them as unreferenced blobs, as it leaves its verified layer blobs.
+    const metadataStored = (async () => {
+      for (const b of extraBlobs) await putBlob(engine, b.bytes, b.desc.digest);
+      await putBlob(engine, manifestBytes, manifestDesc.digest);
+      await putBlob(engine, configBytes, imageId);
+    })();
+    metadataStored.catch(() => undefined);
+    await staleRemoved;
+    trace('stale extracts');
     const layers: LayerInfo[] = manifest.layers.map((l, i) => ({ diffId: diffIds[i]!, chainId: chains[i]!, size: 0, blob: { mediaType: l.mediaType, digest: l.digest, size: l.size } }));
     const present: boolean[] = [];
     for (const l of layers) present.push(await snapshotExists(driver, l.chainId));
+    trace('present');
     const existing = await store.byId(imageId);
     // Docker prints no layer lines when the image is already complete.
     const quietLayers = !!existing && existing.sources[ref.name] === top.descriptor.digest && present.every(Boolean);
@@ -311,14 +329,14 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
       }
     } catch (e) {
       abort.abort(e);
-      await Promise.allSettled([...downloads, ...streamed.values()]);
+      await Promise.allSettled([...downloads, ...streamed.values(), metadataStored]);
       throw e;
     }
 
+    trace('layers committed');
     // Metadata blobs, then the record.
-    for (const b of extraBlobs) await putBlob(engine, b.bytes, b.desc.digest);
-    await putBlob(engine, manifestBytes, manifestDesc.digest);
-    await putBlob(engine, configBytes, imageId);
+    await metadataStored;
+    trace('metadata blobs stored');
 
     const topDigest = top.descriptor.digest;
     const repoTag = ref.tag !== undefined ? familiarTagged(ref) : undefined;
@@ -348,13 +366,17 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
       await store.put(img);
       return img;
     });
+    trace('image record stored');
     await sweepIngests(engine, [...extraBlobs.map((b) => b.desc.digest), manifestDesc.digest, imageId, ...layers.map((l) => l.blob!.digest)]);
+    trace('ingests swept');
     progress?.line(`Digest: ${topDigest}`);
     const shown = repoTag ?? `${familiarName(ref)}@${topDigest}`;
     progress?.line(changed ? `Status: Downloaded newer image for ${shown}` : `Status: Image is up to date for ${shown}`);
     await engine.events.publish({ Type: 'image', Action: 'pull', Actor: { ID: repoTag ?? repoDigest, Attributes: { name: familiarName(ref) } } });
+    trace('event published');
     return { image, ref, digest: topDigest, changed };
   } finally {
+    await staleRemoved.catch(() => undefined);
     session.close();
   }
 }
@@ -368,6 +390,8 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
  */
 async function sweepIngests(engine: Engine, digests: string[]): Promise<void> {
   for (const d of new Set(digests)) {
+    // Most pulls leave nothing: opening an ingest only to abort it costs a few fsyncs each.
+    if (!engine.content.hasIngest(`pull:${d}`)) continue;
     try {
       const w = await engine.content.ingest(`pull:${d}`, { timeoutMs: 0 });
       await w.abort();

@@ -417,6 +417,14 @@ export class ContentStore {
     await fsyncDir(this.blobsDir);
   }
 
+  /**
+   * Whether an ingest dir exists for `ref` (a live, interrupted or half-removed ingest), without
+   * taking its lock: a cheap check before `ingest()` + `abort()` sweeps a leftover.
+   */
+  hasIngest(ref: string): boolean {
+    return fs.existsSync(this.ingestDirOf(ref));
+  }
+
   async has(digest: string): Promise<boolean> {
     try {
       return (await fsp.stat(this.path(digest))).isFile();

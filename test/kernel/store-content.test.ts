@@ -116,9 +116,12 @@ t.test('a partial ingest is never visible', async (t) => {
   t.ok(Math.abs(ing[0]!.updatedAt - Date.now()) < 10_000, 'updatedAt is recent');
   await t.rejects(cs.ingest('ref-a', { timeoutMs: 0 }), { code: ERR_STORE_LOCK_TIMEOUT.code }, 'one writer per ref');
   t.equal(await cs.cleanupIngests(), 0, 'cleanup skips an ingest held by a live writer');
+  t.equal(cs.hasIngest('ref-a'), true, 'hasIngest: an open ingest has its dir');
+  t.equal(cs.hasIngest('ref-b'), false, 'hasIngest: a ref never ingested has none');
   const other = await cs.ingest('ref-b');
   t.pass('another ref is not blocked');
   await other.abort();
+  t.equal(cs.hasIngest('ref-b'), false, 'hasIngest: an aborted ingest leaves no dir');
   await w.abort();
   await assertInvisible(t, cs, digest, 'after abort');
   t.same(await cs.listIngests(), []);
