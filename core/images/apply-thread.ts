@@ -27,9 +27,12 @@ import type { ApplyResult } from '../contracts/storage';
 import { ERR_LAYER_APPLY_FAILED, ERR_LAYER_CORRUPT, type ApplyOptions } from './apply';
 import type { FromApplyWorker, ToApplyWorker } from './apply-worker';
 import type { Compression } from './manifest';
+import { takeOver } from './handoff';
 
 const IN_FLIGHT = 8 << 20;
 const BATCH = 1 << 20;
+/** A given-away chunk at least this large is transferred whole (smaller ones are batched). */
+const MIN_HANDOFF = 64 << 10;
 
 function workerScript(): { file: string | URL; eval: boolean } {
   return workerEntry(__filename, 'core/images', 'apply-worker');
@@ -157,6 +160,16 @@ export function unpackThreaded(tar: NodeJS.ReadableStream, compression: Compress
       used = 0;
     };
     const onData = (chunk: Buffer) => {
+      // A piece its producer gave away (the pull's download loop, core/images/handoff.ts) goes to
+      // the worker as it is: transferred, not copied into a batch.
+      const whole = chunk.length >= MIN_HANDOFF ? takeOver(chunk) : undefined;
+      if (whole) {
+        flush();
+        inFlight += whole.byteLength;
+        post({ t: 'data', id, buf: whole }, [whole]);
+        if (inFlight >= IN_FLIGHT) src.pause();
+        return;
+      }
       let off = 0;
       while (off < chunk.length) {
         // malloc'd, not zeroed (every byte is written before it is posted): no calloc of fresh pages

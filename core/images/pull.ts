@@ -41,6 +41,7 @@ import {
 } from './manifest';
 import { familiarName, familiarTagged, parseReference, Reference, referenceString } from './reference';
 import { cleanupStaleExtracts, snapshotExists, unpackLayer, unpackLayerDetached } from './layers';
+import { handOff } from './handoff';
 import { ImageStore, LayerInfo, repoDigestOf, StoredImage } from './store';
 
 /** What pull reports; `cli/kit/progress.ts`'s Progress satisfies it. */
@@ -419,6 +420,9 @@ async function putBlob(engine: Engine, bytes: Buffer, digest: string): Promise<v
   await w.commit();
 }
 
+/** The download loop's write/tee unit (see downloadBlob). */
+const PIECE = 1 << 20;
+
 /**
  * One blob from the registry into the content store, verified, resuming a partial ingest left by a
  * killed pull. A digest or size mismatch discards the partial (the content store does that) and
@@ -438,20 +442,56 @@ export async function downloadBlob(engine: Engine, session: RepositorySession, d
   if (deferTee) tee = undefined;
   let ok = false;
   try {
+    // Network chunks (≈ 64 KiB) are gathered into pieces of up to PIECE bytes: one ingest write,
+    // one hash update and one hand-off to the unpacker per piece, not per chunk. `cur` counts the
+    // bytes written (and teed); a piece is flushed before a retry resumes after it.
     let cur = w.offset;
+    let piece: Buffer | undefined;
+    let used = 0;
+    let writeFailed: unknown;
+    const flush = async (): Promise<void> => {
+      if (!piece || used === 0) return;
+      const p = used === piece.length ? piece : piece.subarray(0, used);
+      piece = undefined;
+      used = 0;
+      try {
+        await w.write(p);
+      } catch (e) {
+        writeFailed ??= e;
+        throw e;
+      }
+      cur += p.length;
+      onProgress(cur);
+      // The writer and the hash are done with `p`: the unpacker may take its memory over.
+      if (tee) await tee(handOff(p));
+    };
     // A connection cut mid-body is resumed from where it stopped (a Range request), 3 times.
     for (let attempt = 0; cur < d.size; attempt++) {
       try {
         const body = await session.fetchBlob(d, { offset: cur, ...(signal ? { signal } : {}) });
-        for await (const c of body as AsyncIterable<Buffer>) {
-          await w.write(c);
-          if (tee) await tee(c);
-          cur += c.length;
-          onProgress(cur);
+        let cut: unknown;
+        try {
+          for await (const c of body as AsyncIterable<Buffer>) {
+            let off = 0;
+            while (off < c.length) {
+              piece ??= Buffer.allocUnsafeSlow(Math.min(PIECE, Math.max(d.size - cur, 1)));
+              const n = Math.min(c.length - off, piece.length - used);
+              c.copy(piece, used, off, off + n);
+              used += n;
+              off += n;
+              if (used === piece.length) await flush();
+            }
+          }
+        } catch (e) {
+          if (writeFailed !== undefined) throw e;
+          cut = e;
         }
+        // What arrived before a cut is kept: the retry asks for the bytes after it.
+        await flush();
+        if (cut !== undefined) throw cut;
         if (cur < d.size) throw new Error(`connection closed after ${cur} of ${d.size} bytes`);
       } catch (e) {
-        const transient = !(e instanceof BerthError) && !signal?.aborted;
+        const transient = writeFailed === undefined && !(e instanceof BerthError) && !signal?.aborted;
         if (!transient || attempt >= 3) throw e;
         await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
       }
