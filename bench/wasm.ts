@@ -28,6 +28,8 @@ import { instantiate } from '../wasm/src/loader';
 import type { StreamDecoderExports } from '../wasm/src/decoder';
 import { cpuPressure10, hostCpus, ownLoad } from '../wasm/src/thread';
 import { decompressor as codecsDecompressor, decodeThreadPlan, HashingStream } from '../core/images/codecs';
+import { createHashedDecompressor, HashedDecompressor } from '../wasm/src/hashed-decoder';
+import { OffThreadSha256 } from '../wasm/src/hash-thread';
 
 /** The module's own loop: input copied in 1 MiB pieces, output left in WASM memory (no copy, no CRC). */
 function rawLoop(name: 'inflate' | 'zstd', input: Buffer, init: (ex: StreamDecoderExports & { init(a: number): void }) => void): number {
@@ -58,6 +60,8 @@ const RUNS = Number(args[args.indexOf('--runs') + 1] ?? 5) || 5;
 const QUICK = args.includes('--quick');
 /** `--only REGEX`: run only the groups whose title matches (e.g. `--only pipeline`). */
 const ONLY = args.includes('--only') ? new RegExp(args[args.indexOf('--only') + 1] ?? '') : undefined;
+/** `--rows REGEX`: only the contenders whose name matches (e.g. `--rows 'alone|size hint'`). */
+const ROWS = args.includes('--rows') ? new RegExp(args[args.indexOf('--rows') + 1] ?? '') : undefined;
 const DIR = process.env.BERTH_BENCH_DIR ?? '/tmp/berth-bench';
 const SIZE = QUICK ? 32 << 20 : 200 << 20;
 
@@ -152,8 +156,9 @@ function threadCpu(): Map<string, [number, number]> {
   return m;
 }
 
-async function group(name: string, bytes: number, contenders: Array<[string, () => Promise<unknown> | unknown]>): Promise<void> {
+async function group(name: string, bytes: number, all: Array<[string, () => Promise<unknown> | unknown]>): Promise<void> {
   if (ONLY && !ONLY.test(name)) return;
+  const contenders = ROWS ? all.filter(([n]) => ROWS.test(n)) : all;
   const times = new Map<string, number[]>(contenders.map(([n]) => [n, []]));
   const cpu = new Map<string, number[]>(contenders.map(([n]) => [n, []]));
   const busy = new Map<string, number[]>(contenders.map(([n]) => [n, []]));
@@ -256,8 +261,13 @@ async function main(): Promise<void> {
    * main thread, as the content store's ingest does) into `d`, hashes its output with `tarHash`
    * and discards it; checks the tar digest.
    */
-  const feed = async (d: Transform | import('node:stream').Duplex, input: Buffer[], tarHash: (out: import('node:stream').Readable) => { digest(): string; done: Promise<unknown> }): Promise<void> => {
-    const ch = crypto.createHash('sha256');
+  const feed = async (
+    d: Transform | import('node:stream').Duplex,
+    input: Buffer[],
+    tarHash: (out: import('node:stream').Readable) => { digest(): string; done: Promise<unknown> },
+    inHash: 'main' | 'worker' = 'main',
+  ): Promise<void> => {
+    const ch: { update(b: Uint8Array): unknown; digest(): unknown } = inHash === 'main' ? crypto.createHash('sha256') : new OffThreadSha256();
     const th = tarHash(d);
     const failed = new Promise<never>((_, reject) => d.on('error', reject));
     let i = 0;
@@ -274,7 +284,7 @@ async function main(): Promise<void> {
     };
     write();
     await Promise.race([th.done, failed]);
-    ch.digest('hex');
+    await ch.digest();
     if (th.digest() !== `sha256:${tarSha}`) throw new Error('pipeline produced a wrong tar digest');
   };
   /** The tar digest with a hasher of `sha` on 'data' (the one-thread pipeline of before). */
@@ -289,6 +299,12 @@ async function main(): Promise<void> {
     out.pipe(hs);
     hs.resume();
     return { digest: () => hs.digest(), done: new Promise((r) => hs.on('end', r)) };
+  };
+  /** The tar digest of a HashedDecompressor (hashed on the hashing worker); its output is dropped. */
+  const offThread = (out: import('node:stream').Readable) => {
+    let digest = '';
+    out.on('data', () => undefined);
+    return { digest: () => digest, done: (out as HashedDecompressor).tarDigest().then((r) => (digest = r.digest)) };
   };
   const pipeline = (kind: 'gzip' | 'zstd', input: Buffer[], sha: 'native' | 'wasm', dec: 'native' | 'wasm', thread = false): Promise<void> =>
     feed(decompressor(kind, dec, { thread }), input, onData(sha));
@@ -315,6 +331,8 @@ async function main(): Promise<void> {
       autoChoice.set(kind, list);
     });
   };
+  /** `pull` with a size hint, the compressed digest computed by an OffThreadSha256 (a content store ingesting through one). */
+  const pullMoved = (kind: 'gzip' | 'zstd', input: Buffer[], sizeHint: number): Promise<void> => feed(codecsDecompressor(kind, sizeHint), input, hashingStream, 'worker');
   process.stderr.write(`pull path: ${JSON.stringify(decodeThreadPlan())}, ${hostCpus()} CPUs\n`);
   await group('pull pipeline, gzip (sha256 in + inflate + sha256 out)', tar.length, [
     ['inflate alone (wasm, in-thread)', () => drive(createGunzip(), gzChunks)],
@@ -326,6 +344,9 @@ async function main(): Promise<void> {
     ['berth pull now: automatic choice', () => pull('gzip', gzChunks)],
     ['berth pull now: automatic choice, size hint', () => pull('gzip', gzChunks, undefined, gz.length)],
     ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pull('gzip', gzChunks, '1')],
+    ['berth pull now, size hint, compressed sha256 on the hashing worker (ingest moved)', () => pullMoved('gzip', gzChunks, gz.length)],
+    ['decode in-thread, tar sha256 on the hashing worker, compressed sha256 on main (ingest as is)', () => feed(createHashedDecompressor('gzip'), gzChunks, offThread)],
+    ['decode in-thread, both sha256 on the hashing worker', () => feed(createHashedDecompressor('gzip'), gzChunks, offThread, 'worker')],
   ]);
   await group('pull pipeline, zstd (sha256 in + decompress + sha256 out)', tar.length, [
     ['decompress alone (wasm, in-thread)', () => drive(createZstdDecompress(), zstChunks)],
@@ -336,6 +357,9 @@ async function main(): Promise<void> {
     ['berth pull now: automatic choice', () => pull('zstd', zstChunks)],
     ['berth pull now: automatic choice, size hint', () => pull('zstd', zstChunks, undefined, zst.length)],
     ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pull('zstd', zstChunks, '1')],
+    ['berth pull now, size hint, compressed sha256 on the hashing worker (ingest moved)', () => pullMoved('zstd', zstChunks, zst.length)],
+    ['decode in-thread, tar sha256 on the hashing worker, compressed sha256 on main (ingest as is)', () => feed(createHashedDecompressor('zstd'), zstChunks, offThread)],
+    ['decode in-thread, both sha256 on the hashing worker', () => feed(createHashedDecompressor('zstd'), zstChunks, offThread, 'worker')],
   ]);
   for (const [k, v] of autoChoice) summary.push(`berth pull's automatic choice, ${k}, run by run: ${v.join(', ')}`);
   for (const g of ['pull pipeline, gzip', 'pull pipeline, zstd']) {
@@ -347,9 +371,18 @@ async function main(): Promise<void> {
     // critical path is compared with the same fastest-by-wall contender
     const bestPath = best;
     const pct = (x: number, y: number): string => `${((1 - x / y) * 100).toFixed(1)} %`;
+    // Paired: each round's run against the in-thread decoder's run of the same round (adjacent in
+    // time, so a burst of other work on the host hits both), median over the rounds.
+    const local = alone.find((r) => /alone \(wasm, in-thread\)/.test(r.name));
+    const paired = (r: Row): string => {
+      if (!local || local.runs.length !== r.runs.length) return '';
+      const ratios = r.runs.map((x, i) => x / local.runs[i]!);
+      return `paired with "${local.name}" round by round: ${((1 - median(ratios)) * 100).toFixed(1)} % slower (median of ${ratios.length}); `;
+    };
     for (const r of rs.filter((x) => !/alone/.test(x.name))) {
       summary.push(
         `${g}: "${r.name}": wall ${r.mbps.toFixed(0)} MB/s vs ${best.mbps.toFixed(0)} ("${best.name}"): ${pct(r.mbps, best.mbps)} slower; ` +
+          paired(r) +
           `critical path ${(r.pathMbps ?? 0).toFixed(0)} vs ${(bestPath.pathMbps ?? 0).toFixed(0)} ("${bestPath.name}"): ${pct(r.pathMbps ?? 0, bestPath.pathMbps ?? 1)} slower; ` +
           `CPU ${r.cpuMbps!.toFixed(0)} vs ${best.cpuMbps!.toFixed(0)} MB per CPU-s`,
       );
