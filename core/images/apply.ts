@@ -317,6 +317,8 @@ interface Meta { rel: string; uid: number; gid: number; mode: number; atime: num
 class Applier {
   readonly result: ApplyResult = { entries: 0, bytes: 0 };
   private readonly known = new Set<string>(['']);
+  /** lstat results of lower-layer paths (null: absent), see lowerDir. */
+  private readonly lowerSeen = new Map<string, fs.Stats | null>();
   private readonly batch: FsOpsBatch;
   private readonly dirMeta = new Map<string, Meta>();
   private readonly nodeMeta = new Map<string, Meta>();
@@ -375,10 +377,19 @@ class Applier {
       let st: fs.Stats | undefined;
       for (const c of comps) {
         p += '/' + c;
-        try {
-          st = fs.lstatSync(p);
-        } catch {
-          st = undefined;
+        // Lower layers are committed (they never change): each path is looked at once, so the
+        // ~1,100 implicit directories of a /usr/share layer cost one lstat of `usr/share`, not
+        // one each.
+        const seen = this.lowerSeen.get(p);
+        if (seen !== undefined) {
+          st = seen ?? undefined;
+        } else {
+          try {
+            st = fs.lstatSync(p);
+          } catch {
+            st = undefined;
+          }
+          this.lowerSeen.set(p, st ?? null);
         }
         if (!st || !st.isDirectory()) break;
       }
