@@ -309,8 +309,9 @@ async function main(): Promise<void> {
   const pipeline = (kind: 'gzip' | 'zstd', input: Buffer[], sha: 'native' | 'wasm', dec: 'native' | 'wasm', thread = false): Promise<void> =>
     feed(decompressor(kind, dec, { thread }), input, onData(sha));
   const autoChoice = new Map<string, string[]>();
-  /** The worker's flow control before this morning's change (credit and input in flight 8 MiB). */
-  const BEFORE = { credit: 8 << 20, inFlight: 8 << 20 };
+  /** The two flow-control windows (wasm/src/thread.ts FLOW: gzip 8/8, zstd 24/16), each forced on both formats. */
+  const SMALL = { credit: 8 << 20, inFlight: 8 << 20 };
+  const LARGE = { credit: 24 << 20, inFlight: 16 << 20 };
   /**
    * What `berth pull` runs (core/images/layers.ts → codecs.decodeHashApply): codecs.decompressor(kind)
    * | HashingStream, the compressed sha256 on the main thread (the content store's ingest). Without
@@ -340,7 +341,8 @@ async function main(): Promise<void> {
     ['inflate alone (wasm, worker thread)', () => drive(createThreadedDecompressor('gzip'), gzChunks)],
     ['one thread, hashing on data: native sha + wasm inflate', () => pipeline('gzip', gzChunks, 'native', 'wasm')],
     ['berth pull before: in-thread (= BERTH_DECODE_THREAD=0)', () => pull('gzip', gzChunks, '0')],
-    ['berth pull, worker with 8 MiB credit / 8 MiB in flight (before)', () => feed(createThreadedDecompressor('gzip', BEFORE), gzChunks, hashingStream)],
+    ['berth pull, worker with 8 MiB credit / 8 MiB in flight', () => feed(createThreadedDecompressor('gzip', SMALL), gzChunks, hashingStream)],
+    ['berth pull, worker with 24 MiB credit / 16 MiB in flight', () => feed(createThreadedDecompressor('gzip', LARGE), gzChunks, hashingStream)],
     ['berth pull now: automatic choice', () => pull('gzip', gzChunks)],
     ['berth pull now: automatic choice, size hint', () => pull('gzip', gzChunks, undefined, gz.length)],
     ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pull('gzip', gzChunks, '1')],
@@ -353,7 +355,8 @@ async function main(): Promise<void> {
     ['decompress alone (wasm, worker thread)', () => drive(createThreadedDecompressor('zstd'), zstChunks)],
     ['one thread, hashing on data: native sha + wasm', () => pipeline('zstd', zstChunks, choice.sha256.backend, 'wasm')],
     ['berth pull before: in-thread (= BERTH_DECODE_THREAD=0)', () => pull('zstd', zstChunks, '0')],
-    ['berth pull, worker with 8 MiB credit / 8 MiB in flight (before)', () => feed(createThreadedDecompressor('zstd', BEFORE), zstChunks, hashingStream)],
+    ['berth pull, worker with 8 MiB credit / 8 MiB in flight', () => feed(createThreadedDecompressor('zstd', SMALL), zstChunks, hashingStream)],
+    ['berth pull, worker with 24 MiB credit / 16 MiB in flight', () => feed(createThreadedDecompressor('zstd', LARGE), zstChunks, hashingStream)],
     ['berth pull now: automatic choice', () => pull('zstd', zstChunks)],
     ['berth pull now: automatic choice, size hint', () => pull('zstd', zstChunks, undefined, zst.length)],
     ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pull('zstd', zstChunks, '1')],

@@ -7,7 +7,7 @@ import * as zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { throughChunks } from '../helpers/streams';
 import { createThreadedDecompressor, decompressor } from '../../wasm/src/index';
-import { ThreadedDecompressor, createAdaptiveDecompressor, cpuPressure10, CALM_PRESSURE, freeCore, ownLoad, threadStats, workerAvailable, WARM_THRESHOLD, COLD_THRESHOLD } from '../../wasm/src/thread';
+import { FLOW, ThreadedDecompressor, createAdaptiveDecompressor, cpuPressure10, CALM_PRESSURE, freeCore, ownLoad, threadStats, workerAvailable, WARM_THRESHOLD, COLD_THRESHOLD } from '../../wasm/src/thread';
 import { OUT_CREDIT } from '../../wasm/src/thread-worker';
 import { decompressor as codecsDecompressor, decodeThreadPlan } from '../../core/images/codecs';
 import { BerthError } from '../../core/errors';
@@ -49,18 +49,20 @@ t.test('errors cross the thread as BerthErrors', async (t) => {
 
 t.test('a bomb does not pile up output while the consumer is paused', async (t) => {
   const bomb = zlib.gzipSync(Buffer.alloc(256 << 20));
-  // the worker's default credit, and a smaller one given per stream: output held while paused
-  // stays within the credit, plus what the readable side accepted (its 4 MiB high-water mark)
-  // and one packed piece in transit (1 MiB)
-  for (const credit of [undefined, 4 << 20]) {
+  // the format's default credit (gzip: 8 MiB), the worker's own default (24 MiB, zstd's) and a
+  // smaller one given per stream: output held while paused stays within the credit, plus what
+  // the readable side accepted (its 4 MiB high-water mark) and one packed piece in transit (1 MiB)
+  t.equal(FLOW.zstd.credit, OUT_CREDIT, "zstd's credit is the worker's default");
+  t.ok(FLOW.gzip.credit < OUT_CREDIT, 'gzip gets a smaller window');
+  for (const credit of [undefined, OUT_CREDIT, 4 << 20]) {
     const d = createThreadedDecompressor('gzip', credit === undefined ? {} : { credit });
-    const bound = (credit ?? OUT_CREDIT) + (5 << 20);
+    const bound = (credit ?? FLOW.gzip.credit) + (5 << 20);
     d.pause();
     d.write(bomb);
     for (let i = 0; i < 600 && d.readableLength === 0; i++) await new Promise((r) => setTimeout(r, 50));
     t.ok(d.readableLength > 0, 'output started');
     await new Promise((r) => setTimeout(r, 300));
-    t.ok(d.readableLength <= bound, `credit ${(credit ?? OUT_CREDIT) >> 20} MiB: buffered while paused: ${d.readableLength} bytes`);
+    t.ok(d.readableLength <= bound, `credit ${(credit ?? FLOW.gzip.credit) >> 20} MiB: buffered while paused: ${d.readableLength} bytes`);
     let total = d.readableLength;
     d.on('data', (c: Buffer) => (total += c.length));
     d.resume();

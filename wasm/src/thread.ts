@@ -34,11 +34,29 @@ import type { ThreadWorkerData, ToWorker, FromWorker } from './thread-worker';
  * zstd decoding: the worker does not run dry while the main thread hashes a burst of output).
  */
 export const IN_FLIGHT = 16 << 20;
+
+/**
+ * Flow control per format (the stream options `credit` / `inFlight` override it). zstd: 24 MiB of
+ * output credit and IN_FLIGHT (16 MiB) of input, sized for the main thread's share of a zstd pull
+ * (both sha256s, nearly as long as the decoding). Inflate is ~1.8x slower per byte, so the main
+ * thread has slack and the smaller window of before (8 MiB / 8 MiB) measured better: gzip pull
+ * 7.8–8.2 % vs 10.8–12.2 % (24/16) slower than inflate alone, alternating in one process, and
+ * 590–592 vs 561–582 MB/s in every calm run of 2026-11-28 (bench/README-wasm.md); for zstd 24/16
+ * stays ahead (899–909 vs 857 MB/s, 12:46).
+ */
+export const FLOW: Record<ThreadWorkerData['kind'], { credit: number; inFlight: number }> = {
+  // (thread-worker.ts OUT_CREDIT, its default; not imported: that module starts the worker side
+  // wherever it loads, and decodeHashApply also runs in apply workers)
+  zstd: { credit: 24 << 20, inFlight: IN_FLIGHT },
+  gzip: { credit: 8 << 20, inFlight: 8 << 20 },
+  zlib: { credit: 8 << 20, inFlight: 8 << 20 },
+  raw: { credit: 8 << 20, inFlight: 8 << 20 },
+};
 /** Input batch (one message, one recycled transferable buffer). */
 const BATCH = 1 << 20;
 /** A smaller batch is posted only when the worker has nothing left to decode. */
 const MIN_BATCH = 128 << 10;
-/** Output bytes acknowledged per message (the worker's credit is 8 MiB, see thread-worker.ts). */
+/** Output bytes acknowledged per message (the worker's credit is 8–24 MiB, see FLOW). */
 const ACK_BATCH = 2 << 20;
 const KEEP_FREE = 6;
 
@@ -54,9 +72,9 @@ export interface ThreadedOptions {
   maxOutputLength?: number;
   maxWindowSize?: number;
   stream?: TransformOptions;
-  /** Compressed bytes posted and not yet decoded before writes wait (default IN_FLIGHT). */
+  /** Compressed bytes posted and not yet decoded before writes wait (default: FLOW of the format). */
   inFlight?: number;
-  /** Output bytes the worker may post ahead of acknowledgement (default thread-worker's OUT_CREDIT). */
+  /** Output bytes the worker may post ahead of acknowledgement (default: FLOW of the format). */
   credit?: number;
 }
 
@@ -156,8 +174,9 @@ export class ThreadedDecompressor extends Transform {
     const data: ThreadWorkerData = { kind };
     if (opts.maxOutputLength !== undefined) data.maxOutputLength = opts.maxOutputLength;
     if (opts.maxWindowSize !== undefined) data.maxWindowSize = opts.maxWindowSize;
-    if (opts.credit !== undefined) data.credit = opts.credit;
-    this.inFlightMax = opts.inFlight !== undefined && opts.inFlight > 0 ? opts.inFlight : IN_FLIGHT;
+    const flow = FLOW[kind];
+    data.credit = opts.credit !== undefined && opts.credit > 0 ? opts.credit : flow.credit;
+    this.inFlightMax = opts.inFlight !== undefined && opts.inFlight > 0 ? opts.inFlight : flow.inFlight;
     this.worker = acquire();
     // A fresh worker gets this thread's compiled module (shared code, no file read or compile there).
     const modName = kind === 'zstd' ? 'zstd' : 'inflate';
