@@ -315,8 +315,8 @@ async function main(): Promise<void> {
   /**
    * What `berth pull` runs (core/images/layers.ts → codecs.decodeHashApply): codecs.decompressor(kind)
    * | HashingStream, the compressed sha256 on the main thread (the content store's ingest). Without
-   * `sizeHint` (layers.ts passes none yet) the adaptive relay decides from the bytes seen; with it
-   * (the layer descriptor's size) the decoder is chosen at once.
+   * `sizeHint` the adaptive relay decides from the bytes seen; with it (the layer descriptor's
+   * size, which layers.ts passes) the decoder is chosen at once.
    */
   const pull = (kind: 'gzip' | 'zstd', input: Buffer[], force?: '0' | '1', sizeHint?: number): Promise<void> => {
     const saved = process.env.BERTH_DECODE_THREAD;

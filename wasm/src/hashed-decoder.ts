@@ -9,10 +9,13 @@
  *   src.pipe(dec); await apply(dec);         // dec is the tar stream
  *   const { digest, size } = await dec.tarDigest();     // 'sha256:<hex>' of every byte it output
  *
- * Why (issue 3, bench/README-wasm.md, record 010): decoding on a worker while the consuming thread
- * hashed put ~200 ms of work on each of the two cores of a 2-core host for a 210 MB zstd layer,
- * so any hiccup on either core landed on the critical path. Here the consuming thread pays the
- * decoding plus a message per 2 MiB, and the hashing worker has slack.
+ * Status: measured, not used by the pull (bench/README-wasm.md "Decode where it is consumed",
+ * record 010). The idea (issue 3): the worker pull puts ~200 ms of work on each of the two cores
+ * of a 2-core host for a 210 MB zstd layer, so a hiccup on either core lands on the critical path;
+ * here the hashing worker has slack. But the consuming thread pays, besides the decoding, fresh
+ * shared memory per piece (faulted in: the consumer owns its pieces, none can be reused) and the
+ * copy of the compressed bytes for their hash, where the worker pull's critical path is the
+ * decoding alone: a tie for zstd at best, worse for gzip. bench/wasm.ts keeps it as a row.
  *
  * Memory: while the hasher is more than MAX_BACKLOG bytes behind, input is not acknowledged
  * (`_transform`'s callback waits), so a slow hasher holds back the producer like a slow reader.

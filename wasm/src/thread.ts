@@ -39,10 +39,10 @@ export const IN_FLIGHT = 16 << 20;
  * Flow control per format (the stream options `credit` / `inFlight` override it). zstd: 24 MiB of
  * output credit and IN_FLIGHT (16 MiB) of input, sized for the main thread's share of a zstd pull
  * (both sha256s, nearly as long as the decoding). Inflate is ~1.8x slower per byte, so the main
- * thread has slack and the smaller window of before (8 MiB / 8 MiB) measured better: gzip pull
- * 7.8–8.2 % vs 10.8–12.2 % (24/16) slower than inflate alone, alternating in one process, and
- * 590–592 vs 561–582 MB/s in every calm run of 2026-11-28 (bench/README-wasm.md); for zstd 24/16
- * stays ahead (899–909 vs 857 MB/s, 12:46).
+ * thread has slack and the smaller window of before (8 MiB / 8 MiB) measured better by 1–4
+ * points in every run of 2026-11-28 12:20–13:00: gzip pull 5.1–9.9 % vs 6.5–12.2 % (24/16) slower
+ * than inflate alone, paired round by round in one process (bench/README-wasm.md); for zstd 24/16
+ * stays ahead (12.5 vs 17.3 %, 961 vs 894 MB/s).
  */
 export const FLOW: Record<ThreadWorkerData['kind'], { credit: number; inFlight: number }> = {
   // (thread-worker.ts OUT_CREDIT, its default; not imported: that module starts the worker side
