@@ -11,10 +11,16 @@
  *   must be on the same filesystem as /var/lib/docker (checked): berth's state root, dockerd's
  *   `--data-root`, podman's `--root`, skopeo's destination, the tar floor's target. (On this VM
  *   file creation under /tmp can cost ~0.6 ms per file; Docker stores under /var/lib.)
- * - cold every run: the previous copy is dropped (`berth rmi -f` + rm of the root, then an untimed
- *   `berth info` initialises the fresh root as a running daemon is initialised; `docker rmi
- *   -f`, `podman rmi -f`, `rm -rf`), then `sync`, then the timed command (whole-process wall
- *   time from spawn to exit; the removal is not timed). Registry blobs are served from the page
+ * - cold every run, nothing deleted while the bench runs (the default, "variant mode"): every
+ *   timed run pulls an image of its own, `big` with layer blobs that differ only by a trailing
+ *   gzip member of zero tar blocks (same files, own digests: see pushVariants), into a root or
+ *   daemon that keeps what it pulled before; then `sync`, then the timed command (whole-process
+ *   wall time from spawn to exit). Why not remove the previous copy: on this VM's ext4 (no
+ *   journal) files created within minutes of a large removal can cost seconds of kernel time,
+ *   and how much varies run to run and tool to tool (record 030, session 4). BENCH_DELETE=1 is
+ *   the old mode: the previous copy is dropped before each run (`berth rmi -f` + rm of the root,
+ *   then an untimed `berth info` initialises the fresh root as a running daemon is initialised;
+ *   `docker rmi -f`, `podman rmi -f`, `rm -rf`); the removal is not timed. Registry blobs are served from the page
  *   cache for everyone (warm after the push). BENCH_DROP_CACHES=1 also drops the page cache
  *   (`echo 3 > /proc/sys/vm/drop_caches`, after the sync) before every timed run, for every
  *   contender alike: then the registry reads the blobs from disk and every binary starts cold.
@@ -36,7 +42,8 @@
  *   docker0 link, that `iptables -S` is unchanged and that no mount is left under BENCH_DIR.
  * A contender that cannot run here is reported with its error and skipped; the rest goes on.
  *
- * Environment: BENCH_RUNS (default 7), BENCH_ONLY=berth,docker,podman,skopeo,tar (subset),
+ * Environment: BENCH_RUNS (default 7), BENCH_DELETE=1 (remove the previous copy before each run
+ * instead of pulling variants), BENCH_ONLY=berth,docker,podman,skopeo,tar (subset),
  * BENCH_DRIVER (berth storage driver, default overlay), BENCH_BERTH (berth command, default
  * `node bin/berth`), BENCH_BERTH_BASE (a second berth command, e.g. a build of the previous
  * commit, run as one more contender `base` with its own root: before/after in the same run), BENCH_DIR, BENCH_KEEP_IMAGE. NODE_EXTRA_CA_CERTS is unset for every child
@@ -58,6 +65,7 @@ const DROP_CACHES = process.env.BENCH_DROP_CACHES === '1';
 const ONLY = (process.env.BENCH_ONLY ?? 'berth,docker,podman,skopeo,tar').split(',').map((s) => s.trim()).filter(Boolean);
 const DRIVER = process.env.BENCH_DRIVER ?? 'overlay';
 const KEEP_IMAGE = process.env.BENCH_KEEP_IMAGE === '1';
+const DELETE = process.env.BENCH_DELETE === '1';
 const ENV: NodeJS.ProcessEnv = { ...process.env };
 delete ENV.NODE_EXTRA_CA_CERTS;
 delete ENV.NODE_OPTIONS;
@@ -131,6 +139,58 @@ function buildBig(): void {
   fs.rmSync(work, { recursive: true, force: true });
 }
 
+/** The image a run pulls in variant mode: `big` with layers of its own (see pushVariants). */
+function variantRef(host: string, k: number): string {
+  return `${host}/big-v${k}:latest`;
+}
+
+/**
+ * Pushes `n` variants of `big` (variant mode, the default). Each variant's layer blobs are the
+ * base blobs with one more gzip member of k+1 zero tar blocks appended: the same files, but
+ * digests (compressed and uncompressed) of their own, so every contender pulls and unpacks every
+ * layer in every run — and nothing is deleted until the end. Why: this VM's ext4 has no journal,
+ * so inodes freed in the last 60–300 s are skipped (each checked by reading its inode table) when
+ * files are created; a run right after removing the previous copy (`rmi`, BENCH_DELETE=1) can
+ * spend seconds of kernel time on that, and how much depends on where each tool's new files land.
+ */
+function pushVariants(host: string, n: number): void {
+  const index = JSON.parse(fs.readFileSync(join(IMAGE, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+  const blob = (d: string) => join(IMAGE, 'blobs/sha256', d.replace(/^sha256:/, ''));
+  const manifest = JSON.parse(fs.readFileSync(blob(index.manifests[0]!.digest), 'utf8')) as { config: { digest: string }; layers: Array<{ mediaType: string; digest: string; size: number }> };
+  const config = JSON.parse(fs.readFileSync(blob(manifest.config.digest), 'utf8')) as { rootfs: { diff_ids: string[] } };
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
+  const { gunzipSync, gzipSync } = require('node:zlib') as typeof import('node:zlib');
+  // The base tars' hash states, copied for each variant (the tars are ~200 MB: hashed once).
+  const tarHash = manifest.layers.map((l) => createHash('sha256').update(gunzipSync(fs.readFileSync(blob(l.digest)))));
+  const dir = fs.mkdtempSync(join(BENCH, 'variants-'));
+  try {
+    for (let k = 0; k < n; k++) {
+      const out = join(dir, `v${k}`);
+      fs.mkdirSync(join(out, 'blobs/sha256'), { recursive: true });
+      const put = (bytes: Buffer): { digest: string; size: number } => {
+        const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+        fs.writeFileSync(join(out, 'blobs/sha256', digest.slice(7)), bytes);
+        return { digest, size: bytes.length };
+      };
+      const zeros = Buffer.alloc(512 * (k + 1));
+      const tail = gzipSync(zeros);
+      const layers = manifest.layers.map((l) => {
+        const bytes = Buffer.concat([fs.readFileSync(blob(l.digest)), tail]);
+        return { mediaType: l.mediaType, ...put(bytes) };
+      });
+      const diffIds = tarHash.map((h) => 'sha256:' + h.copy().update(zeros).digest('hex'));
+      const cfg = put(Buffer.from(JSON.stringify({ ...config, rootfs: { type: 'layers', diff_ids: diffIds } })));
+      const man = put(Buffer.from(JSON.stringify({ ...manifest, config: { ...manifest.config, ...cfg }, layers })));
+      fs.writeFileSync(join(out, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+      fs.writeFileSync(join(out, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...man, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }] }));
+      must(sh('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${out}:latest`, `docker://${variantRef(host, k)}`]), `skopeo copy (push variant ${k})`);
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function gitHead(): string {
   const r = spawnSync('git', ['-C', REPO, 'describe', '--always', '--dirty'], { stdio: ['ignore', 'pipe', 'ignore'] });
   return r.status === 0 ? r.stdout.toString().trim() : 'unknown';
@@ -164,7 +224,7 @@ function unmountUnder(dir: string): void {
  * One contender: `prepare` drops the previous copy (untimed), `pull` is timed. `daemons`: pids
  * whose CPU time (with their reaped children: unpigz, docker-untar…) counts for the contender.
  */
-interface Contender { name: string; label: string; prepare(): void; pull(): void; check?(): void; teardown?(): void; daemons?(): number[] }
+interface Contender { name: string; label: string; prepare(ref: string): void; pull(ref: string): void; check?(ref: string): void; teardown?(): void; daemons?(): number[] }
 
 const TICK = 100; // USER_HZ on Linux
 /** CPU seconds of `pid` (`self`: the bench's reaped children, i.e. the timed CLI processes). */
@@ -180,7 +240,6 @@ function cpuOf(pid: number | 'self'): number {
 }
 
 function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: PrivateDockerd | undefined): Contender[] {
-  const ref = `${reg.host}/big:latest`;
   const out: Contender[] = [];
   const berthContender = (name: string, label: string, command: string[]): Contender => {
     const root = join(BENCH, name, 'root');
@@ -188,9 +247,11 @@ function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: PrivateDoc
     const berth = (args: string[]) => sh(command[0]!, [...command.slice(1), '--root', root, '--config', cfg, ...args]);
     return {
       name, label,
-      prepare() {
+      prepare(ref) {
         fs.mkdirSync(dirname(cfg), { recursive: true });
         fs.writeFileSync(cfg, `storage-driver: ${DRIVER}\n`);
+        // Variant mode: every run pulls an image of its own into the same root; nothing is removed.
+        if (!DELETE && fs.existsSync(join(root, 'codecs.json'))) return;
         if (fs.existsSync(root)) berth(['rmi', '-f', ref]);
         unmountUnder(root);
         fs.rmSync(root, { recursive: true, force: true });
@@ -199,8 +260,8 @@ function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: PrivateDoc
         // self-benchmark (≈ 0.2 s, once per root) that a first pull would otherwise pay.
         must(berth(['info']), 'berth info');
       },
-      pull: () => must(berth(['pull', '-q', ref]), `${name} pull`),
-      check: () => must(berth(['image', 'inspect', ref]), `${name} image inspect`),
+      pull: (ref) => must(berth(['pull', '-q', ref]), `${name} pull`),
+      check: (ref) => must(berth(['image', 'inspect', ref]), `${name} image inspect`),
     };
   };
   if (ONLY.includes('berth')) {
@@ -213,7 +274,7 @@ function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: PrivateDoc
     const [docker, ...h] = dockerd.cli;
     out.push({
       name: 'docker', label: 'docker pull (dockerd 20.10, overlay2)',
-      prepare: () => void sh(docker!, [...h, 'rmi', '-f', ref], dockerd.env),
+      prepare: (ref) => void (DELETE && sh(docker!, [...h, 'rmi', '-f', ref], dockerd.env)),
       daemons: () => ['dockerd.pid', 'run/containerd/containerd.pid'].map((f) => {
         try {
           return Number(fs.readFileSync(join(BENCH, 'docker', f), 'utf8').trim());
@@ -221,8 +282,8 @@ function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: PrivateDoc
           return 0;
         }
       }).filter((x) => x > 0),
-      pull: () => must(sh(docker!, [...h, 'pull', '-q', ref], dockerd.env), 'docker pull'),
-      check: () => must(sh(docker!, [...h, 'image', 'inspect', ref], dockerd.env), 'docker image inspect'),
+      pull: (ref) => must(sh(docker!, [...h, 'pull', '-q', ref], dockerd.env), 'docker pull'),
+      check: (ref) => must(sh(docker!, [...h, 'image', 'inspect', ref], dockerd.env), 'docker image inspect'),
     });
   }
   if (ONLY.includes('podman')) {
@@ -231,12 +292,12 @@ function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: PrivateDoc
     const penv = { ...ENV, TMPDIR: join(proot, 'tmp') };
     out.push({
       name: 'podman', label: 'podman pull (overlay)',
-      prepare() {
+      prepare(ref) {
         fs.mkdirSync(join(proot, 'tmp'), { recursive: true });
-        sh('podman', [...g, 'rmi', '-f', ref], penv);
+        if (DELETE) sh('podman', [...g, 'rmi', '-f', ref], penv);
       },
-      pull: () => must(sh('podman', [...g, 'pull', '-q', '--tls-verify=false', ref], penv), 'podman pull'),
-      check: () => must(sh('podman', [...g, 'image', 'exists', ref], penv), 'podman image exists'),
+      pull: (ref) => must(sh('podman', [...g, 'pull', '-q', '--tls-verify=false', ref], penv), 'podman pull'),
+      check: (ref) => must(sh('podman', [...g, 'image', 'exists', ref], penv), 'podman image exists'),
       teardown() {
         sh('podman', [...g, 'rmi', '-a', '-f'], penv);
         sh('podman', [...g, 'system', 'reset', '-f'], penv);
@@ -248,7 +309,7 @@ function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: PrivateDoc
     out.push({
       name: 'skopeo', label: 'skopeo copy (blobs only)',
       prepare: () => fs.rmSync(dest, { recursive: true, force: true }),
-      pull: () => must(sh('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci:${dest}:latest`]), 'skopeo copy'),
+      pull: (ref) => must(sh('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci:${dest}:latest`]), 'skopeo copy'),
     });
   }
   if (ONLY.includes('tar')) {
@@ -346,7 +407,12 @@ async function main(): Promise<void> {
         skipped.push(`docker: ${(e as Error).message}`);
       }
     }
+    // Which image each (contender, run) pulls: the base image when contenders delete their copy
+    // between runs (BENCH_DELETE=1), else a variant of its own (see pushVariants).
     list.push(...contenders(reg, layerBlobs, dockerd));
+    let nextVariant = 0;
+    const refFor = (_c: Contender): string => (DELETE ? ref : variantRef(reg!.host, nextVariant++));
+    if (!DELETE) pushVariants(reg.host, (RUNS + 1) * list.length);
     const times = new Map<string, number[]>(list.map((c) => [c.name, []]));
     /** CPU seconds of each timed run: the CLI process (all threads, its children) plus the contender's daemons. */
     const cpus = new Map<string, number[]>(list.map((c) => [c.name, []]));
@@ -356,9 +422,10 @@ async function main(): Promise<void> {
     // A first, untimed probe of each contender: one that cannot run here is dropped with its reason.
     for (const c of [...list]) {
       try {
-        c.prepare();
-        c.pull();
-        c.check?.();
+        const r = refFor(c);
+        c.prepare(r);
+        c.pull(r);
+        c.check?.(r);
       } catch (e) {
         skipped.push(`${c.name}: ${(e as Error).message}`);
         list.splice(list.indexOf(c), 1);
@@ -370,19 +437,20 @@ async function main(): Promise<void> {
       rounds.push(round);
       for (let k = 0; k < list.length; k++) {
         const c = list[(r + k) % list.length]!;
-        c.prepare();
+        const cref = refFor(c);
+        c.prepare(cref);
         spawnSync('sync');
         if (DROP_CACHES) fs.writeFileSync('/proc/sys/vm/drop_caches', '3\n');
         loads.push(loadavg()[0]!);
         const pids = c.daemons?.() ?? [];
         const cpu0 = cpuOf('self') + pids.reduce((a, p) => a + cpuOf(p), 0);
         const t0 = process.hrtime.bigint();
-        c.pull();
+        c.pull(cref);
         const secs = Number(process.hrtime.bigint() - t0) / 1e9;
         cpus.get(c.name)!.push(cpuOf('self') + pids.reduce((a, p) => a + cpuOf(p), 0) - cpu0);
         times.get(c.name)!.push(secs);
         round.set(c.name, secs);
-        c.check?.();
+        c.check?.(cref);
       }
     }
     const load1 = loadavg();
@@ -414,7 +482,7 @@ async function main(): Promise<void> {
       const date = new Date().toISOString().replace(/:/g, '-').replace(/\..*/, '');
       const file = join(REPO, 'bench', 'results', `pull-${date}.md`);
       fs.mkdirSync(dirname(file), { recursive: true });
-      const cmd = `BENCH_RUNS=${RUNS} BENCH_ONLY=${ONLY.join(',')} BENCH_DRIVER=${DRIVER}${DROP_CACHES ? ' BENCH_DROP_CACHES=1' : ''}${process.env.BENCH_BERTH_BASE ? ` BENCH_BERTH_BASE="${process.env.BENCH_BERTH_BASE}"` : ''} bench/pull.ts`;
+      const cmd = `BENCH_RUNS=${RUNS} BENCH_ONLY=${ONLY.join(',')} BENCH_DRIVER=${DRIVER}${DELETE ? ' BENCH_DELETE=1' : ''}${DROP_CACHES ? ' BENCH_DROP_CACHES=1' : ''}${process.env.BENCH_BERTH_BASE ? ` BENCH_BERTH_BASE="${process.env.BENCH_BERTH_BASE}"` : ''} bench/pull.ts`;
       const head = [`# bench/pull.ts, ${new Date().toISOString()}`, '', `${cmd}; image ${ref}, ${manifest.layers.length} layers, ${(compressed / 1e6).toFixed(1)} MB compressed; ${RUNS} cold runs each, alternating; git ${gitHead()}; ${os.cpus().length} CPUs`];
       fs.writeFileSync(file, [...head, ...out, ''].join('\n'));
       console.log(`written to ${file}`);
