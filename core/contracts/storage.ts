@@ -164,6 +164,13 @@ export interface DetachedApplyResult extends ApplyResult {
 }
 export interface DetachedApplier {
   applyDetached(key: string, blob: NodeJS.ReadableStream, compression: 'gzip' | 'zstd' | 'none'): Promise<DetachedApplyResult>;
+  /**
+   * Optional hint: detached applies are likely to follow soon (a pull calls it before it asks the
+   * registry for the manifest, unless the reference is already in the store). A driver that
+   * applies on worker threads may start them now, so their start-up overlaps the registry round
+   * trips. Must be cheap, must not throw, must not keep the process alive.
+   */
+  prewarm?(): void;
   attach(key: string, parent: string, implicitDirs: string[]): Promise<void>;
 }
 export function isDetachedApplier(d: unknown): d is DetachedApplier {

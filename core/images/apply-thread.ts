@@ -92,6 +92,21 @@ function startWorker(): PoolWorker {
   }
 }
 
+/**
+ * Starts the pool's workers before the first layer needs one (idle, unref'd): a worker's start
+ * (an isolate, Node's bootstrap and the apply modules, ~40 ms of CPU each) then runs while the
+ * main thread waits for the registry's manifest and config, on a core that is idle then, instead
+ * of competing with the first layers' data. Workers already running are kept.
+ */
+export function prewarmApplyPool(): void {
+  while (pool.length < poolSize()) startWorker().worker.unref();
+}
+
+/** Workers in the pool now and the most it holds (tests, traces). */
+export function applyPoolStats(): { workers: number; max: number } {
+  return { workers: pool.length, max: poolSize() };
+}
+
 function release(w: PoolWorker, id: number): void {
   w.jobs.delete(id);
   if (w.jobs.size === 0) w.worker.unref();

@@ -49,6 +49,13 @@ async function run(job: Job, dir: string, opts: ApplyOptions, compression: Compr
 }
 
 if (port) {
+  // The first job's modules load while the worker waits for it (a prewarmed pool: while the main
+  // thread fetches the manifest), not once its data is already queued.
+  setImmediate(() => {
+    require('./apply');
+    require('./codecs');
+    require('tar-stream');
+  });
   const jobs = new Map<number, Job>();
   port.on('message', (m: ToApplyWorker) => {
     if (m.t === 'writer') {

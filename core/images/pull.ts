@@ -141,6 +141,7 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
   // manifest and config are fetched; nothing below creates a snapshot before this is done.
   const staleRemoved = cleanupStaleExtracts(driver);
   staleRemoved.catch(() => undefined);
+  prewarmApply(driver, store, ref);
   try {
     trace('session open');
     const top = await session.getManifest(ref.digest ?? ref.tag!);
@@ -380,6 +381,22 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
     await staleRemoved.catch(() => undefined);
     session.close();
   }
+}
+
+/**
+ * Lets a DetachedApplier driver start its apply threads while the manifest is fetched, unless
+ * the reference is already in the store (a pull that is most likely "up to date" would pay for
+ * threads it never uses). Runs beside the pull; never fails it. BERTH_APPLY_PREWARM=0: never.
+ */
+function prewarmApply(driver: StorageDriver, store: ImageStore, ref: Reference): void {
+  if (!isDetachedApplier(driver) || typeof driver.prewarm !== 'function' || process.env.BERTH_APPLY_PREWARM === '0') return;
+  if (process.env.BERTH_PULL_STREAM === '0' || process.env.BERTH_PULL_PARALLEL === '0') return;
+  const prewarm = driver.prewarm.bind(driver);
+  void (async () => {
+    const want = ref.digest !== undefined ? repoDigestOf(ref, ref.digest) : familiarTagged(ref);
+    const known = (await store.all()).some((i) => i.repoTags.includes(want) || i.repoDigests.includes(want));
+    if (!known) prewarm();
+  })().catch(() => undefined);
 }
 
 /**

@@ -305,6 +305,13 @@ export function runStorageDriverSuite(t: T, name: string, factory: (root: string
     const base: TarEntry[] = [{ name: 'opt/', type: 'dir', mode: 0o710, uid: 7, gid: 8 }, { name: 'opt/app/', type: 'dir', mode: 0o750, uid: 9, gid: 9 }, { name: 'opt/app/bin', data: 'b' }, { name: 'etc/', type: 'dir', mode: 0o755 }, { name: 'etc/gone', data: 'g' }];
     // opt/ and opt/app/ are implicit here (no entries of their own); etc/ has its own entry.
     const top: TarEntry[] = [{ name: 'opt/app/new', data: 'n' }, { name: 'etc/', type: 'dir', mode: 0o700 }, { name: 'etc/.wh.gone' }, { name: 'srv/x/y', data: 'y' }];
+    // The optional prewarm hint returns at once, throws nothing, and changes no snapshot.
+    if (typeof d.prewarm === 'function') {
+      t.equal(d.prewarm(), undefined, 'prewarm() is a synchronous hint');
+      const names: string[] = [];
+      await d.walk((i) => void names.push(i.name));
+      t.same(names, [], 'prewarm() creates no snapshot');
+    }
     // Applied first, before its parent exists.
     await d.prepare('top-key', '');
     const r = await d.applyDetached('top-key', gz(top), 'gzip');

@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
 import { handOff, takeOver } from '../../core/images/handoff';
-import { unpackThreaded } from '../../core/images/apply-thread';
+import { applyPoolStats, prewarmApplyPool, unpackThreaded } from '../../core/images/apply-thread';
 import { buildTar, type TarEntry } from '../../core/testsuite/tar';
 
 const whole = (n: number, fill: number) => Buffer.allocUnsafeSlow(n).fill(fill);
@@ -27,6 +27,15 @@ t.test('takeOver: only whole buffers their producer handed off, once', async (t)
   t.equal(takeOver(big), undefined, 'nor is the buffer it was cut from');
   const pooled = handOff(Buffer.from('small, from the shared pool'));
   t.equal(takeOver(pooled), undefined, 'a pooled small buffer is not either');
+});
+
+t.test('prewarmApplyPool starts the pool once, idle (the test process still exits)', async (t) => {
+  t.equal(applyPoolStats().workers, 0, 'no worker before');
+  prewarmApplyPool();
+  const s = applyPoolStats();
+  t.equal(s.workers, s.max, 'every worker of the pool started');
+  prewarmApplyPool();
+  t.equal(applyPoolStats().workers, s.max, 'a second call starts none');
 });
 
 t.test('unpackThreaded transfers handed-off pieces and applies the same layer', async (t) => {

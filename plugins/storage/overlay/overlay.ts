@@ -49,6 +49,16 @@ export class OverlayDriver extends SnapshotDriver implements DetachedApplier {
     return { ...r.result, diffId: r.diffId, size: r.size };
   }
 
+  /** DetachedApplier.prewarm: starts the apply worker pool (idle, unref'd) ahead of the first layer. */
+  prewarm(): void {
+    try {
+      const { prewarmApplyPool } = require('../../../core/images/apply-thread') as typeof import('../../../core/images/apply-thread');
+      prewarmApplyPool();
+    } catch {
+      /* a hint only: the first applyDetached starts its worker as before */
+    }
+  }
+
   async attach(key: string, parent: string, implicitDirs: string[]): Promise<void> {
     checkSnapshotKey(key);
     checkSnapshotKey(parent);
