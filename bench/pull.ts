@@ -183,7 +183,14 @@ function pushVariants(host: string, n: number): void {
       const man = put(Buffer.from(JSON.stringify({ ...manifest, config: { ...manifest.config, ...cfg }, layers })));
       fs.writeFileSync(join(out, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
       fs.writeFileSync(join(out, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...man, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }] }));
-      must(sh('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${out}:latest`, `docker://${variantRef(host, k)}`]), `skopeo copy (push variant ${k})`);
+      // skopeo once hung here for minutes, both ends of its connection idle: a bounded wait, retried.
+      for (let attempt = 1; ; attempt++) {
+        const r = spawnSync('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${out}:latest`, `docker://${variantRef(host, k)}`], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+        if (r.status === 0 || attempt === 3) {
+          must(r, `skopeo copy (push variant ${k})`);
+          break;
+        }
+      }
       fs.rmSync(out, { recursive: true, force: true });
     }
   } finally {
