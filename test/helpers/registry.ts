@@ -20,6 +20,7 @@
  * Everything is stopped and removed in t.teardown.
  */
 import { spawn, ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -95,11 +96,19 @@ export async function startRegistry(t: Teardownable | undefined, opts: RegistryO
     `http: { addr: "${directHost}", secret: "${randomBytes(8).toString('hex')}" }`,
     '',
   ].join('\n'));
-  const proc = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => {
-    if (err.length < 8192) err += d.toString();
-  });
+  // Its log goes to a file, not a pipe: a caller that blocks its event loop (a bench pushing with
+  // spawnSync) would stop draining the pipe, and the registry would hang once the pipe is full.
+  const logFile = join(dir, 'registry.log');
+  const logFd = openSync(logFile, 'a');
+  const proc = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', logFd] });
+  closeSync(logFd);
+  const err = (): string => {
+    try {
+      return readFileSync(logFile, 'utf8').slice(-8192);
+    } catch {
+      return '';
+    }
+  };
   const log: LoggedRequest[] = [];
   const grantedScopes: string[] = [];
   const servers: http.Server[] = [];
@@ -117,7 +126,7 @@ export async function startRegistry(t: Teardownable | undefined, opts: RegistryO
   };
   t?.teardown(stop);
   try {
-    await waitReady(directHost, proc, () => err);
+    await waitReady(directHost, proc, err);
   } catch (e) {
     await stop();
     throw e;
