@@ -28,8 +28,6 @@ import { instantiate } from '../wasm/src/loader';
 import type { StreamDecoderExports } from '../wasm/src/decoder';
 import { cpuPressure10, hostCpus, ownLoad } from '../wasm/src/thread';
 import { decompressor as codecsDecompressor, decodeThreadPlan, HashingStream } from '../core/images/codecs';
-import { createHashedDecompressor, HashedDecompressor } from '../wasm/src/hashed-decoder';
-import { OffThreadSha256 } from '../wasm/src/hash-thread';
 
 /** The module's own loop: input copied in 1 MiB pieces, output left in WASM memory (no copy, no CRC). */
 function rawLoop(name: 'inflate' | 'zstd', input: Buffer, init: (ex: StreamDecoderExports & { init(a: number): void }) => void): number {
@@ -265,9 +263,8 @@ async function main(): Promise<void> {
     d: Transform | import('node:stream').Duplex,
     input: Buffer[],
     tarHash: (out: import('node:stream').Readable) => { digest(): string; done: Promise<unknown> },
-    inHash: 'main' | 'worker' = 'main',
   ): Promise<void> => {
-    const ch: { update(b: Uint8Array): unknown; digest(): unknown } = inHash === 'main' ? crypto.createHash('sha256') : new OffThreadSha256();
+    const ch = crypto.createHash('sha256');
     const th = tarHash(d);
     const failed = new Promise<never>((_, reject) => d.on('error', reject));
     let i = 0;
@@ -284,7 +281,7 @@ async function main(): Promise<void> {
     };
     write();
     await Promise.race([th.done, failed]);
-    await ch.digest();
+    ch.digest();
     if (th.digest() !== `sha256:${tarSha}`) throw new Error('pipeline produced a wrong tar digest');
   };
   /** The tar digest with a hasher of `sha` on 'data' (the one-thread pipeline of before). */
@@ -299,12 +296,6 @@ async function main(): Promise<void> {
     out.pipe(hs);
     hs.resume();
     return { digest: () => hs.digest(), done: new Promise((r) => hs.on('end', r)) };
-  };
-  /** The tar digest of a HashedDecompressor (hashed on the hashing worker); its output is dropped. */
-  const offThread = (out: import('node:stream').Readable) => {
-    let digest = '';
-    out.on('data', () => undefined);
-    return { digest: () => digest, done: (out as HashedDecompressor).tarDigest().then((r) => (digest = r.digest)) };
   };
   const pipeline = (kind: 'gzip' | 'zstd', input: Buffer[], sha: 'native' | 'wasm', dec: 'native' | 'wasm', thread = false): Promise<void> =>
     feed(decompressor(kind, dec, { thread }), input, onData(sha));
@@ -332,8 +323,6 @@ async function main(): Promise<void> {
       autoChoice.set(kind, list);
     });
   };
-  /** `pull` with a size hint, the compressed digest computed by an OffThreadSha256 (a content store ingesting through one). */
-  const pullMoved = (kind: 'gzip' | 'zstd', input: Buffer[], sizeHint: number): Promise<void> => feed(codecsDecompressor(kind, sizeHint), input, hashingStream, 'worker');
   process.stderr.write(`pull path: ${JSON.stringify(decodeThreadPlan())}, ${hostCpus()} CPUs\n`);
   await group('pull pipeline, gzip (sha256 in + inflate + sha256 out)', tar.length, [
     ['inflate alone (wasm, in-thread)', () => drive(createGunzip(), gzChunks)],
@@ -346,9 +335,6 @@ async function main(): Promise<void> {
     ['berth pull now: automatic choice', () => pull('gzip', gzChunks)],
     ['berth pull now: automatic choice, size hint', () => pull('gzip', gzChunks, undefined, gz.length)],
     ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pull('gzip', gzChunks, '1')],
-    ['berth pull now, size hint, compressed sha256 on the hashing worker (ingest moved)', () => pullMoved('gzip', gzChunks, gz.length)],
-    ['decode in-thread, tar sha256 on the hashing worker, compressed sha256 on main (ingest as is)', () => feed(createHashedDecompressor('gzip'), gzChunks, offThread)],
-    ['decode in-thread, both sha256 on the hashing worker', () => feed(createHashedDecompressor('gzip'), gzChunks, offThread, 'worker')],
   ]);
   await group('pull pipeline, zstd (sha256 in + decompress + sha256 out)', tar.length, [
     ['decompress alone (wasm, in-thread)', () => drive(createZstdDecompress(), zstChunks)],
@@ -360,9 +346,6 @@ async function main(): Promise<void> {
     ['berth pull now: automatic choice', () => pull('zstd', zstChunks)],
     ['berth pull now: automatic choice, size hint', () => pull('zstd', zstChunks, undefined, zst.length)],
     ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pull('zstd', zstChunks, '1')],
-    ['berth pull now, size hint, compressed sha256 on the hashing worker (ingest moved)', () => pullMoved('zstd', zstChunks, zst.length)],
-    ['decode in-thread, tar sha256 on the hashing worker, compressed sha256 on main (ingest as is)', () => feed(createHashedDecompressor('zstd'), zstChunks, offThread)],
-    ['decode in-thread, both sha256 on the hashing worker', () => feed(createHashedDecompressor('zstd'), zstChunks, offThread, 'worker')],
   ]);
   for (const [k, v] of autoChoice) summary.push(`berth pull's automatic choice, ${k}, run by run: ${v.join(', ')}`);
   for (const g of ['pull pipeline, gzip', 'pull pipeline, zstd']) {

@@ -882,9 +882,10 @@ class Applier {
         const abs = this.abs(rel);
         // Only what differs: most implicit directories already have their lower's 0:0 and 0755
         // (a /usr/share layer has ~1,100 of them, fixed at the end of the pull).
-        if (this.ownership && (st.uid !== lower.uid || st.gid !== lower.gid)) fs.lchownSync(abs, lower.uid, lower.gid);
+        const chown = this.ownership && (st.uid !== lower.uid || st.gid !== lower.gid);
+        if (chown) fs.lchownSync(abs, lower.uid, lower.gid);
         // lchown may clear setgid on a directory: set the mode after it, and whenever it ran.
-        if ((st.mode & 0o7777) !== (lower.mode & 0o7777) || (this.ownership && (st.uid !== lower.uid || st.gid !== lower.gid))) fs.chmodSync(abs, lower.mode & 0o7777);
+        if (chown || (st.mode & 0o7777) !== (lower.mode & 0o7777)) fs.chmodSync(abs, lower.mode & 0o7777);
       }
     } catch (err) {
       throw this.io(err, 'implicit directories');

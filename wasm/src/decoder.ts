@@ -85,12 +85,11 @@ export class DecoderCore {
 
   /**
    * Decodes the fed input. Returns true when it is all consumed (and, if final, the stream ended),
-   * false when `emit` asked to pause (call `pump` again later). Each output piece is copied into
-   * `alloc(n)` (default: `Buffer.allocUnsafe`; hashed-decoder.ts gives shared memory).
+   * false when `emit` asked to pause (call `pump` again later).
    */
-  pump(emit: (buf: Buffer) => boolean, alloc: (n: number) => Buffer = Buffer.allocUnsafe): boolean {
+  pump(emit: (buf: Buffer) => boolean): boolean {
     return this.pumpView((view) => {
-      const out = alloc(view.length);
+      const out = Buffer.allocUnsafe(view.length);
       out.set(view);
       return emit(out);
     });
@@ -178,36 +177,16 @@ export class DecoderCore {
   }
 }
 
-/**
- * Where a DecoderTransform's output pieces go besides its readable side: `alloc(n)` gives the
- * memory of each piece (default `Buffer.allocUnsafe`), `output(piece)` sees it before it is pushed.
- */
-export interface DecoderTap {
-  alloc?(n: number): Buffer;
-  output?(piece: Buffer): void;
-}
-
 /** A Node Transform around a DecoderCore, honouring backpressure of its readable side. */
 export class DecoderTransform extends Transform {
   private waiting: TransformCallback | undefined;
   private pumping = false;
-  private readonly emitPiece: (b: Buffer) => boolean;
-  private readonly alloc: ((n: number) => Buffer) | undefined;
 
   constructor(
     private readonly core: DecoderCore,
     opts?: TransformOptions,
-    tap?: DecoderTap,
   ) {
     super(opts);
-    const output = tap?.output;
-    this.emitPiece = output
-      ? (b) => {
-          output(b);
-          return this.push(b);
-        }
-      : (b) => this.push(b);
-    this.alloc = tap?.alloc;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -236,7 +215,7 @@ export class DecoderTransform extends Transform {
     this.pumping = true;
     let complete: boolean;
     try {
-      complete = this.alloc ? this.core.pump(this.emitPiece, this.alloc) : this.core.pump(this.emitPiece);
+      complete = this.core.pump((b) => this.push(b));
     } catch (err) {
       this.pumping = false;
       this.waiting = undefined;
