@@ -46,7 +46,9 @@
  * instead of pulling variants), BENCH_ONLY=berth,docker,podman,skopeo,tar (subset),
  * BENCH_DRIVER (berth storage driver, default overlay), BENCH_BERTH (berth command, default
  * `node bin/berth`), BENCH_BERTH_BASE (a second berth command, e.g. a build of the previous
- * commit, run as one more contender `base` with its own root: before/after in the same run), BENCH_DIR, BENCH_KEEP_IMAGE. NODE_EXTRA_CA_CERTS is unset for every child
+ * commit, run as one more contender `base` with its own root: before/after in the same run), BENCH_DIR, BENCH_KEEP_IMAGE,
+ * BENCH_HOLD=N (no runs: push N variants, print the registry's address and keep it up until
+ * Ctrl-C; for profiling single pulls by hand). NODE_EXTRA_CA_CERTS is unset for every child
  * (it costs each Node start ~30 ms on this host).
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -66,6 +68,7 @@ const ONLY = (process.env.BENCH_ONLY ?? 'berth,docker,podman,skopeo,tar').split(
 const DRIVER = process.env.BENCH_DRIVER ?? 'overlay';
 const KEEP_IMAGE = process.env.BENCH_KEEP_IMAGE === '1';
 const DELETE = process.env.BENCH_DELETE === '1';
+const HOLD = Number(process.env.BENCH_HOLD ?? 0);
 const ENV: NodeJS.ProcessEnv = { ...process.env };
 delete ENV.NODE_EXTRA_CA_CERTS;
 delete ENV.NODE_OPTIONS;
@@ -406,6 +409,12 @@ async function main(): Promise<void> {
     const layerBlobs = manifest.layers.map((l) => join(IMAGE, 'blobs/sha256', l.digest.slice(7)));
     const compressed = manifest.layers.reduce((a, l) => a + l.size, 0);
     console.log(`image: ${ref}, ${manifest.layers.length} layers, ${(compressed / 1e6).toFixed(1)} MB compressed; bench dir ${BENCH}; ${RUNS} cold runs each, alternating`);
+    if (HOLD > 0) {
+      // Profiling aid: the registry with HOLD variants (big-v0 … big-v<HOLD-1>), kept until Ctrl-C.
+      pushVariants(reg.host, HOLD);
+      console.log(`holding: ${HOLD} variants at ${variantRef(reg.host, 0)} …; Ctrl-C (or SIGTERM) cleans up`);
+      await new Promise<never>(() => {});
+    }
     const skipped: string[] = [];
     if (ONLY.includes('docker')) {
       try {

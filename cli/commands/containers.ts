@@ -12,6 +12,7 @@ import type { FlagSpec, Parsed } from '../kit/args';
 import type { ContainerService, ContainerRecord } from '../../core/containers/service';
 import type { HostConfig, ContainerConfig } from '../../core/containers/spec';
 import type { AttachClient } from '../../core/containers/attach';
+import { isoTime } from '../../core/time';
 
 const HOST = 'berth.host.v1';
 const STORAGE = 'berth.storage.v1';
@@ -735,7 +736,7 @@ const ps: CliCommand = {
         ID: noTrunc ? rec.id : truncateId(rec.id),
         Image: rec.image,
         Command: quoteCommand([rec.path, ...rec.args].join(' '), noTrunc),
-        CreatedAt: new Date(rec.created).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000 UTC'),
+        CreatedAt: isoTime(Date.parse(rec.created)).replace('T', ' ').replace(/\.\d+Z$/, ' +0000 UTC'),
         RunningFor: `${humanDuration(now - Date.parse(rec.created))} ago`,
         Ports: '',
         Status: statusText(state, now),

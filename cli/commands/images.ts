@@ -8,6 +8,7 @@ import type { CliCommand, CliContext } from '../command';
 import type { Parsed } from '../kit/args';
 import type { ImageRecord } from '../../core/images/service';
 import type { StoredImage } from '../../core/images/store';
+import { isoTime } from '../../core/time';
 
 const kit = () => require('../kit') as typeof import('../kit');
 const svc = async (ctx: CliContext) => {
@@ -271,7 +272,7 @@ export function inspectImage(img: StoredImage, graphDriver: { name: string; data
     Size: img.size,
     GraphDriver: { Data: graphDriver.data, Name: graphDriver.name },
     RootFS: { Type: 'layers', Layers: c.rootfs.diff_ids },
-    Metadata: { LastTagTime: new Date(img.stored).toISOString() },
+    Metadata: { LastTagTime: isoTime(img.stored) },
   };
 }
 
@@ -353,8 +354,8 @@ const history: CliCommand = {
       const id = i === 0 ? (noTrunc ? img.id : truncateId(img.id)) : '<missing>';
       return {
         ID: id,
-        CreatedSince: human ? (Number.isFinite(created) ? `${humanDuration(Date.now() - created)} ago` : 'N/A') : new Date(created).toISOString(),
-        CreatedAt: Number.isFinite(created) ? new Date(created).toISOString() : 'N/A',
+        CreatedSince: human ? (Number.isFinite(created) ? `${humanDuration(Date.now() - created)} ago` : 'N/A') : isoTime(created),
+        CreatedAt: Number.isFinite(created) ? isoTime(created) : 'N/A',
         CreatedBy: by,
         Size: human ? humanSize(size) : String(size),
         Comment: h.comment ?? '',

@@ -7,6 +7,7 @@ import type { CliCommand, CliContext } from '../command';
 import type { Engine } from '../../core/engine';
 import type { PluginRecord } from '../../core/plugin';
 import type { HostFeatures } from '../../core/contracts/host';
+import { isoTime } from '../../core/time';
 
 const kit = () => require('../kit') as typeof import('../kit');
 const maint = () => require('../../core/maintenance') as typeof import('../../core/maintenance');
@@ -302,7 +303,7 @@ const events: CliCommand = {
       if (fmt === 'json' || fmt === '{{json .}}') ctx.out(JSON.stringify(e));
       else if (fmt !== undefined) ctx.out(kit().renderTemplate(fmt, e));
       else {
-        const when = new Date(e.timeNano / 1e6).toISOString().replace('Z', '000000Z');
+        const when = isoTime(e.timeNano / 1e6).replace('Z', '000000Z');
         const attrs = Object.entries(e.Actor.Attributes).sort().map(([k, v]) => `${k}=${v}`).join(', ');
         ctx.out(`${when} ${e.Type} ${e.Action} ${e.Actor.ID}${attrs ? ` (${attrs})` : ''}`);
       }

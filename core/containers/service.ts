@@ -43,6 +43,7 @@ import {
 } from './spec';
 import { ERR_CONTAINER_NAME_CONFLICT, randomName, validateName } from './names';
 import { attachName } from './attach';
+import { isoTime } from '../time';
 
 export const ERR_CONTAINER_NOT_FOUND = defineError('ERR_CONTAINER_NOT_FOUND', 'notFound', 'No such container: %s');
 export const ERR_CONTAINER_AMBIGUOUS = defineError('ERR_CONTAINER_AMBIGUOUS', 'invalidArgument', 'multiple containers found with provided prefix: %s');
@@ -326,7 +327,7 @@ export class ContainerService {
     const backend = this.backend();
     const storageName = o.rootfs ? undefined : this.engine.storage().name;
     const rec: ContainerRecord = {
-      id, name: name || '', created: new Date().toISOString(), image: config.Image, imageId: img?.id ?? '',
+      id, name: name || '', created: isoTime(), image: config.Image, imageId: img?.id ?? '',
       ...(o.rootfs ? { rootfs: o.rootfs } : { driver: storageName!, snapshotKey: id }),
       config, hostConfig: hc, path: cmd.args[0]!, args: cmd.args.slice(1), isolation: backend.name, complete: false,
     };

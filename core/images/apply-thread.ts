@@ -23,6 +23,7 @@ import * as os from 'node:os';
 import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
 import { BerthError, type ErrorClass } from '../errors';
 import { workerEntry } from '../paths';
+import { stopOnExit } from '../worker-exit';
 import type { ApplyResult } from '../contracts/storage';
 import { ERR_LAYER_APPLY_FAILED, ERR_LAYER_CORRUPT, type ApplyOptions } from './apply';
 import type { FromApplyWorker, ToApplyWorker } from './apply-worker';
@@ -78,6 +79,7 @@ function startWorker(): PoolWorker {
   {
     const script = workerScript();
     const pw: PoolWorker = { worker: new Worker(script.file, { eval: script.eval }), jobs: new Map(), helps: 0 };
+    stopOnExit(pw.worker);
     const failAll = (e: Error) => {
       const i = pool.indexOf(pw);
       if (i >= 0) pool.splice(i, 1);

@@ -31,6 +31,7 @@ import { snapshotExists, unpackLayer } from './layers';
 import { manifestFor } from './push';
 import { storeFileBlob } from './import';
 import { sniffCompression } from './codecs';
+import { isoTime } from '../time';
 
 export const ERR_ARCHIVE_INVALID = defineError('ERR_IMAGE_ARCHIVE_INVALID', 'invalidArgument', 'invalid image archive: %s');
 
@@ -223,7 +224,7 @@ async function storeImage(engine: Engine, configBytes: Buffer, layerFiles: Array
     const all = await store.all();
     const cur = all.find((x) => x.id === id);
     const rec: StoredImage = cur ?? {
-      id, repoTags: [], repoDigests: [], config, layers, sources: {}, created: config.created ?? new Date().toISOString(), stored: Date.now(),
+      id, repoTags: [], repoDigests: [], config, layers, sources: {}, created: config.created ?? isoTime(), stored: Date.now(),
       size: layers.reduce((a, l) => a + l.size, 0), storageDriver: driver.name,
     };
     if (manifest && !rec.manifest) rec.manifest = manifest.desc;

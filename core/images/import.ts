@@ -25,6 +25,7 @@ import { unpackLayer } from './layers';
 import { familiarTagged, parseReference } from './reference';
 import { ImageStore, LayerInfo, StoredImage } from './store';
 import type { CreateImageOptions } from './service';
+import { isoTime } from '../time';
 
 export const ERR_IMAGE_CHANGE_INVALID = defineError('ERR_IMAGE_CHANGE_INVALID', 'invalidArgument', 'invalid change %s: %s');
 
@@ -70,7 +71,7 @@ export async function createImage(engine: Engine, opts: CreateImageOptions): Pro
     diffIds.push(r.diffId);
     layers.push({ diffId: r.diffId, chainId: chainIds(diffIds)[diffIds.length - 1]!, size: r.size, blob });
   }
-  const now = new Date().toISOString();
+  const now = isoTime();
   const host = hostPlatform();
   const base: OciImageConfig = parent
     ? structuredClone(parent.config)

@@ -43,6 +43,7 @@ import { familiarName, familiarTagged, parseReference, Reference, referenceStrin
 import { cleanupStaleExtracts, snapshotExists, unpackLayer, unpackLayerDetached } from './layers';
 import { handOff } from './handoff';
 import { ImageStore, LayerInfo, repoDigestOf, StoredImage } from './store';
+import { isoTime } from '../time';
 
 /** What pull reports; `cli/kit/progress.ts`'s Progress satisfies it. */
 export interface PullProgress {
@@ -349,7 +350,7 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
       const cur = all.find((x) => x.id === imageId);
       const img: StoredImage = cur ?? {
         id: imageId, repoTags: [], repoDigests: [], config, layers, manifest: manifestDesc, sources: {},
-        created: config.created ?? new Date().toISOString(), stored: Date.now(),
+        created: config.created ?? isoTime(), stored: Date.now(),
         size: layers.reduce((a, l) => a + l.size, 0), storageDriver: driver.name,
       };
       if (!cur) changed = true;

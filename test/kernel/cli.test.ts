@@ -2,7 +2,8 @@
 // global flags, usage errors and their exit codes, configuration errors, independent roots.
 import t from 'tap';
 import { writeFile } from 'node:fs/promises';
-import { berth, tempRoot } from '../helpers/cli';
+import { spawnSync } from 'node:child_process';
+import { BERTH, berth, cleanEnv, tempRoot } from '../helpers/cli';
 import { PluginType } from '../../core/plugin-types';
 
 t.test('version', async (t) => {
@@ -70,6 +71,15 @@ t.test('usage errors exit 125 with Docker wording; --help exits 0', async (t) =>
   const top = await berth(['--help']);
   t.equal(top.code, 0);
   t.match(top.stdout, /Commands:/);
+});
+
+t.test('the CLI exits at once when done, without cutting output a slow reader has not taken yet', async (t) => {
+  // bin/berth exits once stdout/stderr are flushed; a pipe holds 64 KiB, so a 100 KB message to
+  // a reader that only starts reading later must still arrive whole.
+  const flag = `--${'x'.repeat(100_000)}`;
+  const r = spawnSync('sh', ['-c', `"$0" "$1" images "$2" 2>&1 >/dev/null | (sleep 0.3; wc -c)`, process.execPath, BERTH, flag], { env: cleanEnv(), encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+  t.ok(Number(r.stdout.trim()) > 100_000, `all of stderr arrived (${r.stdout.trim()} bytes)`);
 });
 
 t.test('configuration errors name the file, key and expected type', async (t) => {

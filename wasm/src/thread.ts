@@ -18,6 +18,7 @@
  * worker only past the threshold.
  */
 import { workerEntry } from '../../core/paths';
+import { stopOnExit } from '../../core/worker-exit';
 import * as os from 'node:os';
 import * as fs from 'node:fs';
 import { Transform, TransformCallback, TransformOptions } from 'node:stream';
@@ -123,7 +124,9 @@ function acquire(): Worker {
   }
   const script = workerScript();
   started++;
-  return new Worker(script.file, { eval: script.eval });
+  const fresh = new Worker(script.file, { eval: script.eval });
+  stopOnExit(fresh);
+  return fresh;
 }
 
 function release(w: Worker, reusable: boolean): void {

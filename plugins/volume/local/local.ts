@@ -14,6 +14,7 @@ import type { Volume, VolumeDriver } from '../../../core/contracts/volume';
 import { defineError } from '../../../core/errors';
 import type { HostOps } from '../../../core/contracts/host';
 import type { MetadataStore } from '../../../core/store/metadata';
+import { isoTime } from '../../../core/time';
 
 export const ERR_VOLUME_NOT_FOUND = defineError('ERR_VOLUME_NOT_FOUND', 'notFound', 'get %s: no such volume');
 export const ERR_VOLUME_IN_USE = defineError('ERR_VOLUME_IN_USE', 'conflict', 'remove %s: volume is in use - [%s]');
@@ -55,7 +56,7 @@ export class LocalDriver implements VolumeDriver {
       // Docker: creating an existing volume with the same driver returns it unchanged.
       if (cur) return cur;
       await mkdir(this.dataPath(name), { recursive: true, mode: 0o755 });
-      return { name, createdAt: new Date().toISOString(), labels: { ...labels }, options: { ...opts }, callers: [] };
+      return { name, createdAt: isoTime(), labels: { ...labels }, options: { ...opts }, callers: [] };
     });
     return new LocalVolume(this, rec!);
   }
