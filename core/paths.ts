@@ -33,14 +33,19 @@ export function packageFile(...parts: string[]): string {
 
 /**
  * How to start the worker thread whose entry is `<repo dir>/<name>.ts|.js` (repo dir relative to
- * the package root, e.g. `core/images`), from whatever `callerFile` is running: beside the caller
- * in a compiled tree; from the bundle (dist/berth.js) the compiled file under dist/; under a
- * TypeScript loader, ESM hooks (`--import`, as tap uses) reach workers by URL, a CommonJS require
- * hook needs the entry loaded through require() (`eval`).
+ * the package root, e.g. `core/images`), from whatever `callerFile` is running: compiled, the
+ * worker's own bundle (dist/workers/<name>.js, made by cli/bundle.js: one file to read and
+ * compile instead of a module tree), else the compiled file beside the caller or under dist/;
+ * under a TypeScript loader, ESM hooks (`--import`, as tap uses) reach workers by URL, a CommonJS
+ * require hook needs the entry loaded through require() (`eval`).
  */
 export function workerEntry(callerFile: string, repoDir: string, name: string): { file: string | URL; eval: boolean } {
   const ts = callerFile.endsWith('.ts');
   const beside = join(dirname(callerFile), `${name}${ts ? '.ts' : '.js'}`);
+  if (!ts) {
+    const bundled = bundledWorker(name);
+    if (bundled) return { file: bundled, eval: false };
+  }
   const file = ts || existsSync(beside) ? beside : packageFile('dist', ...repoDir.split('/'), `${name}.js`);
   if (!ts) return { file, eval: false };
   if (process.execArgv.some((a) => a.startsWith('--import') || a.startsWith('--loader') || a.startsWith('--experimental-loader'))) {
@@ -48,4 +53,20 @@ export function workerEntry(callerFile: string, repoDir: string, name: string): 
     return { file: pathToFileURL(file), eval: false };
   }
   return { file: `require(${JSON.stringify(file)});`, eval: true };
+}
+
+const bundles = new Map<string, string | undefined>();
+/** dist/workers/<name>.js when the build made it (looked up once per process). */
+function bundledWorker(name: string): string | undefined {
+  if (!bundles.has(name)) {
+    let f: string | undefined;
+    try {
+      f = packageFile('dist', 'workers', `${name}.js`);
+      if (!existsSync(f)) f = undefined;
+    } catch {
+      f = undefined;
+    }
+    bundles.set(name, f);
+  }
+  return bundles.get(name);
 }

@@ -28,7 +28,7 @@ import type { ApplyResult } from '../contracts/storage';
 import { ERR_LAYER_APPLY_FAILED, ERR_LAYER_CORRUPT, type ApplyOptions } from './apply';
 import type { FromApplyWorker, ToApplyWorker } from './apply-worker';
 import type { Compression } from './manifest';
-import { takeOver } from './handoff';
+import { allocPiece, recyclePiece, takeOver } from './handoff';
 
 const IN_FLIGHT = 8 << 20;
 const BATCH = 1 << 20;
@@ -86,7 +86,10 @@ function startWorker(): PoolWorker {
       for (const h of [...pw.jobs.values()]) h(e);
       pw.jobs.clear();
     };
-    pw.worker.on('message', (m: FromApplyWorker) => pw.jobs.get(m.id)?.(m));
+    pw.worker.on('message', (m: FromApplyWorker) => {
+      if (m.t === 'free') for (const ab of m.bufs) recyclePiece(ab);
+      else pw.jobs.get(m.id)?.(m);
+    });
     pw.worker.on('error', (e) => failAll(e));
     pw.worker.on('exit', (code) => failAll(new Error(`apply worker exited (${code})`)));
     pool.push(pw);
@@ -190,7 +193,7 @@ export function unpackThreaded(tar: NodeJS.ReadableStream, compression: Compress
       let off = 0;
       while (off < chunk.length) {
         // malloc'd, not zeroed (every byte is written before it is posted): no calloc of fresh pages
-        batch ??= Buffer.allocUnsafeSlow(BATCH);
+        batch ??= allocPiece(BATCH);
         const n = Math.min(chunk.length - off, BATCH - used);
         batch.set(chunk.subarray(off, off + n), used);
         used += n;

@@ -32,6 +32,8 @@ export type FromApplyWorker =
   | { t: 'ack'; id: number; n: number }
   | { t: 'done'; id: number; result: ApplyResult; diffId: string; size: number }
   | { t: 'error'; id: number; code?: string; cls?: string; message: string }
+  /** Input buffers (transferred back) the decompressor is done with: the main thread reuses them (handoff.ts recyclePiece). */
+  | { t: 'free'; bufs: ArrayBuffer[] }
   /** A `writer` job ended (its port closed). */
   | { t: 'served'; id: number };
 
@@ -41,11 +43,23 @@ const port = parentPort;
 // A worker has its own copy of process.env: this changes nothing on the main thread.
 if (port) process.env.BERTH_DECODE_THREAD ??= '0';
 
+/** Input pieces are sent back for reuse only at this size (handoff.ts PIECE; the batches are as large). */
+const RECYCLE = 1 << 20;
+
+/** Sends a whole input buffer the decompressor is done with back to the main thread. */
+function giveBack(chunk: Buffer): void {
+  const ab = chunk.buffer;
+  if (!port || !(ab instanceof ArrayBuffer) || chunk.byteOffset !== 0 || chunk.byteLength !== RECYCLE || ab.byteLength !== RECYCLE) return;
+  port.postMessage({ t: 'free', bufs: [ab] } satisfies FromApplyWorker, [ab]);
+}
+
 async function run(job: Job, dir: string, opts: ApplyOptions, compression: Compression): Promise<{ result: ApplyResult; diffId: string; size: number }> {
   const { applyLayer } = require('./apply') as typeof import('./apply');
   const { decodeHashApply } = require('./codecs') as typeof import('./codecs');
   // An input error sent by the main thread (a digest mismatch, a cut download) keeps its own code.
-  return decodeHashApply(job.input, compression, (tar) => applyLayer(tar, dir, opts), { keepError: (e) => e === job.inputError });
+  // Every input buffer came from the main thread (transferred) and is referenced only by the
+  // input stream and the decompressor: once the decompressor has consumed one it goes back.
+  return decodeHashApply(job.input, compression, (tar) => applyLayer(tar, dir, opts), { keepError: (e) => e === job.inputError, onConsumed: giveBack });
 }
 
 if (port) {

@@ -29,7 +29,7 @@
  */
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { Duplex, PassThrough, Transform } from 'node:stream';
+import { Duplex, PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { BerthError, defineError } from '../errors';
 import type { Compression } from './manifest';
 
@@ -137,9 +137,10 @@ export function decodeThreadPlan(): { thread: boolean | 'auto'; threshold?: numb
 /**
  * A Transform decompressing `kind`. `sizeHint` is the compressed size when known (a layer
  * descriptor's): a small layer is decoded in-thread at once, a large one starts its worker thread
- * while the first bytes arrive; without it the choice is made from the bytes seen.
+ * while the first bytes arrive; without it the choice is made from the bytes seen. `onConsumed`:
+ * see decodeHashApply.
  */
-export function decompressor(kind: Compression, sizeHint?: number): Transform | Duplex {
+export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: (chunk: Buffer) => void): Transform | Duplex {
   if (kind === 'none') return new PassThrough({ highWaterMark: 1 << 20 });
   const w = wasm();
   const plan = decodeThreadPlan();
@@ -169,7 +170,10 @@ export function decompressor(kind: Compression, sizeHint?: number): Transform | 
   if (kind === 'gzip') {
     // node:zlib loads on first use: every `run` loads this module (the image service configures
     // it), few of them decompress anything.
-    const nativeGunzip = (): Transform => (require('node:zlib') as typeof import('node:zlib')).createGunzip({ chunkSize: 256 * 1024 });
+    const nativeGunzip = (): Transform => {
+      const g = (require('node:zlib') as typeof import('node:zlib')).createGunzip({ chunkSize: 256 * 1024 });
+      return onConsumed ? reportConsumed(g, onConsumed) : g;
+    };
     const gunzip = choice().gunzip;
     const forcedNative = process.env.BERTH_CODECS === 'native' || (process.env.BERTH_CODECS === undefined && selection?.gunzip === 'native');
     if (!forcedNative) {
@@ -181,6 +185,23 @@ export function decompressor(kind: Compression, sizeHint?: number): Transform | 
     return nativeGunzip();
   }
   return zstdProcess();
+}
+
+/**
+ * Calls `onConsumed(chunk)` once node:zlib is done with an input chunk. Its Transform callback
+ * runs only after the native stream has taken every input byte (lib/zlib.js processCallback:
+ * "Finished with the chunk", the handle's reference dropped first) or without touching the chunk
+ * at all (a closed handle), never while the thread pool still reads it; a failed write reports
+ * nothing. So the chunk's memory may be reused from then on (core/images/handoff.ts pieces).
+ */
+function reportConsumed(g: Transform, onConsumed: (chunk: Buffer) => void): Transform {
+  const transform = g._transform.bind(g);
+  g._transform = (chunk: Buffer, enc: BufferEncoding, cb: TransformCallback) =>
+    transform(chunk, enc, (err?: Error | null, data?: unknown) => {
+      if (!err) onConsumed(chunk);
+      cb(err, data);
+    });
+  return g;
 }
 
 /** `zstd -dc` as a Duplex: writes go to its stdin, reads come from its stdout. */
@@ -261,16 +282,19 @@ export function fileStreamSize(s: NodeJS.ReadableStream): number | undefined {
  * from the content store as a file stream gives its own): it lets
  * `decompressor()` choose in-thread or worker at once, without holding the first bytes back to
  * decide and without the relay stream (see wasm/src/thread.ts createAdaptiveDecompressor).
+ * `onConsumed` is told of each input chunk the decompressor is done with, where the backend can
+ * say so (node:zlib's gunzip; other backends never call it): the apply worker recycles the
+ * download's pieces with it.
  * Used by layers.ts on the main thread and by the apply worker.
  */
 export async function decodeHashApply<R>(
   blob: NodeJS.ReadableStream,
   compression: Compression,
   apply: (tar: NodeJS.ReadableStream) => Promise<R>,
-  opts: { onBytes?: (n: number) => void; keepError?: (e: Error) => boolean; sizeHint?: number } = {},
+  opts: { onBytes?: (n: number) => void; keepError?: (e: Error) => boolean; sizeHint?: number; onConsumed?: (chunk: Buffer) => void } = {},
 ): Promise<{ diffId: string; size: number; result: R }> {
   const { finished } = require('node:stream/promises') as typeof import('node:stream/promises');
-  const dec = decompressor(compression, opts.sizeHint ?? fileStreamSize(blob));
+  const dec = decompressor(compression, opts.sizeHint ?? fileStreamSize(blob), opts.onConsumed);
   const hashing = new HashingStream();
   // A failure anywhere ends up on `hashing`, which apply reads; a listener is always attached
   // so that an error arriving after apply has given up never becomes an uncaught exception.

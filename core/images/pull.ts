@@ -41,7 +41,7 @@ import {
 } from './manifest';
 import { familiarName, familiarTagged, parseReference, Reference, referenceString } from './reference';
 import { cleanupStaleExtracts, snapshotExists, unpackLayer, unpackLayerDetached } from './layers';
-import { handOff } from './handoff';
+import { allocPiece, handOff, PIECE } from './handoff';
 import { ImageStore, LayerInfo, repoDigestOf, StoredImage } from './store';
 import { isoTime } from '../time';
 
@@ -438,8 +438,6 @@ async function putBlob(engine: Engine, bytes: Buffer, digest: string): Promise<v
   await w.commit();
 }
 
-/** The download loop's write/tee unit (see downloadBlob). */
-const PIECE = 1 << 20;
 
 /**
  * One blob from the registry into the content store, verified, resuming a partial ingest left by a
@@ -492,7 +490,7 @@ export async function downloadBlob(engine: Engine, session: RepositorySession, d
           for await (const c of body as AsyncIterable<Buffer>) {
             let off = 0;
             while (off < c.length) {
-              piece ??= Buffer.allocUnsafeSlow(Math.min(PIECE, Math.max(d.size - cur, 1)));
+              piece ??= allocPiece(Math.min(PIECE, Math.max(d.size - cur, 1)));
               const n = Math.min(c.length - off, piece.length - used);
               c.copy(piece, used, off, off + n);
               used += n;

@@ -2,7 +2,8 @@
  * Buffers handed off by their producer (core/images/handoff.ts): only whole, marked buffers may
  * be taken over, each once; unpackThreaded transfers taken-over pieces to its worker (they are
  * detached on this side afterwards) and the layer comes out exactly as from copied pieces, while
- * a piece that was not handed off is left intact for its producer.
+ * a piece that was not handed off is left intact for its producer. 1 MiB pieces come back once
+ * the worker's decompressor is done with them and are reused for the next pieces.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -10,7 +11,8 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
-import { handOff, takeOver } from '../../core/images/handoff';
+import { allocPiece, handOff, PIECE, recyclePiece, sparePieces, takeOver } from '../../core/images/handoff';
+import { decompressor } from '../../core/images/codecs';
 import { applyPoolStats, prewarmApplyPool, unpackThreaded } from '../../core/images/apply-thread';
 import { buildTar, type TarEntry } from '../../core/testsuite/tar';
 
@@ -70,4 +72,62 @@ t.test('unpackThreaded transfers handed-off pieces and applies the same layer', 
   t.ok(kept.every((p) => p.buffer.byteLength > 0), 'pieces nobody handed off are intact');
   for (let i = 0; i < 40; i += 13) t.same(fs.readFileSync(path.join(a, `d/f${i}`)), fs.readFileSync(path.join(b, `d/f${i}`)), `d/f${i} identical`);
   t.equal(fs.readdirSync(path.join(a, 'd')).length, 40);
+});
+
+t.test('gunzip reports each input chunk only once it has consumed it', async (t) => {
+  const plain = randomBytes(3 << 20);
+  const gz = gzipSync(plain, { level: 1 });
+  const chunks: Buffer[] = [];
+  for (let off = 0; off < gz.length; off += 200_000) chunks.push(Buffer.from(gz.subarray(off, off + 200_000)));
+  const seen: Buffer[] = [];
+  const dec = decompressor('gzip', undefined, (c) => seen.push(c));
+  const out: Buffer[] = [];
+  dec.on('data', (d: Buffer) => out.push(d));
+  const done = new Promise((r) => dec.on('end', r));
+  for (const c of chunks) {
+    dec.write(c);
+    // overwrite a chunk as soon as it is reported: the output must not change
+    for (const s of seen.splice(0)) s.fill(0xee);
+  }
+  dec.end();
+  await done;
+  for (const s of seen.splice(0)) s.fill(0xee);
+  t.ok(Buffer.concat(out).equals(plain), 'output intact although every reported chunk was overwritten at once');
+  const seen2: Buffer[] = [];
+  const bad = decompressor('gzip', undefined, (c) => seen2.push(c));
+  const failed = new Promise<Error>((r) => bad.on('error', r));
+  bad.end(Buffer.from('this is not gzip data at all, not at all'));
+  t.match((await failed).message, /incorrect header check|unknown compression|header/i, 'corrupt input fails');
+  t.equal(seen2.length, 0, 'a chunk that failed is not reported');
+});
+
+t.test('1 MiB pieces come back from the worker and are reused', async (t) => {
+  const dir = fs.mkdtempSync(path.join('/var/tmp', 'berth-recycle-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const entries: TarEntry[] = [];
+  for (let i = 0; i < 12; i++) entries.push({ name: `f${i}`, data: randomBytes(600_000) });
+  const tar = buildTar(entries);
+  const gz = gzipSync(tar, { level: 1 });
+  const want = 'sha256:' + createHash('sha256').update(tar).digest('hex');
+  const given: Buffer[] = [];
+  for (let off = 0; off < gz.length; off += PIECE) {
+    const p = allocPiece(Math.min(PIECE, gz.length - off));
+    gz.copy(p, 0, off, off + p.length);
+    given.push(handOff(p));
+  }
+  const before = sparePieces(); // (the earlier tests' batches may have come back too)
+  const full = given.filter((p) => p.length === PIECE).length;
+  t.ok(full >= 5, `${full} whole pieces`);
+  const r = await unpackThreaded(Readable.from(given), 'gzip', dir, { whiteoutMode: 'overlay', detached: true });
+  t.equal(r.diffId, want, 'the layer is intact');
+  // the 'free' messages may trail the 'done' one
+  for (let i = 0; i < 50 && sparePieces() < before + full; i++) await new Promise((res) => setTimeout(res, 10));
+  t.equal(sparePieces(), Math.min(before + full, 16), 'every whole piece came back');
+  const reused = allocPiece(PIECE);
+  t.equal(reused.length, PIECE);
+  t.equal(sparePieces(), Math.min(before + full, 16) - 1, 'allocPiece takes a returned piece');
+  recyclePiece(reused.buffer as ArrayBuffer);
+  recyclePiece(new ArrayBuffer(1000));
+  t.equal(sparePieces(), Math.min(before + full, 16), 'only PIECE-sized buffers are kept');
+  for (let i = 0; i < 12; i += 5) t.same(fs.readFileSync(path.join(dir, `f${i}`)), entries[i]!.data, `f${i} intact`);
 });
