@@ -28,10 +28,11 @@ import type { ApplyResult } from '../contracts/storage';
 import { ERR_LAYER_APPLY_FAILED, ERR_LAYER_CORRUPT, type ApplyOptions } from './apply';
 import type { FromApplyWorker, ToApplyWorker } from './apply-worker';
 import type { Compression } from './manifest';
-import { allocPiece, recyclePiece, takeOver } from './handoff';
+import { allocPiece, PIECE, recyclePiece, takeOver } from './handoff';
 
 const IN_FLIGHT = 8 << 20;
-const BATCH = 1 << 20;
+/** Batches are piece-sized, so the worker hands them back for reuse too (handoff.ts). */
+const BATCH = PIECE;
 /** A given-away chunk at least this large is transferred whole (smaller ones are batched). */
 const MIN_HANDOFF = 64 << 10;
 

@@ -16,6 +16,7 @@ import { parentPort, type MessagePort } from 'node:worker_threads';
 import { PassThrough } from 'node:stream';
 import type { ApplyOptions } from './apply';
 import type { Compression } from './manifest';
+import { PIECE } from './handoff';
 import type { ApplyResult } from '../contracts/storage';
 
 /** Main thread → worker. A worker runs several jobs (layers) at once, told apart by `id`. */
@@ -43,13 +44,11 @@ const port = parentPort;
 // A worker has its own copy of process.env: this changes nothing on the main thread.
 if (port) process.env.BERTH_DECODE_THREAD ??= '0';
 
-/** Input pieces are sent back for reuse only at this size (handoff.ts PIECE; the batches are as large). */
-const RECYCLE = 1 << 20;
 
 /** Sends a whole input buffer the decompressor is done with back to the main thread. */
 function giveBack(chunk: Buffer): void {
   const ab = chunk.buffer;
-  if (!port || !(ab instanceof ArrayBuffer) || chunk.byteOffset !== 0 || chunk.byteLength !== RECYCLE || ab.byteLength !== RECYCLE) return;
+  if (!port || !(ab instanceof ArrayBuffer) || chunk.byteOffset !== 0 || chunk.byteLength !== PIECE || ab.byteLength !== PIECE) return;
   port.postMessage({ t: 'free', bufs: [ab] } satisfies FromApplyWorker, [ab]);
 }
 

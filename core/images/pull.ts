@@ -438,7 +438,6 @@ async function putBlob(engine: Engine, bytes: Buffer, digest: string): Promise<v
   await w.commit();
 }
 
-
 /**
  * One blob from the registry into the content store, verified, resuming a partial ingest left by a
  * killed pull. A digest or size mismatch discards the partial (the content store does that) and
