@@ -67,7 +67,7 @@ if (port) {
   setImmediate(() => {
     require('./apply');
     require('./codecs');
-    require('tar-stream');
+    (require('./tar-reader') as typeof import('./tar-reader')).tarHeaderCodec();
   });
   const jobs = new Map<number, Job>();
   port.on('message', (m: ToApplyWorker) => {

@@ -17,7 +17,7 @@
  *   Replacing or deleting a path forgets it and everything below it.
  *
  * Lifecycle of one apply
- *   1. entries are read one by one from tar-stream's `extract()`; each name is cleaned
+ *   1. entries are read one by one by tar-reader.ts (tar-stream's header codec); each name is cleaned
  *      (tar-safety.ts), its parents resolved as above, then the entry is written:
  *      files with O_CREAT|O_EXCL|O_NOFOLLOW (an existing entry is removed first), directories
  *      merged, symlinks created (never followed), hardlinks only to entries inside the target;
@@ -35,7 +35,7 @@
  * only thing this code path does), file data is written chunk by chunk as it streams.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { Writable } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
 import { BerthError, defineError } from '../errors';
 import type { ApplyResult } from '../contracts/storage';
@@ -54,6 +54,7 @@ import {
   whiteoutOf,
 } from './tar-safety';
 import { ERR_FSOPS_FAILED, FsOpsBatch } from './fsops';
+import { TarReader, tarHeaderCodec, type TarEntryHandler, type TarHeader } from './tar-reader';
 
 export { ERR_LAYER_BAD_LINK, ERR_LAYER_CORRUPT, ERR_LAYER_UNSAFE_PATH, ERR_LAYER_UNSUPPORTED_ENTRY } from './tar-safety';
 export const ERR_LAYER_APPLY_FAILED = ERR_FSOPS_FAILED;
@@ -83,21 +84,12 @@ export interface ApplyOptions {
   writer?: MessagePort;
 }
 
-interface TarHeader {
-  name: string;
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  size?: number;
-  mtime?: Date;
-  type?: string | null;
-  linkname?: string | null;
-  devmajor?: number;
-  devminor?: number;
-  pax?: Record<string, string> | null;
-}
-
-type Entry = AsyncIterable<Buffer> & { header: TarHeader; resume(): unknown };
+/** The entry whose data the reader is delivering (see Applier.start/data/end). */
+type CurrentEntry =
+  | { kind: 'skip' }
+  | { kind: 'file'; fd: number; what: string; uid: number; gid: number; mode: number; atime: number; mtime: number }
+  | { kind: 'offload'; rel: string; len: number; uid: number; gid: number; mode: number; atime: number; mtime: number };
+const SKIP: CurrentEntry = { kind: 'skip' };
 
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW;
 const OPEN_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW;
@@ -119,8 +111,7 @@ let paxPatched = false;
 function patchPaxDecoder(): void {
   if (paxPatched) return;
   paxPatched = true;
-  const headersPath = path.join(path.dirname(require.resolve('tar-stream')), 'headers.js');
-  const headers = require(headersPath) as { decodePax: (buf: Buffer) => Record<string, string> };
+  const headers = tarHeaderCodec();
   const orig = headers.decodePax;
   headers.decodePax = function decodePax(buf: Buffer): Record<string, string> {
     const result = orig(buf);
@@ -374,8 +365,10 @@ export function serveFileWriter(port: MessagePort, targetDir: string): Promise<n
 /** Deferred metadata for nodes the helper creates and for directories. */
 interface Meta { rel: string; uid: number; gid: number; mode: number; atime: number; mtime: number; isLink?: boolean }
 
-class Applier {
+class Applier implements TarEntryHandler {
   readonly result: ApplyResult = { entries: 0, bytes: 0 };
+  /** The entry whose data is arriving. */
+  private cur: CurrentEntry = SKIP;
   private readonly known = new Set<string>(['']);
   /** lstat results of lower-layer paths (null: absent), see lowerDir. */
   private readonly lowerSeen = new Map<string, fs.Stats | null>();
@@ -535,8 +528,13 @@ class Applier {
     return { atime, mtime };
   }
 
-  async entry(e: Entry): Promise<void> {
-    const h = e.header;
+  /**
+   * A new entry (TarEntryHandler): checks it, waits for the file writer when the entry could
+   * touch a pending file, then makes it — or, for a regular file, opens it (or starts its place in
+   * a writer batch) for the data that follows. Returns a promise only when it has to wait.
+   */
+  start(h: TarHeader): void | Promise<void> {
+    this.cur = SKIP;
     const what = h.name;
     this.result.entries++;
     const type = h.type ?? null;
@@ -548,26 +546,84 @@ class Applier {
     const comps = cleanEntryPath(h.name);
     const wh = whiteoutOf(comps[comps.length - 1], what);
     if (wh.kind !== 'none') {
-      await drain(e);
+      // Its data, if any, is skipped.
       if (type !== 'file' && type !== 'contiguous-file' && type !== 'directory') {
         throw ERR_LAYER_UNSAFE_PATH(JSON.stringify(what), `whiteout entry of type ${type}`);
       }
       if (wh.kind === 'meta') return;
       const dirComps = comps.slice(0, -1);
       const dir = dirComps.join('/');
-      const target = wh.kind === 'opaque' ? dir : dir === '' ? wh.target : `${dir}/${wh.target}`;
-      if (this.offload) {
-        if (this.mayTouchPending(target)) await this.offload.drain();
-        this.made.add(target);
-      }
-      if (wh.kind === 'opaque') return this.opaqueDir(dirComps, dir, what);
-      return this.whiteout(dirComps, dir, wh.target, what);
+      const name = wh.kind === 'whiteout' ? wh.target : '';
+      const target = wh.kind === 'opaque' ? dir : dir === '' ? name : `${dir}/${name}`;
+      const make = () => {
+        if (this.offload) this.made.add(target);
+        if (wh.kind === 'opaque') this.opaqueDir(dirComps, dir, what);
+        else this.whiteout(dirComps, dir, name, what);
+      };
+      if (this.offload && this.mayTouchPending(target)) return this.offload.drain().then(make);
+      return make();
     }
     const rel = comps.join('/');
     // A split apply: a path with a write pending at the writer (itself, above or below) waits.
+    if (this.offload && rel !== '' && this.mayTouchPending(rel)) return this.offload.drain().then(() => this.make(h, type, comps, rel, what));
+    return this.make(h, type, comps, rel, what);
+  }
+
+  /** The entry's next bytes (TarEntryHandler): written to its file, or copied into its batch. */
+  data(chunk: Buffer): void {
+    const c = this.cur;
+    if (c.kind === 'file') {
+      try {
+        let off = 0;
+        while (off < chunk.length) off += fs.writeSync(c.fd, chunk, off, chunk.length - off);
+      } catch (err) {
+        throw this.io(err, c.what);
+      }
+      this.result.bytes += chunk.length;
+    } else if (c.kind === 'offload') {
+      this.offload!.copy(chunk);
+      c.len += chunk.length;
+    }
+  }
+
+  /** The entry's data is complete (TarEntryHandler): a file gets its owner, mode and times. */
+  end(): void {
+    const c = this.cur;
+    this.cur = SKIP;
+    if (c.kind === 'file') {
+      try {
+        if (this.ownership && !(this.bornRootOwned && c.uid === 0 && c.gid === 0)) fs.fchownSync(c.fd, c.uid, c.gid);
+        if ((c.mode & 0o7000) !== 0 || (c.mode & UMASK) !== 0) fs.fchmodSync(c.fd, c.mode);
+        fs.futimesSync(c.fd, c.atime, c.mtime);
+      } catch (err) {
+        throw this.io(err, c.what);
+      } finally {
+        fs.closeSync(c.fd);
+      }
+    } else if (c.kind === 'offload') {
+      this.result.bytes += c.len;
+      const chown = this.ownership && !(this.bornRootOwned && c.uid === 0 && c.gid === 0);
+      this.offload!.add({ rel: c.rel, mode: c.mode, atime: c.atime, mtime: c.mtime, len: c.len, uid: c.uid, gid: c.gid, chown, chmod: (c.mode & 0o7000) !== 0 || (c.mode & UMASK) !== 0 });
+    }
+  }
+
+  /** A failed apply: closes the file whose data was arriving, if any. */
+  abandonEntry(): void {
+    const c = this.cur;
+    this.cur = SKIP;
+    if (c.kind === 'file') {
+      try {
+        fs.closeSync(c.fd);
+      } catch {
+        /* already failed */
+      }
+    }
+  }
+
+  /** The rest of start() for an entry that is not a whiteout, once nothing pending is in its way. */
+  private make(h: TarHeader, type: string, comps: string[], rel: string, what: string): void | Promise<void> {
     let fresh = false;
     if (this.offload && rel !== '') {
-      if (this.mayTouchPending(rel)) await this.offload.drain();
       fresh = !this.made.has(rel) && !this.known.has(rel);
       this.made.add(rel);
     }
@@ -577,7 +633,6 @@ class Applier {
     const { atime, mtime } = this.times(h);
     if (rel === '') {
       // The root itself: only a directory entry makes sense; it sets the root's metadata.
-      await drain(e);
       if (type !== 'directory') throw ERR_LAYER_UNSAFE_PATH(JSON.stringify(what), `a ${type} cannot replace the layer root`);
       this.dirMeta.set('', { rel: '', uid, gid, mode, atime, mtime });
       this.xattrs('', h);
@@ -588,12 +643,24 @@ class Applier {
     const abs = this.abs(rel);
     switch (type) {
       case 'file':
-      case 'contiguous-file':
-        if (fresh && this.offload!.canTake(h.size ?? 0)) await this.offloadFile(e, rel, h.size ?? 0, uid, gid, mode, atime, mtime);
-        else await this.file(e, rel, abs, what, uid, gid, mode, atime, mtime);
+      case 'contiguous-file': {
+        const size = h.size ?? 0;
+        if (fresh && this.offload!.canTake(size)) {
+          // A split apply: the file's bytes go into the writer's batch; the writer creates it.
+          this.batch.cancel(rel, true);
+          this.forget(rel);
+          this.offload!.begin(size);
+          this.cur = { kind: 'offload', rel, len: 0, uid, gid, mode, atime, mtime };
+        } else {
+          // Created with its permission bits: when the umask strips none and there are no
+          // setuid/setgid/sticky bits (which chown would clear), no fchmod is needed.
+          const fd = this.openExclusive(rel, abs, what, mode & 0o777);
+          this.forget(rel);
+          this.cur = { kind: 'file', fd, what, uid, gid, mode, atime, mtime };
+        }
         break;
+      }
       case 'directory': {
-        await drain(e);
         let st: fs.Stats | undefined;
         try {
           fs.mkdirSync(abs, 0o700);
@@ -622,7 +689,6 @@ class Applier {
         break;
       }
       case 'symlink': {
-        await drain(e);
         const target = h.linkname ?? '';
         if (target.includes('\0')) throw ERR_LAYER_UNSAFE_PATH(JSON.stringify(what), 'symlink target contains a NUL byte');
         this.replaceWith(rel, what, () => fs.symlinkSync(target, abs));
@@ -634,15 +700,11 @@ class Applier {
         }
         break;
       }
-      case 'link': {
-        await drain(e);
-        await this.hardlink(rel, abs, h.linkname ?? '', what);
-        break;
-      }
+      case 'link':
+        return this.hardlink(rel, abs, h.linkname ?? '', what);
       case 'character-device':
       case 'block-device':
       case 'fifo': {
-        await drain(e);
         if (type !== 'fifo' && !this.isRoot) return; // as Docker rootless: device nodes need root
         const fmt = type === 'fifo' ? S_IFIFO : type === 'character-device' ? S_IFCHR : S_IFBLK;
         this.clearPath(rel, what);
@@ -651,7 +713,7 @@ class Applier {
         break;
       }
     }
-    if (type !== 'link') this.xattrs(rel, h);
+    this.xattrs(rel, h);
   }
 
   /** Queues the entry's xattrs; overlay's own xattrs are never taken from a tar. */
@@ -707,43 +769,6 @@ class Applier {
     } catch (err) {
       throw this.io(err, what);
     }
-  }
-
-  private async file(e: Entry, rel: string, abs: string, what: string, uid: number, gid: number, mode: number, atime: number, mtime: number): Promise<void> {
-    // Created with its permission bits: when the umask strips none and there are no
-    // setuid/setgid/sticky bits (which chown would clear), no fchmod is needed.
-    const fd = this.openExclusive(rel, abs, what, mode & 0o777);
-    this.forget(rel);
-    try {
-      for await (const chunk of e) {
-        let off = 0;
-        while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
-        this.result.bytes += chunk.length;
-      }
-      if (this.ownership && !(this.bornRootOwned && uid === 0 && gid === 0)) fs.fchownSync(fd, uid, gid);
-      if ((mode & 0o7000) !== 0 || (mode & UMASK) !== 0) fs.fchmodSync(fd, mode);
-      fs.futimesSync(fd, atime, mtime);
-    } catch (err) {
-      throw this.io(err, what);
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
-
-  /** A split apply: the file's bytes go into the writer's batch; the writer creates it. */
-  private async offloadFile(e: Entry, rel: string, size: number, uid: number, gid: number, mode: number, atime: number, mtime: number): Promise<void> {
-    this.batch.cancel(rel, true);
-    this.forget(rel);
-    const off = this.offload!;
-    off.begin(size);
-    let len = 0;
-    for await (const chunk of e) {
-      off.copy(chunk);
-      len += chunk.length;
-    }
-    this.result.bytes += len;
-    const chown = this.ownership && !(this.bornRootOwned && uid === 0 && gid === 0);
-    off.add({ rel, mode, atime, mtime, len, uid, gid, chown, chmod: (mode & 0o7000) !== 0 || (mode & UMASK) !== 0 });
   }
 
   private async hardlink(rel: string, abs: string, linkname: string, what: string): Promise<void> {
@@ -976,10 +1001,6 @@ function depth(rel: string): number {
   return n;
 }
 
-async function drain(e: Entry): Promise<void> {
-  for await (const _ of e) { /* discard */ }
-}
-
 function isTarStreamError(err: unknown): boolean {
   const m = (err as Error | undefined)?.message ?? '';
   return /Invalid tar header|Unexpected end of data|Invalid header|unknown format/i.test(m);
@@ -1005,21 +1026,44 @@ export function fixImplicitDirs(targetDir: string, implicitDirs: string[], lower
  */
 export async function applyLayer(tar: NodeJS.ReadableStream, targetDir: string, opts: ApplyOptions): Promise<ApplyResult> {
   patchPaxDecoder();
-  const tarStream = require('tar-stream') as typeof import('tar-stream');
   const root = fs.realpathSync(targetDir);
   if (!fs.statSync(root).isDirectory()) throw ERR_FSOPS_FAILED(`${targetDir} is not a directory`);
   // A layer dir is never the host's root: refuse a caller bug before it can hurt.
   if (root === '/') throw ERR_FSOPS_FAILED('refusing to apply a layer onto /');
   if (opts.detached && (opts.whiteoutMode !== 'overlay' || (opts.lowerDirs?.length ?? 0) > 0)) throw ERR_FSOPS_FAILED('a detached apply is overlay-only and reads no lower dirs');
   const ap = new Applier(root, opts);
-  const ex = tarStream.extract();
+  const reader = new TarReader(ap);
+  // The tar goes through the reader chunk by chunk; a chunk is done (and the next one may come)
+  // once every entry in it is applied, or once start() is done waiting (the file writer, the
+  // native helper).
+  const sink = new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _enc, cb) {
+      let wait: void | Promise<void>;
+      try {
+        wait = reader.write(chunk);
+      } catch (err) {
+        return cb(err as Error);
+      }
+      if (wait) wait.then(() => cb(), cb);
+      else cb();
+    },
+    final(cb) {
+      try {
+        reader.end();
+      } catch (err) {
+        return cb(err as Error);
+      }
+      cb();
+    },
+  });
   let srcErr: unknown;
   const src = tar as NodeJS.ReadableStream & { destroy?: (e?: Error) => void };
   const onSrcError = (e: unknown) => {
     srcErr ??= e;
-    ex.destroy(e as Error);
+    sink.destroy(e as Error);
   };
-  // A source destroyed without an error (no 'end', no 'error') would leave the parser waiting
+  // A source destroyed without an error (no 'end', no 'error') would leave the reader waiting
   // for bytes that never come: treat a close before the end as a truncated layer.
   let ended = false;
   const onEnd = () => {
@@ -1031,15 +1075,20 @@ export async function applyLayer(tar: NodeJS.ReadableStream, targetDir: string, 
   src.on('error', onSrcError);
   src.on('end', onEnd);
   src.on('close', onClose);
-  src.pipe(ex as unknown as NodeJS.WritableStream);
+  const done = new Promise<void>((resolve, reject) => {
+    sink.on('finish', resolve);
+    sink.on('error', reject);
+  });
+  src.pipe(sink);
   try {
-    for await (const entry of ex as unknown as AsyncIterable<Entry>) await ap.entry(entry);
+    await done;
     if (srcErr !== undefined) throw srcErr;
     await ap.finish();
     return ap.result;
   } catch (err) {
-    src.unpipe(ex as unknown as NodeJS.WritableStream);
-    ex.destroy();
+    src.unpipe(sink);
+    sink.destroy();
+    ap.abandonEntry();
     // The writer thread must be done before the caller removes the half-written target.
     await ap.closeOffload().catch(() => undefined);
     // A failing source (network, digest check upstream) explains everything after it.
