@@ -125,7 +125,8 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
 const TRACE = process.env.BERTH_TRACE_PULL === '1';
 const t0 = Date.now();
 function trace(what: string): void {
-  if (TRACE) process.stderr.write(`[pull +${Date.now() - t0} ms] ${what}\n`);
+  // performance.now() counts from the process's start: what came before the pull shows too
+  if (TRACE) process.stderr.write(`[pull +${Date.now() - t0} ms, process +${performance.now().toFixed(0)} ms] ${what}\n`);
 }
 
 export async function pullImage(engine: Engine, input: string, opts: PullOptions = {}): Promise<PullResult> {

@@ -201,8 +201,8 @@ t.test('tar-stream pack output (PAX long names, empty files, devices) reads the 
   const tarStream = require('tar-stream') as typeof import('tar-stream');
   const pack = tarStream.pack();
   const parts: Buffer[] = [];
-  pack.on('data', (c: Buffer) => parts.push(c));
-  const ended = new Promise((r) => pack.on('end', r));
+  pack.on('data', (c: unknown) => parts.push(c as Buffer));
+  const ended = new Promise<void>((r) => pack.on('end', () => r()));
   pack.entry({ name: 'n/'.repeat(60) + 'long.txt', mtime: new Date(1_600_000_000_000) }, 'pax name');
   pack.entry({ name: 'empty' }, '');
   pack.entry({ name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 });

@@ -396,15 +396,21 @@ export abstract class SnapshotDriver implements StorageDriver, Cleaner {
     // Removed writable layers whose background remover has not run (or never will: a killed
     // process). Pending deletions, not leftovers of an interrupted operation: not counted.
     emptyTrash(this.trashDir);
-    await this.mutate(async (idx) => {
+    const leftovers = (idx: SnapIndex, names: string[]): string[] => {
       const ids = new Set(Object.values(idx.snaps).map((r) => String(r.id)));
-      for (const n of await fsp.readdir(this.snapDir)) {
+      return names.filter((n) => {
         const m = TMP_RE.exec(n);
-        let drop = false;
-        if (m) drop = !pidAlive(Number(m[1]));
-        else if (n.startsWith('.rm-')) drop = !pidAlive(Number(n.split('-')[1]));
-        else if (/^\d+$/.test(n)) drop = !ids.has(n);
-        if (!drop) continue;
+        if (m) return !pidAlive(Number(m[1]));
+        if (n.startsWith('.rm-')) return !pidAlive(Number(n.split('-')[1]));
+        return /^\d+$/.test(n) && !ids.has(n);
+      });
+    };
+    // Every pull starts with this: look first, without the index lock, and take the lock (and
+    // rewrite the index, fsync included) only when something is to be removed.
+    if (leftovers(await this.index(), await fsp.readdir(this.snapDir)).length === 0) return removed;
+    await this.mutate(async (idx) => {
+      // Again under the lock: the index may have changed since.
+      for (const n of leftovers(idx, await fsp.readdir(this.snapDir))) {
         // Retries: a helper the dead process started (cp) may still be finishing.
         await fsp.rm(path.join(this.snapDir, n), { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
         removed++;
