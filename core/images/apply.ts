@@ -133,13 +133,12 @@ function patchPaxDecoder(): void {
   };
 }
 
-/** One regular file a FileOffload sends: its bytes are `len` bytes of the batch buffer, in order. */
-interface OffloadFile { rel: string; mode: number; atime: number; mtime: number; len: number; uid: number; gid: number; chown: boolean; chmod: boolean }
 /**
- * Applier → file writer thread: a batch of files, encoded flat (one string and one typed array
- * clone in microseconds; an array of ~48 objects took ≈ 140 µs per batch to clone, on the
- * parsing thread): `rels` holds the paths joined by NUL (a tar name never contains one),
- * `meta` holds META numbers per file in the order of `rels` (see encodeFiles).
+ * Applier → file writer thread: a batch of files, encoded flat (one string and one typed array,
+ * transferred; an array of ~48 objects took ≈ 140 µs per batch to clone, on the parsing thread):
+ * `rels` holds the paths joined by NUL (a tar name never contains one), `meta` META numbers per
+ * file in the order of `rels` (mode, atime, mtime, len, uid, gid, flags: 1 chown, 2 chmod); the
+ * files' bytes follow one another in `buf`.
  */
 type ToFileWriter = { t: 'files'; rels: string; meta: Float64Array; buf: ArrayBuffer };
 /**
@@ -160,35 +159,8 @@ export const OFFLOAD_MAX_FILE = 1 << 20;
  * writer then holds at most 8 × 256 KiB of this layer when it ends.
  */
 const OFFLOAD_IN_FLIGHT = 8;
-/** Numbers per file in a batch's `meta`: mode, atime, mtime, len, uid, gid, flags (1 chown, 2 chmod). */
+/** Numbers per file in a batch's `meta` (see ToFileWriter). */
 const META = 7;
-
-/** The flat form of a batch's file list (ToFileWriter). */
-function encodeFiles(files: OffloadFile[]): { rels: string; meta: Float64Array } {
-  const meta = new Float64Array(files.length * META);
-  let i = 0;
-  for (const f of files) {
-    meta[i++] = f.mode;
-    meta[i++] = f.atime;
-    meta[i++] = f.mtime;
-    meta[i++] = f.len;
-    meta[i++] = f.uid;
-    meta[i++] = f.gid;
-    meta[i++] = (f.chown ? 1 : 0) | (f.chmod ? 2 : 0);
-  }
-  return { rels: files.map((f) => f.rel).join('\0'), meta };
-}
-
-/** The file list of a batch (ToFileWriter), as encodeFiles got it. */
-function decodeFiles(rels: string, meta: Float64Array): OffloadFile[] {
-  const names = rels.split('\0');
-  if (names.length * META !== meta.length) throw new Error('a file batch whose names and numbers disagree');
-  return names.map((rel, k) => {
-    const i = k * META;
-    const flags = meta[i + 6]!;
-    return { rel, mode: meta[i]!, atime: meta[i + 1]!, mtime: meta[i + 2]!, len: meta[i + 3]!, uid: meta[i + 4]!, gid: meta[i + 5]!, chown: (flags & 1) !== 0, chmod: (flags & 2) !== 0 };
-  });
-}
 
 /**
  * The parsing side of a split detached apply: regular files are copied into batches (≤ 256 KiB,
@@ -209,7 +181,9 @@ function decodeFiles(rels: string, meta: Float64Array): OffloadFile[] {
 class FileOffload {
   /** Files sent or batched, not yet written. */
   readonly pending = new Set<string>();
-  private files: OffloadFile[] = [];
+  /** The current batch: its paths and numbers (META per file, written as files are added). */
+  private rels: string[] = [];
+  private meta = new Float64Array(OFFLOAD_BATCH_FILES * META);
   private buf: Buffer | undefined;
   private used = 0;
   /** Batches sent, oldest first: their files, released by the writer's answers. */
@@ -270,28 +244,40 @@ class FileOffload {
     this.used += chunk.length;
   }
 
-  add(f: OffloadFile): void {
-    this.files.push(f);
-    this.pending.add(f.rel);
+  /** Adds the file whose bytes were just copied (`len` of them); flags: 1 chown, 2 chmod. */
+  add(rel: string, mode: number, atime: number, mtime: number, len: number, uid: number, gid: number, flags: number): void {
+    const m = this.meta;
+    let i = this.rels.length * META;
+    m[i++] = mode;
+    m[i++] = atime;
+    m[i++] = mtime;
+    m[i++] = len;
+    m[i++] = uid;
+    m[i++] = gid;
+    m[i] = flags;
+    this.rels.push(rel);
+    this.pending.add(rel);
     this.offloaded++;
-    if (this.used >= OFFLOAD_BATCH || this.files.length >= OFFLOAD_BATCH_FILES) this.flush();
+    if (this.used >= OFFLOAD_BATCH || this.rels.length >= OFFLOAD_BATCH_FILES) this.flush();
   }
 
   private flush(): void {
-    if (this.files.length === 0) return;
+    const n = this.rels.length;
+    if (n === 0) return;
     const buf = this.buf!;
     const ab = (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength ? buf.buffer : buf.buffer.slice(buf.byteOffset, buf.byteOffset + this.used)) as ArrayBuffer;
-    const files = this.files;
-    this.sent.push({ rels: files.map((f) => f.rel) });
-    this.files = [];
+    const rels = this.rels;
+    const meta = n === OFFLOAD_BATCH_FILES ? this.meta : this.meta.slice(0, n * META);
+    this.sent.push({ rels });
+    this.rels = [];
+    this.meta = new Float64Array(OFFLOAD_BATCH_FILES * META);
     this.buf = undefined;
     this.used = 0;
     if (this.closed) {
       this.err ??= ERR_FSOPS_FAILED('the file writer thread went away');
       return;
     }
-    const { rels, meta } = encodeFiles(files);
-    this.port.postMessage({ t: 'files', rels, meta, buf: ab } satisfies ToFileWriter, [ab, meta.buffer as ArrayBuffer]);
+    this.port.postMessage({ t: 'files', rels: rels.join('\0'), meta, buf: ab } satisfies ToFileWriter, [ab, meta.buffer as ArrayBuffer]);
   }
 
   /** Sends the current batch and waits until the writer has answered every batch. */
@@ -303,12 +289,50 @@ class FileOffload {
 
   /** After the last drain (or on failure: waits for what was sent, never sends more). */
   async close(): Promise<void> {
-    this.files = [];
+    this.rels = [];
     this.buf = undefined;
     this.used = 0;
     while (this.sent.length > 0 && !this.closed) await new Promise<void>((r) => this.waiters.push(r));
     this.closed = true;
     this.port.close();
+  }
+}
+
+/**
+ * One file of a batch (serveFileWriter): created with the calls Applier makes for a file
+ * (open O_CREAT|O_EXCL|O_NOFOLLOW, write, fchown/fchmod when flagged, futimes, close). Returns
+ * the error's message, or undefined.
+ */
+function writeOne(root: string, rel: string, buf: Buffer, off: number, len: number, mode: number, atime: number, mtime: number, uid: number, gid: number, flags: number): string | undefined {
+  if (!isCleanRel(rel)) return 'not a clean relative path';
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(root + '/' + rel, OPEN_FLAGS, mode & 0o777);
+    let w = 0;
+    while (w < len) w += fs.writeSync(fd, buf, off + w, len - w);
+    if (flags & 1) fs.fchownSync(fd, uid, gid);
+    if (flags & 2) fs.fchmodSync(fd, mode);
+    fs.futimesSync(fd, atime, mtime);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** A relative path of clean components: no empty, `.` or `..` component, no NUL, not absolute. */
+function isCleanRel(rel: string): boolean {
+  if (rel === '' || rel.includes('\0')) return false;
+  let start = 0;
+  for (;;) {
+    const slash = rel.indexOf('/', start);
+    const end = slash < 0 ? rel.length : slash;
+    const len = end - start;
+    if (len === 0) return false;
+    if (rel.charCodeAt(start) === 46 && (len === 1 || (len === 2 && rel.charCodeAt(start + 1) === 46))) return false;
+    if (slash < 0) return true;
+    start = slash + 1;
   }
 }
 
@@ -327,33 +351,20 @@ export function serveFileWriter(port: MessagePort, targetDir: string): Promise<n
     port.on('close', () => resolve(written));
     port.on('message', (m: ToFileWriter) => {
       if (m.t !== 'files') return;
-      const buf = Buffer.from(m.buf);
+      const ok = typeof m.rels === 'string' && m.meta instanceof Float64Array && m.buf instanceof ArrayBuffer;
+      const buf = ok ? Buffer.from(m.buf) : Buffer.alloc(0);
+      const rels = ok ? m.rels.split('\0') : [];
+      const meta = ok ? m.meta : new Float64Array(0);
+      if (!ok || rels.length * META !== meta.length) failed ??= { rel: '', message: 'a malformed file batch' };
       let off = 0;
-      let files: OffloadFile[];
-      try {
-        files = decodeFiles(m.rels, m.meta);
-      } catch (err) {
-        failed ??= { rel: '', message: (err as Error).message };
-        files = [];
-      }
-      for (const f of files) {
-        if (failed) break;
-        let fd: number | undefined;
-        try {
-          if (f.rel === '' || f.rel.startsWith('/') || f.rel.includes('\0') || f.rel.split('/').some((c) => c === '' || c === '.' || c === '..')) throw new Error('not a clean relative path');
-          fd = fs.openSync(root + '/' + f.rel, OPEN_FLAGS, f.mode & 0o777);
-          let w = 0;
-          while (w < f.len) w += fs.writeSync(fd, buf, off + w, f.len - w);
-          if (f.chown) fs.fchownSync(fd, f.uid, f.gid);
-          if (f.chmod) fs.fchmodSync(fd, f.mode);
-          fs.futimesSync(fd, f.atime, f.mtime);
-          written++;
-        } catch (err) {
-          failed = { rel: f.rel, message: (err as Error).message };
-        } finally {
-          if (fd !== undefined) fs.closeSync(fd);
-        }
-        off += f.len;
+      for (let k = 0; k < rels.length && !failed; k++) {
+        const rel = rels[k]!;
+        const i = k * META;
+        const len = meta[i + 3]!;
+        const err = writeOne(root, rel, buf, off, len, meta[i]!, meta[i + 1]!, meta[i + 2]!, meta[i + 4]!, meta[i + 5]!, meta[i + 6]!);
+        if (err !== undefined) failed = { rel, message: err };
+        else written++;
+        off += len;
       }
       // Every file of the batch is written (synchronously): its buffer goes back for reuse.
       if (failed) port.postMessage({ t: 'error', ...failed } satisfies FromFileWriter);
@@ -603,7 +614,8 @@ class Applier implements TarEntryHandler {
     } else if (c.kind === 'offload') {
       this.result.bytes += c.len;
       const chown = this.ownership && !(this.bornRootOwned && c.uid === 0 && c.gid === 0);
-      this.offload!.add({ rel: c.rel, mode: c.mode, atime: c.atime, mtime: c.mtime, len: c.len, uid: c.uid, gid: c.gid, chown, chmod: (c.mode & 0o7000) !== 0 || (c.mode & UMASK) !== 0 });
+      const chmod = (c.mode & 0o7000) !== 0 || (c.mode & UMASK) !== 0;
+      this.offload!.add(c.rel, c.mode, c.atime, c.mtime, c.len, c.uid, c.gid, (chown ? 1 : 0) | (chmod ? 2 : 0));
     }
   }
 
@@ -638,7 +650,11 @@ class Applier implements TarEntryHandler {
       this.xattrs('', h);
       return;
     }
-    this.parents(comps, what, true);
+    // A known parent means every directory above it is known too (a directory is known only
+    // once its parents are, and forgetting one forgets everything below it): most entries of a
+    // layer land in a directory an earlier entry made, and skip the walk from the root.
+    const slash = rel.lastIndexOf('/');
+    if (slash > 0 && (this.opts.whiteoutMode === 'delete' || !this.known.has(rel.slice(0, slash)))) this.parents(comps, what, true);
     if (this.opts.whiteoutMode === 'delete') this.written.add(rel);
     const abs = this.abs(rel);
     switch (type) {

@@ -148,23 +148,37 @@ t.test("the writer's errors fail the apply (ERR_LAYER_APPLY_FAILED), and it stop
   t.equal(fs.readFileSync(path.join(a.target, 'd', 'f3'), 'utf8'), 'in the way', 'the existing file was not touched');
 });
 
-t.test('the writer refuses paths that are not clean and relative (defence in depth)', async (t) => {
+t.test('the writer refuses paths that are not clean and relative, and malformed batches (defence in depth)', async (t) => {
   const a = arena(t);
   const before = hashTree(a.victim);
-  const ch = new MessageChannel();
-  const done = serveFileWriter(ch.port2, a.target);
-  const answers: unknown[] = [];
-  ch.port1.on('message', (m) => answers.push(m));
-  const buf = new ArrayBuffer(2);
-  const file = { mode: 0o644, atime: 0, mtime: 0, len: 1, uid: 0, gid: 0, chown: false, chmod: false };
-  for (const rel of ['../victim/pwn', '/etc/pwn', 'a/./b', '']) {
-    ch.port1.postMessage({ t: 'files', files: [{ ...file, rel }], buf: buf.slice(0) });
+  /** One writer, one batch of one 1-byte file at `rel` (the format FileOffload sends), or `raw`. */
+  const serveOne = async (rel: string, raw?: unknown): Promise<{ written: number; answer: { t: string; message?: string } }> => {
+    const ch = new MessageChannel();
+    const done = serveFileWriter(ch.port2, a.target);
+    const answered = new Promise<{ t: string; message?: string }>((r) => ch.port1.once('message', r));
+    // mode, atime, mtime, len, uid, gid, flags
+    const meta = new Float64Array([0o644, 0, 0, 1, 0, 0, 0]);
+    const buf = new ArrayBuffer(1);
+    ch.port1.postMessage(raw ?? { t: 'files', rels: rel, meta, buf }, raw ? [] : [buf, meta.buffer]);
+    const answer = await answered;
+    ch.port1.close();
+    return { written: await done, answer };
+  };
+  for (const rel of ['../victim/pwn', '/etc/pwn', 'a/./b', 'a//b', 'a/..', '.', '', 'a\0b']) {
+    const r = await serveOne(rel);
+    t.equal(r.answer.t, 'error', `${JSON.stringify(rel)}: refused (${r.answer.message})`);
+    t.equal(r.written, 0, `${JSON.stringify(rel)}: nothing written`);
   }
-  await new Promise((r) => setTimeout(r, 100));
-  ch.port1.close();
-  t.equal(await done, 0, 'nothing written');
-  t.equal(answers.length, 4);
-  t.ok(answers.every((m) => (m as { t: string }).t === 'error'), 'every batch answered with an error');
+  for (const raw of [{ t: 'files', files: [{ rel: 'x', len: 1 }], buf: new ArrayBuffer(1) }, { t: 'files', rels: 'x', meta: [0o644, 0, 0, 1, 0, 0, 0], buf: new ArrayBuffer(1) }, { t: 'files', rels: 'x\0y', meta: new Float64Array(7), buf: new ArrayBuffer(1) }]) {
+    const r = await serveOne('', raw);
+    t.equal(r.answer.t, 'error', `malformed batch refused: ${r.answer.message}`);
+    t.equal(r.written, 0, 'nothing written');
+  }
   t.equal(hashTree(a.victim), before, 'victim untouched');
   t.same(fs.readdirSync(a.target), [], 'target empty');
+  // The same channel and format do write a clean path (so the refusals above are the paths').
+  const ok = await serveOne('fine');
+  t.equal(ok.answer.t, 'ack', 'a clean path is written');
+  t.equal(ok.written, 1);
+  t.same(fs.readdirSync(a.target), ['fine']);
 });
