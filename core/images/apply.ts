@@ -421,13 +421,25 @@ class Applier implements TarEntryHandler {
   private forget(rel: string): void {
     this.nodeMeta.delete(rel);
     this.pendingWhiteouts.delete(rel);
-    if (this.known.delete(rel)) {
+    const wasDir = this.known.delete(rel);
+    if (wasDir) {
       if (this.nodeMeta.size) for (const k of this.nodeMeta.keys()) if (k.startsWith(rel + '/')) this.nodeMeta.delete(k);
       const prefix = rel + '/';
       for (const k of this.known) if (k.startsWith(prefix)) this.known.delete(k);
       for (const k of this.dirMeta.keys()) if (k === rel || k.startsWith(prefix)) this.dirMeta.delete(k);
     }
-    this.batch.cancel(rel, true);
+    this.cancelOps(rel, wasDir);
+  }
+
+  /**
+   * Drops the helper ops queued at `rel` and, when it is (was) a known directory, below it. Every
+   * queued op's parents are known directories (ops are queued after parents(), and forgetting a
+   * directory drops the ops below it), so below anything else there is nothing to drop — and the
+   * scan of every queued op is skipped: with an xattr queued for each file of a layer it made
+   * the apply quadratic (8,000 files with one xattr each: 354 ms in cancel alone).
+   */
+  private cancelOps(rel: string, isDir = this.known.has(rel)): void {
+    this.batch.cancel(rel, isDir);
   }
 
   /**
@@ -663,7 +675,6 @@ class Applier implements TarEntryHandler {
         const size = h.size ?? 0;
         if (fresh && this.offload!.canTake(size)) {
           // A split apply: the file's bytes go into the writer's batch; the writer creates it.
-          this.batch.cancel(rel, true);
           this.forget(rel);
           this.offload!.begin(size);
           this.cur = { kind: 'offload', rel, len: 0, uid, gid, mode, atime, mtime };
@@ -742,7 +753,7 @@ class Applier implements TarEntryHandler {
 
   /** Removes whatever is at `rel` (and its queued ops), so the helper can create a node there. */
   private clearPath(rel: string, what: string): void {
-    this.batch.cancel(rel, true);
+    this.cancelOps(rel);
     let exists = true;
     try {
       fs.lstatSync(this.abs(rel));
@@ -756,7 +767,7 @@ class Applier implements TarEntryHandler {
 
   /** Creates a non-directory at `rel` with `make`, removing whatever was there first. */
   private replaceWith(rel: string, what: string, make: () => void): void {
-    this.batch.cancel(rel, true);
+    this.cancelOps(rel);
     try {
       make();
       this.forget(rel);
@@ -773,7 +784,7 @@ class Applier implements TarEntryHandler {
   }
 
   private openExclusive(rel: string, abs: string, what: string, perm: number): number {
-    this.batch.cancel(rel, true);
+    this.cancelOps(rel);
     try {
       return fs.openSync(abs, OPEN_FLAGS, perm);
     } catch (err) {

@@ -233,3 +233,39 @@ t.test('device nodes replace what is there (a parent layer\'s copy in vfs, an ea
     t.ok(fs.lstatSync(path.join(a.target, 'dev', 'dir')).isFIFO(), `${mode}: directory replaced by a fifo`);
   }
 });
+
+t.test('queued helper work (xattrs, nodes, whiteouts) follows replacements: dropped with what it was for, kept for everything else', async (t) => {
+  const layer = (): TarEntry[] => {
+    const entries: TarEntry[] = [
+      { name: 'd/', type: 'dir' },
+      { name: 'd/sub/', type: 'dir' },
+      { name: 'd/sub/f', data: 'f', pax: { 'SCHILY.xattr.user.a': 'under d' } },
+      { name: 'd/sub/p', type: 'fifo' },
+      { name: 'd/sub/.wh.gone' },
+      { name: 'd', data: 'now a file' }, // replaces the directory: everything queued below it goes
+      { name: 'e/', type: 'dir' },
+      { name: 'e/g', data: 'g', pax: { 'SCHILY.xattr.user.e': 'under e' } },
+      { name: 'e', type: 'symlink', linkname: 'd' }, // the same with a symlink
+      { name: 'x', data: 'first', pax: { 'SCHILY.xattr.user.b': 'old' } },
+      { name: 'x', data: 'second' }, // a file replaced by a file without the xattr
+      { name: 'keep/', type: 'dir' },
+    ];
+    // many queued xattrs around the replacements: each must reach its own file
+    for (let i = 0; i < 300; i++) entries.push({ name: `keep/k${i}`, data: String(i), pax: { 'SCHILY.xattr.user.n': `v${i}` } });
+    entries.push({ name: 'keep/k7', data: 'again' }); // replaced late: its xattr goes, the others stay
+    return entries;
+  };
+  for (const mode of ['overlay', 'overlay detached', 'delete'] as const) {
+    const a = arena(t);
+    await applyLayer(tar(layer()), a.target, mode === 'delete' ? { whiteoutMode: 'delete' } : { whiteoutMode: 'overlay', ...(mode === 'overlay detached' ? { detached: true } : {}) });
+    const st = (p: string) => fs.lstatSync(path.join(a.target, p));
+    t.ok(st('d').isFile() && fs.readFileSync(path.join(a.target, 'd'), 'utf8') === 'now a file', `${mode}: d is the file`);
+    t.ok(st('e').isSymbolicLink(), `${mode}: e is the symlink`);
+    t.equal(fs.readFileSync(path.join(a.target, 'x'), 'utf8'), 'second', `${mode}: x is the second file`);
+    t.equal(await getXattr(a.target, 'x', 'user.b'), undefined, `${mode}: the first x's xattr is gone with it`);
+    const rels = Array.from({ length: 300 }, (_, i) => `keep/k${i}`);
+    const got = await getXattrs(a.target, rels, 'user.n');
+    t.equal(got.get('keep/k7'), undefined, `${mode}: replaced k7 has no xattr`);
+    t.equal(rels.filter((r, i) => got.get(r)?.toString() === `v${i}`).length, 299, `${mode}: every other file has its own xattr`);
+  }
+});
