@@ -373,6 +373,59 @@ export function serveFileWriter(port: MessagePort, targetDir: string): Promise<n
   });
 }
 
+/**
+ * The known dirs of an apply (see the file comment), as a tree: forgetting one visits only what
+ * lies below it. A directory becomes known only once its parent is (parents() walks down from
+ * the root; a directory entry comes after its parents), so everything below a known directory is
+ * reachable through `children`. A scan of every known path per forgotten directory made a layer
+ * that replaces many directories quadratic (20,000 directories replaced by files: 6.8 s).
+ */
+class KnownDirs {
+  private readonly all = new Set<string>(['']);
+  private readonly children = new Map<string, Set<string>>();
+
+  has(rel: string): boolean {
+    return this.all.has(rel);
+  }
+
+  add(rel: string): void {
+    if (rel === '' || this.all.has(rel)) return;
+    const parent = parentOf(rel);
+    // Never the case (see above); if it were, forgetting an ancestor would miss `rel`.
+    if (!this.all.has(parent)) throw ERR_FSOPS_FAILED(`internal: ${JSON.stringify(rel)} would be known below an unknown ${JSON.stringify(parent)}`);
+    this.all.add(rel);
+    let set = this.children.get(parent);
+    if (!set) this.children.set(parent, (set = new Set()));
+    set.add(rel);
+  }
+
+  /**
+   * Forgets `rel` and every known directory below it, calling `visit` for each (`rel` first).
+   * False when `rel` was not known. The root is never forgotten.
+   */
+  forgetTree(rel: string, visit: (dir: string) => void): boolean {
+    if (rel === '' || !this.all.has(rel)) return false;
+    this.children.get(parentOf(rel))?.delete(rel);
+    const stack = [rel];
+    while (stack.length > 0) {
+      const d = stack.pop()!;
+      this.all.delete(d);
+      visit(d);
+      const kids = this.children.get(d);
+      if (kids) {
+        this.children.delete(d);
+        for (const k of kids) stack.push(k);
+      }
+    }
+    return true;
+  }
+}
+
+function parentOf(rel: string): string {
+  const slash = rel.lastIndexOf('/');
+  return slash < 0 ? '' : rel.slice(0, slash);
+}
+
 /** Deferred metadata for nodes the helper creates and for directories. */
 interface Meta { rel: string; uid: number; gid: number; mode: number; atime: number; mtime: number; isLink?: boolean }
 
@@ -380,12 +433,14 @@ class Applier implements TarEntryHandler {
   readonly result: ApplyResult = { entries: 0, bytes: 0 };
   /** The entry whose data is arriving. */
   private cur: CurrentEntry = SKIP;
-  private readonly known = new Set<string>(['']);
+  private readonly known = new KnownDirs();
   /** lstat results of lower-layer paths (null: absent), see lowerDir. */
   private readonly lowerSeen = new Map<string, fs.Stats | null>();
   private readonly batch: FsOpsBatch;
   private readonly dirMeta = new Map<string, Meta>();
   private readonly nodeMeta = new Map<string, Meta>();
+  /** The paths of nodeMeta by their parent directory (a forgotten directory drops its own). */
+  private readonly nodesIn = new Map<string, Set<string>>();
   private readonly opaque: string[] = [];
   /** Overlay mode: paths whose whiteout device is still queued. */
   private readonly pendingWhiteouts = new Set<string>();
@@ -419,15 +474,17 @@ class Applier implements TarEntryHandler {
 
   /** Forgets `rel` and everything below it (it was removed or replaced by a non-directory). */
   private forget(rel: string): void {
-    this.nodeMeta.delete(rel);
+    if (this.nodeMeta.delete(rel)) this.nodesIn.get(parentOf(rel))?.delete(rel);
     this.pendingWhiteouts.delete(rel);
-    const wasDir = this.known.delete(rel);
-    if (wasDir) {
-      if (this.nodeMeta.size) for (const k of this.nodeMeta.keys()) if (k.startsWith(rel + '/')) this.nodeMeta.delete(k);
-      const prefix = rel + '/';
-      for (const k of this.known) if (k.startsWith(prefix)) this.known.delete(k);
-      for (const k of this.dirMeta.keys()) if (k === rel || k.startsWith(prefix)) this.dirMeta.delete(k);
-    }
+    // Below a forgotten directory: the known dirs, their metadata and the nodes in them go too.
+    const wasDir = this.known.forgetTree(rel, (d) => {
+      this.dirMeta.delete(d);
+      const nodes = this.nodesIn.get(d);
+      if (nodes) {
+        for (const n of nodes) this.nodeMeta.delete(n);
+        this.nodesIn.delete(d);
+      }
+    });
     this.cancelOps(rel, wasDir);
   }
 
@@ -737,6 +794,9 @@ class Applier implements TarEntryHandler {
         this.clearPath(rel, what);
         this.batch.mknod(rel, fmt | mode, h.devmajor ?? 0, h.devminor ?? 0);
         this.nodeMeta.set(rel, { rel, uid, gid, mode, atime, mtime });
+        let nodes = this.nodesIn.get(parentOf(rel));
+        if (!nodes) this.nodesIn.set(parentOf(rel), (nodes = new Set()));
+        nodes.add(rel);
         break;
       }
     }

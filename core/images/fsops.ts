@@ -144,11 +144,24 @@ export async function opaqueDirs(root: string): Promise<Set<string>> {
   return out;
 }
 
+/** The directories above a relative path, nearest last: `a/b/c` → '', 'a', 'a/b'. */
+function* ancestors(rel: string): Generator<string> {
+  if (rel === '') return;
+  yield '';
+  for (let i = rel.indexOf('/'); i > 0; i = rel.indexOf('/', i + 1)) yield rel.slice(0, i);
+}
+
 /** A batch of helper ops against one root. Paths are relative, already validated. */
 export class FsOpsBatch {
   private readonly chunks: Buffer[] = [];
   /** Paths with a pending op, so a later write to the same path can cancel it. */
   private readonly pending = new Map<string, Array<{ i: number; op: 'N' | 'X' }>>();
+  /**
+   * For each directory with pending paths below it, those paths ('' for the root): a subtree
+   * cancel visits only them, not every pending path (a scan per cancel made an apply that
+   * replaces many directories quadratic).
+   */
+  private readonly below = new Map<string, Set<string>>();
   private count = 0;
 
   constructor(readonly root: string) {}
@@ -165,7 +178,14 @@ export class FsOpsBatch {
     const i = this.chunks.push(buf) - 1;
     const list = this.pending.get(rel);
     if (list) list.push({ i, op });
-    else this.pending.set(rel, [{ i, op }]);
+    else {
+      this.pending.set(rel, [{ i, op }]);
+      for (const a of ancestors(rel)) {
+        let set = this.below.get(a);
+        if (!set) this.below.set(a, (set = new Set()));
+        set.add(rel);
+      }
+    }
     this.count++;
   }
 
@@ -181,13 +201,20 @@ export class FsOpsBatch {
         this.chunks[x.i] = Buffer.alloc(0);
         this.count--;
       }
-      if (keep.length) this.pending.set(p, keep);
-      else this.pending.delete(p);
+      if (keep.length) {
+        this.pending.set(p, keep);
+        return;
+      }
+      this.pending.delete(p);
+      for (const a of ancestors(p)) {
+        const set = this.below.get(a);
+        if (set?.delete(p) && set.size === 0) this.below.delete(a);
+      }
     };
     drop(rel);
     if (subtree) {
-      const prefix = rel === '' ? '' : rel + '/';
-      for (const p of [...this.pending.keys()]) if (p.startsWith(prefix)) drop(p);
+      const set = this.below.get(rel);
+      if (set) for (const p of [...set]) drop(p);
     }
   }
 
@@ -204,11 +231,13 @@ export class FsOpsBatch {
     if (this.count === 0) {
       this.chunks.length = 0;
       this.pending.clear();
+      this.below.clear();
       return;
     }
     const input = Buffer.concat(this.chunks);
     this.chunks.length = 0;
     this.pending.clear();
+    this.below.clear();
     this.count = 0;
     const bin = await fsopsHelper();
     await new Promise<void>((resolve, reject) => {

@@ -79,6 +79,21 @@ const cases: Case[] = [
   },
   { name: 'directory replaced by a symlink mid-archive, then written through', tar: () => [{ name: 'x/', type: 'dir' }, { name: 'x/a', data: '1' }, { name: 'x', type: 'symlink', linkname: V }, { name: 'x/pwn', data: 'x' }], code: 'ERR_LAYER_UNSAFE_PATH' },
   {
+    // x/dir was known; forgetting x must forget it too, or the write below it (whose parent would
+    // still look known) goes through the symlink into victim/dir
+    name: 'nested directories replaced by a symlink at the top, then written below a former subdirectory',
+    tar: () => [{ name: 'x/', type: 'dir' }, { name: 'x/dir/', type: 'dir' }, { name: 'x/dir/inner', data: '1', pax: { 'SCHILY.xattr.user.a': 'v' } }, { name: 'x/dir/p', type: 'fifo' }, { name: 'x', type: 'symlink', linkname: V }, { name: 'x/dir/pwn', data: 'x' }],
+    code: 'ERR_LAYER_UNSAFE_PATH',
+  },
+  {
+    name: 'a directory tree replaced by a file, then by a directory again: the subdirectories are made anew',
+    tar: () => [{ name: 'x/', type: 'dir' }, { name: 'x/dir/', type: 'dir' }, { name: 'x/dir/sub/', type: 'dir' }, { name: 'x/dir/sub/f', data: 'old', pax: { 'SCHILY.xattr.user.a': 'v' } }, { name: 'x', data: 'file' }, { name: 'x/', type: 'dir' }, { name: 'x/dir/sub/g', data: 'new' }],
+    check: (t, a) => {
+      t.equal(fs.readFileSync(path.join(a.target, 'x/dir/sub/g'), 'utf8'), 'new', 'written in fresh directories');
+      t.notOk(fs.existsSync(path.join(a.target, 'x/dir/sub/f')), 'nothing of the old tree is left');
+    },
+  },
+  {
     name: 'directory metadata never applied through a later symlink',
     tar: () => [{ name: 'd/', type: 'dir', mode: 0o777, mtime: 1 }, { name: 'd', type: 'symlink', linkname: V }],
     check: (t, a) => t.ok(fs.lstatSync(path.join(a.target, 'd')).isSymbolicLink()),
