@@ -477,16 +477,19 @@ class Applier implements TarEntryHandler {
     if (this.nodeMeta.delete(rel)) this.nodesIn.get(parentOf(rel))?.delete(rel);
     this.pendingWhiteouts.delete(rel);
     // Below a forgotten directory: the known dirs, their metadata and the nodes in them go too.
-    const wasDir = this.known.forgetTree(rel, (d) => {
-      this.dirMeta.delete(d);
-      const nodes = this.nodesIn.get(d);
-      if (nodes) {
-        for (const n of nodes) this.nodeMeta.delete(n);
-        this.nodesIn.delete(d);
-      }
-    });
+    const wasDir = this.known.has(rel) && this.known.forgetTree(rel, this.forgetDir);
     this.cancelOps(rel, wasDir);
   }
+
+  /** A directory forgetTree removes: its metadata and the nodes queued in it go with it. */
+  private readonly forgetDir = (d: string): void => {
+    this.dirMeta.delete(d);
+    const nodes = this.nodesIn.get(d);
+    if (nodes) {
+      for (const n of nodes) this.nodeMeta.delete(n);
+      this.nodesIn.delete(d);
+    }
+  };
 
   /**
    * Drops the helper ops queued at `rel` and, when it is (was) a known directory, below it. Every
