@@ -590,7 +590,6 @@ class Applier implements TarEntryHandler {
 
   private io(err: unknown, what: string): BerthError {
     if (err instanceof BerthError) return err;
-    if (isTarStreamError(err)) return ERR_LAYER_CORRUPT.with({ cause: err }, `${JSON.stringify(what)}: ${(err as Error).message}`);
     return ERR_FSOPS_FAILED.with({ cause: err }, `${JSON.stringify(what)}: ${(err as Error).message}`);
   }
 
@@ -1091,11 +1090,6 @@ function depth(rel: string): number {
   return n;
 }
 
-function isTarStreamError(err: unknown): boolean {
-  const m = (err as Error | undefined)?.message ?? '';
-  return /Invalid tar header|Unexpected end of data|Invalid header|unknown format/i.test(m);
-}
-
 /**
  * The second half of a detached apply (ApplyOptions.detached): gives the `implicitDirs` it
  * reported the owner and mode of `lowerDirs` (the parent layers' dirs, nearest first, now
@@ -1187,7 +1181,8 @@ export async function applyLayer(tar: NodeJS.ReadableStream, targetDir: string, 
     // 'error' event fires on a stream nobody may be listening to any more.
     src.destroy?.();
     if (err instanceof BerthError) throw err;
-    throw isTarStreamError(err) ? ERR_LAYER_CORRUPT.with({ cause: err }, (err as Error).message) : ERR_FSOPS_FAILED.with({ cause: err }, (err as Error).message);
+    // tar-reader.ts reports a corrupt tar as ERR_LAYER_CORRUPT itself: what is left is I/O
+    throw ERR_FSOPS_FAILED.with({ cause: err }, (err as Error).message);
   } finally {
     src.removeListener('error', onSrcError);
     src.removeListener('end', onEnd);

@@ -100,8 +100,6 @@ export class TarReader {
   private paxGlobal: Record<string, string> | null = null;
   private gnuLongPath: string | null = null;
   private gnuLongLinkPath: string | null = null;
-  /** Entries started so far (diagnostics). */
-  entries = 0;
 
   constructor(private readonly handler: TarEntryHandler) {}
 
@@ -184,7 +182,6 @@ export class TarReader {
     this.applyLongHeaders(h);
     if (!(h.size >= 0)) throw ERR_LAYER_CORRUPT('Invalid header');
     const size = type !== undefined && type !== null && HEADER_ONLY.has(type) ? 0 : h.size;
-    this.entries++;
     this.inEntry = true;
     this.expect(size);
     const wait = this.handler.start(h);
