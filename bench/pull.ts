@@ -51,20 +51,20 @@
  * Ctrl-C; for profiling single pulls by hand). NODE_EXTRA_CA_CERTS is unset for every child
  * (it costs each Node start ~30 ms on this host).
  */
-import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startRegistry, type TestRegistry } from '../test/helpers/registry';
-import { startDockerd, type PrivateDockerd } from '../test/helpers/dockerd';
+import { DOCKER, startDockerd, type PrivateDockerd } from '../test/helpers/dockerd';
 
 const REPO = join(__dirname, '..');
 const BENCH = process.env.BENCH_DIR ?? '/var/lib/berth-bench';
 const IMAGE = join(BENCH, 'image');
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const DROP_CACHES = process.env.BENCH_DROP_CACHES === '1';
-const ONLY = (process.env.BENCH_ONLY ?? 'berth,docker,podman,skopeo,tar').split(',').map((s) => s.trim()).filter(Boolean);
+const ONLY = (process.env.BENCH_ONLY ?? 'berth,berthd,docker,podman,skopeo,tar').split(',').map((s) => s.trim()).filter(Boolean);
 const DRIVER = process.env.BENCH_DRIVER ?? 'overlay';
 const KEEP_IMAGE = process.env.BENCH_KEEP_IMAGE === '1';
 const DELETE = process.env.BENCH_DELETE === '1';
@@ -280,6 +280,50 @@ function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: PrivateDoc
   }
   // Another berth build (e.g. the previous commit's, built elsewhere) in the same run: before/after.
   if (process.env.BENCH_BERTH_BASE) out.push(berthContender('base', `berth pull, base build (${DRIVER})`, process.env.BENCH_BERTH_BASE.split(' ')));
+  if (ONLY.includes('berthd') && DOCKER) {
+    // berth as a daemon, driven by the same docker CLI binary as the docker contender: `berth
+    // serve` (the Docker Engine API, plugins/api-docker) started once, kept for the whole bench
+    // like dockerd, with its first (untimed) pull as the warm-up every contender gets.
+    const dir = join(BENCH, 'berthd');
+    const sock = join(dir, 'berth.sock');
+    const cmd = process.env.BENCH_BERTH ? process.env.BENCH_BERTH.split(' ') : [process.execPath, join(REPO, 'bin/berth')];
+    const cli = [DOCKER, '-H', `unix://${sock}`];
+    const cliEnv = { ...ENV, DOCKER_CONFIG: join(dir, 'cli') };
+    let daemon: ReturnType<typeof spawn> | undefined;
+    out.push({
+      name: 'berthd', label: `docker CLI → berth serve (${DRIVER})`,
+      prepare(ref) {
+        if (!daemon) {
+          fs.mkdirSync(dir, { recursive: true });
+          fs.writeFileSync(join(dir, 'config.yaml'), `storage-driver: ${DRIVER}\n`);
+          daemon = spawn(cmd[0]!, [...cmd.slice(1), '--root', join(dir, 'root'), '--config', join(dir, 'config.yaml'), 'serve', '-H', `unix://${sock}`], { env: ENV, stdio: ['ignore', 'ignore', 'inherit'] });
+          const until = Date.now() + 20_000;
+          while (sh(cli[0]!, [...cli.slice(1), 'version'], cliEnv).status !== 0) {
+            if (Date.now() > until || daemon.exitCode !== null) throw new Error('berth serve did not come up');
+            spawnSync('sleep', ['0.1']);
+          }
+        }
+        if (DELETE) sh(cli[0]!, [...cli.slice(1), 'rmi', '-f', ref], cliEnv);
+      },
+      daemons: () => (daemon?.pid ? [daemon.pid] : []),
+      pull: (ref) => must(sh(cli[0]!, [...cli.slice(1), 'pull', '-q', ref], cliEnv), 'docker pull (berth serve)'),
+      check: (ref) => must(sh(cli[0]!, [...cli.slice(1), 'image', 'inspect', ref], cliEnv), 'docker image inspect (berth serve)'),
+      teardown() {
+        if (!daemon || daemon.exitCode !== null) return;
+        daemon.kill('SIGTERM');
+        const until = Date.now() + 10_000;
+        while (daemon.exitCode === null && Date.now() < until) {
+          spawnSync('sleep', ['0.1']);
+          try {
+            process.kill(daemon.pid!, 0);
+          } catch {
+            break;
+          }
+        }
+        unmountUnder(dir);
+      },
+    });
+  }
   if (ONLY.includes('docker') && dockerd) {
     const [docker, ...h] = dockerd.cli;
     out.push({
@@ -490,6 +534,7 @@ async function main(): Promise<void> {
       const paired = (n: string) => (med.has(n) ? median(rounds.map((r) => r.get('berth')! / r.get(n)!)).toFixed(3) : 'n/a');
       say('');
       say(`berth/docker = ${ratio('docker')} (ratio of medians; target <= 0.35, aim 0.25), median of per-round ratios ${paired('docker')}; berth/podman = ${ratio('podman')}; berth/skopeo = ${ratio('skopeo')}; berth/tar floor = ${ratio('tar')}`);
+      if (med.has('berthd')) say(`berthd (docker CLI -> berth serve)/docker = ${med.has('docker') ? (med.get('berthd')! / med.get('docker')!).toFixed(3) : 'n/a'} (ratio of medians; target <= 0.35), median of per-round ratios ${med.has('docker') ? median(rounds.map((r) => r.get('berthd')! / r.get('docker')!)).toFixed(3) : 'n/a'}; berthd/berth = ${(med.get('berthd')! / b).toFixed(3)}`);
       if (med.has('base')) say(`berth/base build = ${ratio('base')} (median of per-round ratios ${paired('base')}); base/docker = ${med.has('docker') ? (med.get('base')! / med.get('docker')!).toFixed(3) : 'n/a'}`);
     }
     for (const s of skipped) say(`skipped ${s}`);

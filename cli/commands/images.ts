@@ -7,7 +7,6 @@
 import type { CliCommand, CliContext } from '../command';
 import type { Parsed } from '../kit/args';
 import type { ImageRecord } from '../../core/images/service';
-import type { StoredImage } from '../../core/images/store';
 import { isoTime } from '../../core/time';
 
 const kit = () => require('../kit') as typeof import('../kit');
@@ -238,44 +237,6 @@ const rmi: CliCommand = {
   },
 };
 
-/** Docker's `GET /images/{name}/json` shape. */
-export function inspectImage(img: StoredImage, graphDriver: { name: string; data: Record<string, string> }): Record<string, unknown> {
-  const c = img.config;
-  return {
-    Id: img.id,
-    RepoTags: img.repoTags,
-    RepoDigests: img.repoDigests,
-    Parent: img.parent ?? '',
-    Comment: c.history?.length ? (c.history[c.history.length - 1]!.comment ?? '') : '',
-    Created: c.created ?? img.created,
-    DockerVersion: (c.docker_version as string | undefined) ?? '',
-    Author: c.author ?? '',
-    Config: {
-      Hostname: '', Domainname: '', User: c.config?.User ?? '', AttachStdin: false, AttachStdout: false, AttachStderr: false,
-      ...(c.config?.ExposedPorts ? { ExposedPorts: c.config.ExposedPorts } : {}),
-      Tty: false, OpenStdin: false, StdinOnce: false,
-      Env: c.config?.Env ?? null,
-      Cmd: c.config?.Cmd ?? null,
-      ...(c.config?.Healthcheck ? { Healthcheck: c.config.Healthcheck } : {}),
-      Image: '',
-      Volumes: c.config?.Volumes ?? null,
-      WorkingDir: c.config?.WorkingDir ?? '',
-      Entrypoint: c.config?.Entrypoint ?? null,
-      OnBuild: c.config?.OnBuild ?? null,
-      Labels: c.config?.Labels ?? null,
-      ...(c.config?.StopSignal ? { StopSignal: c.config.StopSignal } : {}),
-      ...(c.config?.Shell ? { Shell: c.config.Shell } : {}),
-    },
-    Architecture: c.architecture,
-    ...(c.variant ? { Variant: c.variant } : {}),
-    Os: c.os,
-    Size: img.size,
-    GraphDriver: { Data: graphDriver.data, Name: graphDriver.name },
-    RootFS: { Type: 'layers', Layers: c.rootfs.diff_ids },
-    Metadata: { LastTagTime: isoTime(img.stored) },
-  };
-}
-
 const imageInspect: CliCommand = {
   spec: {
     name: 'image inspect',
@@ -288,27 +249,12 @@ const imageInspect: CliCommand = {
   async run(ctx, p) {
     const { engine, images: svcImages } = await svc(ctx);
     const { describeError } = require('../../core/errors') as typeof import('../../core/errors');
+    const { inspectImage } = require('../../core/images/inspect') as typeof import('../../core/images/inspect');
     const out: Record<string, unknown>[] = [];
     let code = 0;
     for (const ref of p.args) {
       try {
-        const img = await svcImages.stored(ref);
-        let data: Record<string, string> = {};
-        try {
-          const d = engine.storage(img.storageDriver);
-          const top = img.layers[img.layers.length - 1];
-          if (top) {
-            const m = await d.mounts(top.chainId);
-            for (const o of m[0]?.options ?? []) {
-              const [k, v] = o.split('=', 2) as [string, string | undefined];
-              if (v !== undefined && ['lowerdir', 'upperdir', 'workdir'].includes(k)) data[k === 'lowerdir' ? 'LowerDir' : k === 'upperdir' ? 'UpperDir' : 'WorkDir'] = v;
-            }
-            if (!Object.keys(data).length && m[0]) data = { Dir: m[0].source };
-          }
-        } catch {
-          /* driver unavailable: leave empty */
-        }
-        out.push(inspectImage(img, { name: img.storageDriver, data }));
+        out.push(await inspectImage(engine, await svcImages.stored(ref)));
       } catch (e) {
         ctx.err(`Error response from daemon: ${describeError(e)}`);
         code = 1;

@@ -11,5 +11,6 @@ export function loadCommands(): CliCommand[] {
     ...(require('./kernel') as typeof import('./kernel')).commands,
     ...(require('./images') as typeof import('./images')).commands,
     ...(require('./containers') as typeof import('./containers')).commands,
+    ...(require('./serve') as typeof import('./serve')).commands,
   ];
 }

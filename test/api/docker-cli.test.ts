@@ -1,0 +1,198 @@
+// The Docker Engine API server (`berth serve`, plugins/api-docker) driven by the real `docker`
+// CLI (Debian's docker.io, installed by .ci/setup): pull from a real registry (anonymous and
+// basic auth, by tag and by digest), images, image inspect, tag, rmi, a failing pull that
+// changes nothing, and what the CLI shows for parts of the API that are not served yet. The
+// server shares its state root with `berth` commands run beside it. Raw HTTP checks the
+// conventions the CLI does not exercise (version prefixes, filters, error bodies).
+import t from 'tap';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import * as http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { BERTH, berth, cleanEnv, tempRoot } from '../helpers/cli';
+import { buildLayout, busyboxLayer, pushLayout } from '../helpers/images';
+import { DOCKER } from '../helpers/dockerd';
+import { startRegistry } from '../helpers/registry';
+
+interface Served { sock: string; child: ChildProcess; stderr: () => string; stop(): Promise<number | null> }
+
+/** Starts `berth serve` on a socket in `dir`, stopped (SIGTERM) when the test ends. */
+async function serve(t: { teardown(fn: () => unknown): void }, root: string, dir: string): Promise<Served> {
+  const sock = join(dir, 'berth.sock');
+  const child = spawn(process.execPath, [BERTH, '--root', root, 'serve', '-H', `unix://${sock}`, '--log-requests'], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    return exited;
+  };
+  t.teardown(stop);
+  const until = Date.now() + 30_000;
+  while (!/listening on/.test(stderr)) {
+    if (child.exitCode !== null) throw new Error(`berth serve exited ${child.exitCode}: ${stderr}`);
+    if (Date.now() > until) throw new Error(`berth serve did not come up: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { sock, child, stderr: () => stderr, stop };
+}
+
+function request(sock: string, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: sock, method, path, headers }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+if (process.getuid?.() !== 0) t.plan(0, 'needs root');
+else if (!DOCKER) t.fail('the docker CLI is not installed (.ci/setup installs docker.io)');
+else {
+  t.test('docker CLI against berth serve: pull, images, inspect, tag, rmi, errors', async (t) => {
+    const reg = await startRegistry(t);
+    const layout = await mkdtemp(join(tmpdir(), 'berth-layout-'));
+    t.teardown(() => rm(layout, { recursive: true, force: true }));
+    const { built, topDigest } = await buildLayout(layout, 'latest', [{ layers: [await busyboxLayer()] }]);
+    await pushLayout(layout, 'latest', `${reg.host}/library/busybox:latest`);
+    const root = await tempRoot(t);
+    const dir = await tempRoot(t, 'berth-serve-');
+    const srv = await serve(t, root, dir);
+    const env = { ...cleanEnv(), DOCKER_HOST: `unix://${srv.sock}`, DOCKER_CONFIG: join(dir, 'cli') };
+    const docker = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(DOCKER!, args, { env, maxBuffer: 1 << 24 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+      });
+
+    const v = await docker(['version', '--format', '{{.Server.APIVersion}} {{.Server.Os}}']);
+    t.equal(v.code, 0, v.stderr);
+    t.match(v.stdout.trim(), /^1\.\d+ linux$/, 'the CLI negotiates with the server');
+
+    const ref = `${reg.host}/library/busybox`;
+    const p = await docker(['pull', ref]);
+    t.equal(p.code, 0, p.stderr + srv.stderr());
+    const lines = p.stdout.trim().split('\n');
+    t.equal(lines[0], 'Using default tag: latest');
+    t.equal(lines[1], 'latest: Pulling from library/busybox', 'Docker CLI shows the stream as dockerd sends it');
+    t.ok(lines.includes(`${built[0]!.layerDigests[0]!.slice(7, 19)}: Pull complete`), 'per-layer status');
+    t.ok(lines.includes(`Digest: ${topDigest}`));
+    t.ok(lines.includes(`Status: Downloaded newer image for ${ref}:latest`));
+    t.equal(lines[lines.length - 1], `${ref}:latest`);
+    const again = await docker(['pull', `${ref}:latest`]);
+    t.match(again.stdout, `Status: Image is up to date for ${ref}:latest`);
+    const q = await docker(['pull', '-q', `${ref}@${topDigest}`]);
+    t.equal(q.code, 0, q.stderr);
+    t.equal(q.stdout.trim(), `${ref}@${topDigest}`, 'by digest, -q prints the reference');
+
+    // The same store, seen by the CLI and by the daemonless berth beside it.
+    const ls = await docker(['images', '--no-trunc', '--format', '{{.Repository}} {{.Tag}} {{.ID}}']);
+    t.equal(ls.stdout.trim(), `${ref} latest ${built[0]!.configDigest}`);
+    t.equal((await berth(['images', '--no-trunc', '--format', '{{.ID}}'], { root })).stdout.trim(), built[0]!.configDigest, 'berth sees what the server pulled');
+    const insp = await docker(['image', 'inspect', '--format', '{{.Id}} {{.Os}} {{index .RootFS.Layers 0}}', `${ref}:latest`]);
+    t.equal(insp.stdout.trim(), `${built[0]!.configDigest} linux ${built[0]!.diffIds[0]}`);
+    t.equal((await docker(['tag', `${ref}:latest`, 'team/bb:2'])).code, 0);
+    t.match((await berth(['images', '--format', '{{.Repository}}:{{.Tag}}'], { root })).stdout, /^team\/bb:2$/m, 'tag through the API');
+    const rmi = await docker(['rmi', 'team/bb:2']);
+    t.equal(rmi.code, 0, rmi.stderr);
+    t.equal(rmi.stdout.trim(), 'Untagged: team/bb:2', 'untag, the image stays (still tagged elsewhere)');
+    const missing = await docker(['image', 'inspect', 'no/such:image']);
+    t.equal(missing.code, 1);
+    t.match(missing.stderr, /No such image/i);
+
+    // A pull that fails changes nothing.
+    const before = (await docker(['images', '-q', '--no-trunc'])).stdout;
+    const bad = await docker(['pull', `${reg.host}/no/such:image`]);
+    t.equal(bad.code, 1);
+    t.match(bad.stderr, /Error response from daemon: .*(not found|unknown)/i, bad.stderr);
+    t.equal((await docker(['images', '-q', '--no-trunc'])).stdout, before, 'store unchanged');
+    const badRef = await docker(['pull', `${reg.host}/UPPER/case`]);
+    t.not(badRef.code, 0, 'an invalid reference is refused');
+
+    // What is not served yet says so.
+    const run = await docker(['run', '--rm', `${ref}:latest`, 'true']);
+    t.not(run.code, 0);
+    t.match(run.stderr, /not served by berth serve yet/, run.stderr);
+
+    // Basic auth: the CLI sends the credentials of its config.json in X-Registry-Auth.
+    const areg = await startRegistry(t, { auth: 'basic', user: 'bob', password: 'pw' });
+    await pushLayout(layout, 'latest', `${areg.directHost}/basic/bb:latest`);
+    const denied = await docker(['pull', `${areg.host}/basic/bb`]);
+    t.equal(denied.code, 1, 'anonymous pull from a basic-auth registry fails');
+    await mkdir(join(dir, 'cli'), { recursive: true });
+    await writeFile(join(dir, 'cli', 'config.json'), JSON.stringify({ auths: { [areg.host]: { auth: Buffer.from('bob:pw').toString('base64') } } }));
+    const authed = await docker(['pull', `${areg.host}/basic/bb`]);
+    t.equal(authed.code, 0, authed.stderr);
+    t.ok(areg.log.some((l) => l.auth === `Basic ${Buffer.from('bob:pw').toString('base64')}`), 'the registry saw the credentials');
+
+    t.equal(await srv.stop(), 0, 'SIGTERM stops the server cleanly');
+    t.notOk(existsSync(srv.sock), 'and removes its socket');
+    t.match(srv.stderr(), /POST \/v1\.\d+\/images\/create\?fromImage=/, 'requests are logged with --log-requests');
+  });
+
+  t.test('API conventions: versions, headers, filters, errors', async (t) => {
+    const root = await tempRoot(t);
+    const dir = await tempRoot(t, 'berth-serve-');
+    const imp = await berth(['import', '-', 'local/bb:1'], { root, input: gzipSync(await busyboxLayer()) });
+    t.equal(imp.code, 0, imp.stderr);
+    const srv = await serve(t, root, dir);
+    const ping = await request(srv.sock, 'HEAD', '/_ping');
+    t.equal(ping.status, 200);
+    t.equal(ping.headers['api-version'], '1.45');
+    t.equal(ping.headers.ostype, 'linux');
+    t.equal((await request(srv.sock, 'GET', '/_ping')).body, 'OK');
+    const old = await request(srv.sock, 'GET', '/v1.12/version');
+    t.equal(old.status, 400);
+    t.match(JSON.parse(old.body) as object, { message: /client version 1\.12 is too old\. Minimum supported API version is 1\.24/ });
+    const young = await request(srv.sock, 'GET', '/v1.99/images/json');
+    t.equal(young.status, 400);
+    t.match(young.body, /too new\. Maximum supported API version is 1\.45/);
+    const unversioned = await request(srv.sock, 'GET', '/images/json');
+    t.equal(unversioned.status, 200, 'unversioned paths are served (dockerode)');
+    t.match(JSON.parse(unversioned.body) as object, [{ RepoTags: ['local/bb:1'], Containers: -1 }]);
+    const mapForm = await request(srv.sock, 'GET', `/v1.41/images/json?filters=${encodeURIComponent(JSON.stringify({ reference: { 'local/*': true } }))}`);
+    t.equal((JSON.parse(mapForm.body) as unknown[]).length, 1, 'filters in the map form (CLI)');
+    const listForm = await request(srv.sock, 'GET', `/v1.41/images/json?filters=${encodeURIComponent(JSON.stringify({ reference: ['other/*'] }))}`);
+    t.same(JSON.parse(listForm.body), [], 'filters in the list form (docker-py)');
+    const badFilter = await request(srv.sock, 'GET', '/images/json?filters=%7Bnope');
+    t.equal(badFilter.status, 400);
+    t.match(badFilter.body, /invalid filters/);
+    const inspect = await request(srv.sock, 'GET', '/v1.45/images/local/bb:1/json');
+    t.equal(inspect.status, 200);
+    t.match(JSON.parse(inspect.body) as object, { RepoTags: ['local/bb:1'], GraphDriver: { Name: String } });
+    const nf = await request(srv.sock, 'GET', '/images/none:here/json');
+    t.equal(nf.status, 404);
+    t.match(JSON.parse(nf.body) as object, { message: /No such image/ });
+    t.equal((await request(srv.sock, 'GET', '/what/is/this')).status, 404);
+    const later = await request(srv.sock, 'GET', '/v1.41/containers/json');
+    t.equal(later.status, 501);
+    t.match(later.body, /not served by berth serve yet/);
+    const noRepo = await request(srv.sock, 'POST', '/images/local/bb:1/tag');
+    t.equal(noRepo.status, 400);
+    const tagged = await request(srv.sock, 'POST', '/images/local/bb:1/tag?repo=local/bb&tag=2');
+    t.equal(tagged.status, 201);
+    const del = await request(srv.sock, 'DELETE', '/images/local/bb:2?force=False');
+    t.same(JSON.parse(del.body), [{ Untagged: 'local/bb:2' }], 'docker-py spells booleans False');
+    const noFrom = await request(srv.sock, 'POST', '/images/create');
+    t.equal(noFrom.status, 400);
+    t.equal((await request(srv.sock, 'POST', '/images/create?fromSrc=-')).status, 501);
+
+    // A second server on the same socket is refused; a stale socket file is replaced.
+    const second = await berth(['serve', '-H', `unix://${srv.sock}`], { root, timeoutMs: 30_000 });
+    t.equal(second.code, 1);
+    t.match(second.stderr, /another server is listening there/);
+    srv.child.kill('SIGKILL');
+    await new Promise((r) => srv.child.once('exit', r));
+    t.ok(existsSync(srv.sock), 'a killed server leaves its socket file');
+    const again = await serve(t, root, dir);
+    t.equal((await request(again.sock, 'GET', '/_ping')).status, 200, 'the next server replaces it');
+    const badHost = await berth(['serve', '-H', 'tcp://127.0.0.1:2375'], { root });
+    t.equal(badHost.code, 125);
+    t.match(badHost.stderr, /want unix:\/\/\/absolute\/path/);
+  });
+}
