@@ -42,8 +42,11 @@
  *   docker0 link, that `iptables -S` is unchanged and that no mount is left under BENCH_DIR.
  * A contender that cannot run here is reported with its error and skipped; the rest goes on.
  *
+ * - `berthd`: berth as a daemon, `berth serve` (record 060) started once and kept like dockerd,
+ *   driven by the same docker CLI binary the docker contender uses: one client, two engines. Its
+ *   CPU is the CLI's plus the server process's.
  * Environment: BENCH_RUNS (default 7), BENCH_DELETE=1 (remove the previous copy before each run
- * instead of pulling variants), BENCH_ONLY=berth,docker,podman,skopeo,tar (subset),
+ * instead of pulling variants), BENCH_ONLY=berth,berthd,docker,podman,skopeo,tar (subset),
  * BENCH_DRIVER (berth storage driver, default overlay), BENCH_BERTH (berth command, default
  * `node bin/berth`), BENCH_BERTH_BASE (a second berth command, e.g. a build of the previous
  * commit, run as one more contender `base` with its own root: before/after in the same run), BENCH_DIR, BENCH_KEEP_IMAGE,

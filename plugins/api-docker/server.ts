@@ -85,7 +85,7 @@ function baseRoutes(): Route[] {
     const { ociArch } = require('../host/linux/probe') as typeof import('../host/linux/probe');
     return {
       Platform: { Name: 'berth' },
-      Components: [{ Name: 'Engine', Version: VERSION, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, Os: 'linux', Arch: ociArch(), KernelVersion: os.release(), NodeVersion: process.version } }],
+      Components: [{ Name: 'Engine', Version: VERSION, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: '', GoVersion: process.version, Os: 'linux', Arch: ociArch(), KernelVersion: os.release(), Experimental: 'false', BuildTime: '' } }],
       Version: VERSION,
       ApiVersion: API_VERSION,
       MinAPIVersion: MIN_API_VERSION,
