@@ -36,7 +36,7 @@ import { API_VERSION, VERSION } from '../../core/version';
 import { defineError } from '../../core/errors';
 import type { Engine } from '../../core/engine';
 import { imageRoutes } from './images';
-import { type ApiRequest, compareApiVersions, ERR_API_NOT_SERVED, type Route, sendError, sendJson } from './http';
+import { type ApiRequest, compareApiVersions, ERR_API_BAD_REQUEST, ERR_API_NOT_SERVED, type Route, sendError, sendJson } from './http';
 
 export { compareApiVersions, queryBool, queryFilters } from './http';
 
@@ -162,7 +162,12 @@ export async function serveDockerApi(engine: Engine, opts: DockerApiOptions): Pr
       if (r.method !== req.method) continue;
       const pm = r.pattern.exec(path);
       if (!pm) continue;
-      const params = pm.slice(1).map((p) => decodeURIComponent(p));
+      let params: string[];
+      try {
+        params = pm.slice(1).map((p) => decodeURIComponent(p));
+      } catch {
+        throw ERR_API_BAD_REQUEST(`malformed path ${JSON.stringify(path)}`);
+      }
       await r.handle({ engine, req, res, version, params, query: url.searchParams, exclusive });
       return;
     }

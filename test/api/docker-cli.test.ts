@@ -169,6 +169,8 @@ else {
     t.equal(nf.status, 404);
     t.match(JSON.parse(nf.body) as object, { message: /No such image/ });
     t.equal((await request(srv.sock, 'GET', '/what/is/this')).status, 404);
+    const malformed = await request(srv.sock, 'GET', '/images/%E0%A4%A/json');
+    t.equal(malformed.status, 400, 'a malformed escape is a bad request, not a crash');
     const later = await request(srv.sock, 'GET', '/v1.41/containers/json');
     t.equal(later.status, 501);
     t.match(later.body, /not served by berth serve yet/);
