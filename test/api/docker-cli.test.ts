@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { BERTH, berth, cleanEnv, tempRoot } from '../helpers/cli';
-import { buildLayout, busyboxLayer, pushLayout } from '../helpers/images';
+import { buildLayout, busyboxLayer, makeTar, pushLayout } from '../helpers/images';
 import { DOCKER } from '../helpers/dockerd';
 import { startRegistry } from '../helpers/registry';
 
@@ -133,6 +133,67 @@ else {
     t.equal(await srv.stop(), 0, 'SIGTERM stops the server cleanly');
     t.notOk(existsSync(srv.sock), 'and removes its socket');
     t.match(srv.stderr(), /POST \/v1\.\d+\/images\/create\?fromImage=/, 'requests are logged with --log-requests');
+  });
+
+  t.test('concurrent pulls, a client that goes away, SIGTERM during a pull', async (t) => {
+    const reg = await startRegistry(t);
+    // Three images with a 24 MiB incompressible layer each: pulls long enough to interrupt.
+    const { randomBytes } = await import('node:crypto');
+    const layout = await mkdtemp(join(tmpdir(), 'berth-layout-'));
+    t.teardown(() => rm(layout, { recursive: true, force: true }));
+    const names = ['one', 'two', 'three'];
+    for (const n of names) {
+      const dir = join(layout, n);
+      await mkdir(dir);
+      await buildLayout(dir, 'latest', [{ layers: [await busyboxLayer(), await makeTar([{ name: `big-${n}.bin`, data: randomBytes(24 << 20) }])] }]);
+      await pushLayout(dir, 'latest', `${reg.host}/slow/${n}:latest`);
+    }
+    const root = await tempRoot(t);
+    const dir = await tempRoot(t, 'berth-serve-');
+    const srv = await serve(t, root, dir);
+    const env = { ...cleanEnv(), DOCKER_HOST: `unix://${srv.sock}`, DOCKER_CONFIG: join(dir, 'cli') };
+    const pull = (ref: string, quiet = true) => {
+      const child = spawn(DOCKER!, ['pull', ...(quiet ? ['-q'] : []), ref], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      return { child, output: () => out, done: new Promise<{ code: number | null; out: string }>((r) => child.on('exit', (code) => r({ code, out }))) };
+    };
+    const images = async () => (await berth(['images', '--format', '{{.Repository}}'], { root })).stdout.trim().split('\n').filter(Boolean).sort();
+
+    // Two at once: both complete (they run one after the other inside the server).
+    const a = pull(`${reg.host}/slow/one`);
+    const b = pull(`${reg.host}/busybox-is-not-here`);
+    const [ra, rb] = await Promise.all([a.done, b.done]);
+    t.equal(ra.code, 0, ra.out);
+    t.not(rb.code, 0, 'the failing one fails on its own');
+    t.same(await images(), [`${reg.host}/slow/one`]);
+
+    // The client goes away mid-pull: the server carries on, and stays usable.
+    const c = pull(`${reg.host}/slow/two`, false);
+    const cUntil = Date.now() + 20_000;
+    while (!/Pulling fs layer/.test(c.output()) && Date.now() < cUntil) await new Promise((r) => setTimeout(r, 5));
+    t.notMatch(c.output(), /Status:/, 'the client is killed while the pull streams');
+    c.child.kill('SIGKILL');
+    await c.done;
+    const again = pull(`${reg.host}/slow/two`);
+    t.equal((await again.done).code, 0, 'the same pull again, after the client was killed');
+    t.same(await images(), [`${reg.host}/slow/one`, `${reg.host}/slow/two`]);
+
+    // SIGTERM while a pull runs: the pull finishes, then the server exits 0.
+    const d = pull(`${reg.host}/slow/three`, false);
+    const until = Date.now() + 20_000;
+    while (!/Pulling fs layer/.test(d.output()) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    t.notMatch(d.output(), /Status:/, 'SIGTERM arrives while the pull streams');
+    srv.child.kill('SIGTERM');
+    const rd = await d.done;
+    t.equal(rd.code, 0, `the pull in progress completes: ${rd.out}`);
+    t.match(rd.out, /Status: Downloaded newer image/);
+    t.equal(await srv.stop(), 0, 'then the server exits cleanly');
+    t.same(await images(), names.map((n) => `${reg.host}/slow/${n}`).sort());
+    const chk = await berth(['system', 'check'], { root });
+    t.equal(chk.code, 0, chk.stdout + chk.stderr);
+    t.match(chk.stdout, /^No problems found\./);
   });
 
   t.test('API conventions: versions, headers, filters, errors', async (t) => {
