@@ -342,45 +342,15 @@ const imagePrune: CliCommand = {
       const answer = await readLine(ctx.stdin);
       if (!/^y(es)?$/i.test(answer.trim())) return;
     }
-    const { engine, images: svcImages } = await svc(ctx);
-    const all = p.bool('all');
+    const { engine } = await svc(ctx);
+    const { pruneImages } = require('../../core/images/prune') as typeof import('../../core/images/prune');
     const filters = parseFilters(p.list('filter'));
-    const users = await svcImages.usage();
-    const list = await svcImages.list({ all: true });
-    const lines: string[] = [];
-    let reclaimed = 0;
-    const until = filters.until?.[0] ? parseUntil(filters.until[0]) : undefined;
-    for (const img of list) {
-      if (!all && img.repoTags.length) continue;
-      if (users.has(img.id)) continue;
-      if (until !== undefined && Date.parse(img.created) >= until) continue;
-      const labels = img.config.config?.Labels ?? {};
-      if ((filters.label ?? []).some((l) => { const i = l.indexOf('='); return i < 0 ? !(l in labels) : labels[l.slice(0, i)] !== l.slice(i + 1); })) continue;
-      try {
-        for (const r of await svcImages.remove(img.id, { force: true })) {
-          if (r.Untagged) lines.push(`untagged: ${r.Untagged}`);
-          if (r.Deleted) lines.push(`deleted: ${r.Deleted}`);
-        }
-        reclaimed += img.size;
-      } catch {
-        /* in use or has children */
-      }
-    }
-    await engine.content.cleanupIngests(60_000);
+    const r = await pruneImages(engine, { all: p.bool('all'), filters });
+    const lines = r.deleted.map((d) => (d.Untagged ? `untagged: ${d.Untagged}` : `deleted: ${d.Deleted}`));
     if (lines.length) ctx.out(`Deleted Images:\n${lines.join('\n')}\n`);
-    ctx.out(`Total reclaimed space: ${kit().humanSize(reclaimed)}`);
+    ctx.out(`Total reclaimed space: ${kit().humanSize(r.reclaimed)}`);
   },
 };
-
-function parseUntil(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const m = /^(\d+)(s|m|h)$/.exec(v);
-  if (m) return Date.now() - Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h'];
-  const t = Date.parse(v);
-  const { ERR_USAGE } = require('../../core/errors') as typeof import('../../core/errors');
-  if (!Number.isFinite(t)) throw ERR_USAGE(`invalid filter 'until=${v}'`);
-  return t;
-}
 
 function readLine(stdin: NodeJS.ReadStream): Promise<string> {
   return new Promise((resolve) => {

@@ -16,7 +16,7 @@ export interface ApiRequest {
   res: http.ServerResponse;
   /** The API version the client asked for (the path prefix), or the newest. */
   version: string;
-  /** Path parameters captured by the route's pattern, in order, URL-decoded. */
+  /** Path parameters captured by the route's pattern, in order, URL-decoded ('' for a group that did not take part). */
   params: string[];
   query: URLSearchParams;
   /** Runs `fn` after every earlier mutation has finished (pull, tag, delete). */

@@ -52,10 +52,10 @@ export function registryAuth(header: string | string[] | undefined): Credentials
 }
 
 /**
- * Pull progress as Docker's JSON messages on a response that starts with the first message
- * (so a pull failing before it still gets an HTTP error status).
+ * Pull or push progress as Docker's JSON messages on a response that starts with the first
+ * message (so a pull failing before it still gets an HTTP error status).
  */
-class JsonPullProgress implements PullProgress {
+class JsonProgress implements PullProgress {
   started = false;
   private readonly lastSent = new Map<string, number>();
   constructor(private readonly res: ApiRequest['res']) {}
@@ -106,8 +106,76 @@ function listItem(r: ImageRecord): Record<string, unknown> {
   };
 }
 
+/** Runs `op` with a JSON progress stream as the answer (pull, push, load). */
+async function streamed(r: ApiRequest, op: (progress: JsonProgress) => Promise<void>): Promise<void> {
+  const progress = new JsonProgress(r.res);
+  try {
+    await op(progress);
+  } catch (e) {
+    if (!progress.started) throw e;
+    const { describeError } = require('../../core/errors') as typeof import('../../core/errors');
+    const message = describeError(e);
+    progress.send({ errorDetail: { message }, error: message });
+  }
+  if (!progress.started) r.res.writeHead(200, { 'Content-Type': 'application/json' });
+  r.res.end();
+}
+
+/** Docker's `GET /images/{name}/history` items, newest first. */
+function historyItems(img: import('../../core/images/store').StoredImage): Array<Record<string, unknown>> {
+  const hist = img.config.history ?? [];
+  let layer = 0;
+  const items = hist.map((h) => {
+    const size = h.empty_layer ? 0 : (img.layers[layer++]?.size ?? 0);
+    const created = Date.parse(h.created ?? img.created);
+    return { Id: '<missing>', Created: Number.isFinite(created) ? Math.floor(created / 1000) : 0, CreatedBy: h.created_by ?? '', Tags: null as string[] | null, Size: size, Comment: h.comment ?? '' };
+  });
+  items.reverse();
+  if (items[0]) {
+    items[0].Id = img.id;
+    items[0].Tags = img.repoTags;
+  }
+  return items;
+}
+
+/** A JSON request body, at most `limit` bytes. */
+async function jsonBody(r: ApiRequest, limit = 64 << 10): Promise<Record<string, unknown>> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of r.req as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > limit) throw ERR_API_BAD_REQUEST(`request body larger than ${limit} bytes`);
+    parts.push(c);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.concat(parts).toString('utf8') || '{}');
+  } catch (e) {
+    throw ERR_API_BAD_REQUEST(`invalid JSON body: ${(e as Error).message}`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw ERR_API_BAD_REQUEST('invalid JSON body: want an object');
+  return v as Record<string, unknown>;
+}
+
 export function imageRoutes(): Route[] {
   return [
+    {
+      // docker login: the daemon checks the credentials against the registry; the CLI stores them.
+      method: 'POST',
+      pattern: /^\/auth$/,
+      async handle(r) {
+        const body = await jsonBody(r);
+        const str = (k: string) => (typeof body[k] === 'string' ? (body[k] as string) : '');
+        const { normalizeServer } = require('../../core/images/auth') as typeof import('../../core/images/auth');
+        const server = normalizeServer(str('serveraddress'));
+        const username = str('username');
+        const password = str('password');
+        if (!username || !password) throw ERR_API_BAD_REQUEST('username and password are required');
+        const { pickTransport } = require('../../core/images/pull') as typeof import('../../core/images/pull');
+        await pickTransport(r.engine, `${server}/x`).login(server, { username, password });
+        sendJson(r.res, 200, { Status: 'Login Succeeded', IdentityToken: '' });
+      },
+    },
     {
       method: 'POST',
       pattern: /^\/images\/create$/,
@@ -123,17 +191,9 @@ export function imageRoutes(): Route[] {
         const credentials: CredentialLookup = async () => creds;
         const platform = q.get('platform') || undefined;
         const { pullImage } = require('../../core/images/pull') as typeof import('../../core/images/pull');
-        const progress = new JsonPullProgress(r.res);
-        try {
+        await streamed(r, async (progress) => {
           await r.exclusive(() => pullImage(r.engine, input, { progress, credentials, ...(platform ? { platform } : {}) }));
-        } catch (e) {
-          if (!progress.started) throw e;
-          const { describeError } = require('../../core/errors') as typeof import('../../core/errors');
-          const message = describeError(e);
-          progress.send({ errorDetail: { message }, error: message });
-        }
-        if (!progress.started) r.res.writeHead(200, { 'Content-Type': 'application/json' });
-        r.res.end();
+        });
       },
     },
     {
@@ -162,6 +222,71 @@ export function imageRoutes(): Route[] {
         await r.exclusive(() => images(r).tag(r.params[0]!, tag ? `${repo}:${tag}` : repo));
         r.res.writeHead(201, { 'Content-Length': 0 });
         r.res.end();
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/images\/(.+)\/history$/,
+      async handle(r) {
+        sendJson(r.res, 200, historyItems(await images(r).stored(r.params[0]!)));
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/images\/prune$/,
+      async handle(r) {
+        const filters = queryFilters(r.query);
+        // `dangling=false` is the CLI's `--all`.
+        const all = (filters.dangling ?? []).some((v) => ['false', '0'].includes(v.toLowerCase()));
+        const { pruneImages } = require('../../core/images/prune') as typeof import('../../core/images/prune');
+        const { dangling: _d, ...rest } = filters;
+        const res = await r.exclusive(() => pruneImages(r.engine, { all, filters: rest }));
+        sendJson(r.res, 200, { ImagesDeleted: res.deleted.length ? res.deleted : null, SpaceReclaimed: res.reclaimed });
+      },
+    },
+    {
+      // docker save: `GET /images/{name}/get` for one, `GET /images/get?names=a&names=b` for several.
+      method: 'GET',
+      pattern: /^\/images\/(?:(.+)\/)?get$/,
+      async handle(r) {
+        const refs = r.params[0] ? [r.params[0]] : r.query.getAll('names');
+        if (refs.length === 0) throw ERR_API_BAD_REQUEST('names is required');
+        // Resolve every name before the answer starts, so a missing one is a 404.
+        for (const ref of refs) await images(r).stored(ref);
+        const { saveImages } = require('../../core/images/archive') as typeof import('../../core/images/archive');
+        r.res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+        try {
+          await saveImages(r.engine, refs, r.res);
+        } catch (e) {
+          r.res.destroy(e as Error);
+          return;
+        }
+        r.res.end();
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/images\/load$/,
+      async handle(r) {
+        const { loadImages } = require('../../core/images/archive') as typeof import('../../core/images/archive');
+        const res = await r.exclusive(() => loadImages(r.engine, r.req));
+        const lines = res.loaded.flatMap((l) => (l.tags.length ? l.tags.map((t) => `Loaded image: ${t}\n`) : [`Loaded image ID: ${l.id}\n`]));
+        r.res.writeHead(200, { 'Content-Type': 'application/json' });
+        r.res.end(lines.map((stream) => `${JSON.stringify({ stream })}\r\n`).join(''));
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/images\/(.+)\/push$/,
+      async handle(r) {
+        const tag = r.query.get('tag');
+        const input = tag ? `${r.params[0]!}:${tag}` : r.params[0]!;
+        const creds = registryAuth(r.req.headers['x-registry-auth']);
+        const { pushImage } = require('../../core/images/push') as typeof import('../../core/images/push');
+        await streamed(r, async (progress) => {
+          const res = await r.exclusive(() => pushImage(r.engine, input, { progress, credentials: async () => creds }));
+          progress.send({ progressDetail: {}, aux: { Tag: res.tag, Digest: res.digest, Size: res.size } });
+        });
       },
     },
     {

@@ -9,9 +9,11 @@
  *
  * What it serves today (the image half of the API; containers, networks, volumes and build come
  * with their own issues, and answer 501 with a message saying so):
- *   HEAD|GET /_ping, GET /version, GET /info,
+ *   HEAD|GET /_ping, GET /version, GET /info, POST /auth (login check),
  *   POST /images/create (pull), GET /images/json, GET /images/{name}/json,
- *   POST /images/{name}/tag, DELETE /images/{name}.
+ *   GET /images/{name}/history, POST /images/{name}/tag, DELETE /images/{name},
+ *   POST /images/prune, GET /images/{name}/get and /images/get (save), POST /images/load,
+ *   POST /images/{name}/push.
  *
  * Conventions kept from moby (see ../shared/reference/api-surfaces.md §1.1–1.2):
  * - every path may carry a version prefix `/v1.NN/`; none means the newest. A version outside
@@ -72,8 +74,7 @@ const LATER: Array<[RegExp, string]> = [
   [/^\/(containers|exec)(\/|$)/, 'containers over the Docker API come with the API server issue; use `berth run`, `berth ps`, `berth exec`'],
   [/^\/build(\/|$)/, 'image builds come with the build issue'],
   [/^\/(networks|volumes)(\/|$)/, 'networks and volumes come with their own issues'],
-  [/^\/(images\/[^/]+\/push|images\/(get|load)|images\/[^/]+\/get|images\/search|images\/prune|images\/[^/]+\/history|commit)(\/|$)/, 'use the berth CLI for this image command'],
-  [/^\/(events|system\/df|auth|swarm|services|nodes|tasks|secrets|configs|plugins|session|distribution)(\/|$)/, 'not part of berth serve yet'],
+  [/^\/(images\/search|commit|events|system\/df|swarm|services|nodes|tasks|secrets|configs|plugins|session|distribution)(\/|$)/, 'not part of berth serve yet'],
 ];
 
 function baseRoutes(): Route[] {
@@ -164,7 +165,7 @@ export async function serveDockerApi(engine: Engine, opts: DockerApiOptions): Pr
       if (!pm) continue;
       let params: string[];
       try {
-        params = pm.slice(1).map((p) => decodeURIComponent(p));
+        params = pm.slice(1).map((p) => (p === undefined ? '' : decodeURIComponent(p)));
       } catch {
         throw ERR_API_BAD_REQUEST(`malformed path ${JSON.stringify(path)}`);
       }

@@ -135,6 +135,76 @@ else {
     t.match(srv.stderr(), /POST \/v1\.\d+\/images\/create\?fromImage=/, 'requests are logged with --log-requests');
   });
 
+  t.test('docker CLI against berth serve: history, push, save and load, prune, login', async (t) => {
+    const reg = await startRegistry(t);
+    const layout = await mkdtemp(join(tmpdir(), 'berth-layout-'));
+    t.teardown(() => rm(layout, { recursive: true, force: true }));
+    const { built } = await buildLayout(layout, 'latest', [{ layers: [await busyboxLayer()], history: [{ created_by: 'ADD busybox /' }] }]);
+    await pushLayout(layout, 'latest', `${reg.host}/library/busybox:latest`);
+    const root = await tempRoot(t);
+    const dir = await tempRoot(t, 'berth-serve-');
+    const srv = await serve(t, root, dir);
+    const env = { ...cleanEnv(), DOCKER_HOST: `unix://${srv.sock}`, DOCKER_CONFIG: join(dir, 'cli') };
+    const docker = (args: string[], input?: string) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        const c = execFile(DOCKER!, args, { env, maxBuffer: 1 << 24 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+        c.stdin!.end(input ?? '');
+      });
+    const ref = `${reg.host}/library/busybox:latest`;
+    t.equal((await docker(['pull', '-q', ref])).code, 0);
+
+    const h = await docker(['history', '--no-trunc', '--format', '{{.ID}}|{{.CreatedBy}}', ref]);
+    t.equal(h.code, 0, h.stderr);
+    t.equal(h.stdout.trim(), `${built[0]!.configDigest}|ADD busybox /`, 'history through the API');
+
+    // push: a new tag to another repository of the same registry (a cross-repo mount or upload).
+    const target = `${reg.host}/pushed/bb:v1`;
+    t.equal((await docker(['tag', ref, target])).code, 0);
+    const push = await docker(['push', target]);
+    t.equal(push.code, 0, push.stderr + srv.stderr());
+    t.match(push.stdout, /^v1: digest: sha256:[0-9a-f]{64} size: \d+$/m, 'the CLI prints the pushed digest');
+    const fresh = await tempRoot(t);
+    const back = await berth(['pull', '-q', target], { root: fresh });
+    t.equal(back.code, 0, `what was pushed pulls again: ${back.stderr}`);
+    t.equal((await berth(['images', '-q', '--no-trunc'], { root: fresh })).stdout.trim(), built[0]!.configDigest);
+
+    // save → rmi → load, all through the API.
+    const tarFile = join(dir, 'saved.tar');
+    const save = await docker(['save', '-o', tarFile, ref]);
+    t.equal(save.code, 0, save.stderr);
+    const listing = await new Promise<string>((resolve) => execFile('tar', ['-tf', tarFile], (_e, out) => resolve(out)));
+    t.match(listing, /^manifest\.json$/m, 'a docker-archive');
+    t.equal((await docker(['rmi', ref, target])).code, 0);
+    t.equal((await docker(['images', '-q'])).stdout.trim(), '', 'gone');
+    const load = await docker(['load', '-i', tarFile]);
+    t.equal(load.code, 0, load.stderr);
+    t.match(load.stdout, `Loaded image: ${ref}`);
+    t.equal((await docker(['image', 'inspect', '--format', '{{.Id}}', ref])).stdout.trim(), built[0]!.configDigest, 'same image back');
+    const missing = await docker(['save', '-o', join(dir, 'none.tar'), 'no/such:image']);
+    t.equal(missing.code, 1);
+    t.match(missing.stderr, /No such image/);
+
+    // prune: an untagged image (imported beside the server) goes with the default; -a takes the rest.
+    const imp = await berth(['import', '-'], { root, input: gzipSync(await makeTar([{ name: 'x.txt', data: 'x' }])) });
+    t.equal(imp.code, 0, imp.stderr);
+    const p1 = await docker(['image', 'prune', '-f']);
+    t.equal(p1.code, 0, p1.stderr);
+    t.match(p1.stdout, `deleted: ${imp.stdout.trim()}`);
+    t.match(p1.stdout, /Total reclaimed space: /);
+    t.equal((await docker(['images', '-q', '--no-trunc'])).stdout.trim(), built[0]!.configDigest, 'the tagged image stays');
+    const p2 = await docker(['image', 'prune', '-a', '-f']);
+    t.equal(p2.code, 0, p2.stderr);
+    t.equal((await docker(['images', '-q'])).stdout.trim(), '', '-a removes unused tagged images too');
+
+    // login: the server checks the credentials with the registry, the CLI stores them.
+    const areg = await startRegistry(t, { auth: 'basic', user: 'bob', password: 'pw' });
+    const bad = await docker(['login', '-u', 'bob', '--password-stdin', areg.host], 'wrong\n');
+    t.equal(bad.code, 1, 'a wrong password is refused');
+    const good = await docker(['login', '-u', 'bob', '--password-stdin', areg.host], 'pw\n');
+    t.equal(good.code, 0, good.stderr);
+    t.match(good.stdout, /Login Succeeded/);
+  });
+
   t.test('concurrent pulls, a client that goes away, SIGTERM during a pull', async (t) => {
     const reg = await startRegistry(t);
     // Three images with a 24 MiB incompressible layer each: pulls long enough to interrupt.
