@@ -1,7 +1,8 @@
 /**
- * The image routes of the Docker Engine API (server.ts): pull, list, inspect, tag, delete — the
- * same operations `berth pull`, `berth images`, `berth image inspect`, `berth tag` and
- * `berth rmi` run, answered in Docker's shapes (../shared/reference/api-surfaces.md §1.7–1.8).
+ * The image routes of the Docker Engine API (server.ts): pull, push, list, inspect, history, tag,
+ * delete, prune, save, load and the login check — the same operations the `berth` image commands
+ * run (through the same core functions), answered in Docker's shapes
+ * (../shared/reference/api-surfaces.md §1.7–1.8).
  *
  * Pull (`POST /images/create?fromImage=NAME&tag=TAG[&platform=os/arch]`) streams Docker's
  * JSON messages, one per line: `{"status":"Pulling from big","id":"latest"}`, per layer
