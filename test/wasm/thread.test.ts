@@ -185,9 +185,12 @@ t.test('codecs.decompressor: the pull path decodes large layers on a worker, sma
   // the load average moves every 5 s: only assert away from the boundary
   // (and the CPU pressure every 2 s)
   const some = cpuPressure10();
+  // One assertion either way, so the suite's count does not depend on the host's load.
   if (Math.abs(others - 2 * os.availableParallelism()) > 0.5 && (some === undefined || Math.abs(some - CALM_PRESSURE) > 5)) {
     const calm = others < 2 * os.availableParallelism() || (some !== undefined && some < CALM_PRESSURE);
     t.equal(freeCore(), os.availableParallelism() >= 2 && calm, `worker worth it: 2+ CPUs and other processes' load ${others.toFixed(1)} below 2 x CPUs or CPU pressure ${some ?? 'n/a'} % below ${CALM_PRESSURE} %`);
+  } else {
+    t.type(freeCore(), 'boolean', `load ${others.toFixed(1)} / CPU pressure ${some ?? 'n/a'} % too near the thresholds to expect one answer`);
   }
   const gz = zlib.gzipSync(big);
   const before = threadStats().started;
