@@ -286,16 +286,9 @@ const history: CliCommand = {
     const { humanSize, humanDuration, truncateId } = kit();
     const noTrunc = p.bool('no-trunc');
     const human = p.bool('human');
-    const hist = img.config.history ?? [];
-    let layerIdx = 0;
-    const rows = hist.map((h) => {
-      const size = h.empty_layer ? 0 : (img.layers[layerIdx++]?.size ?? 0);
-      return { h, size };
-    });
-    rows.reverse();
-    const items = rows.map(({ h, size }, i) => {
-      const created = Date.parse(h.created ?? img.created);
-      let by = h.created_by ?? '';
+    const { imageHistory } = require('../../core/images/inspect') as typeof import('../../core/images/inspect');
+    const items = imageHistory(img).map(({ createdBy, comment, created, size }, i) => {
+      let by = createdBy;
       if (!noTrunc && [...by].length > 45) by = [...by].slice(0, 44).join('') + '…';
       const id = i === 0 ? (noTrunc ? img.id : truncateId(img.id)) : '<missing>';
       return {
@@ -304,7 +297,7 @@ const history: CliCommand = {
         CreatedAt: Number.isFinite(created) ? isoTime(created) : 'N/A',
         CreatedBy: by,
         Size: human ? humanSize(size) : String(size),
-        Comment: h.comment ?? '',
+        Comment: comment,
       };
     });
     if (p.bool('quiet')) {

@@ -6,6 +6,9 @@
  *   const doc = await inspectImage(engine, await images.stored('busybox:latest'));
  *   doc.Id, doc.RepoTags, doc.GraphDriver.Data.UpperDir, doc.RootFS.Layers
  *
+ * `imageHistory(img)` is what `berth history` and `GET /images/{name}/history` show: the config's
+ * history entries, newest first, each with the size of the layer it made (0 for empty ones).
+ *
  * `GraphDriver.Data` comes from the storage driver's mounts of the top layer (overlay: LowerDir,
  * UpperDir, WorkDir; other drivers: Dir); a driver that is not loaded leaves it empty.
  */
@@ -69,4 +72,19 @@ export async function inspectImage(engine: Engine, img: StoredImage): Promise<Re
     RootFS: { Type: 'layers', Layers: c.rootfs.diff_ids },
     Metadata: { LastTagTime: isoTime(img.stored) },
   };
+}
+
+/** One history entry of an image with the size of its layer and its time (ms; NaN if unknown). */
+export interface HistoryRow { createdBy: string; comment: string; created: number; size: number }
+
+/** The image's history, newest first; empty-layer entries have size 0. */
+export function imageHistory(img: StoredImage): HistoryRow[] {
+  let layer = 0;
+  const rows = (img.config.history ?? []).map((h) => ({
+    createdBy: h.created_by ?? '',
+    comment: h.comment ?? '',
+    created: Date.parse(h.created ?? img.created),
+    size: h.empty_layer ? 0 : (img.layers[layer++]?.size ?? 0),
+  }));
+  return rows.reverse();
 }

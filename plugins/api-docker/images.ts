@@ -122,21 +122,17 @@ async function streamed(r: ApiRequest, op: (progress: JsonProgress) => Promise<v
   r.res.end();
 }
 
-/** Docker's `GET /images/{name}/history` items, newest first. */
+/** Docker's `GET /images/{name}/history` items, newest first: the id and tags on the newest. */
 function historyItems(img: import('../../core/images/store').StoredImage): Array<Record<string, unknown>> {
-  const hist = img.config.history ?? [];
-  let layer = 0;
-  const items = hist.map((h) => {
-    const size = h.empty_layer ? 0 : (img.layers[layer++]?.size ?? 0);
-    const created = Date.parse(h.created ?? img.created);
-    return { Id: '<missing>', Created: Number.isFinite(created) ? Math.floor(created / 1000) : 0, CreatedBy: h.created_by ?? '', Tags: null as string[] | null, Size: size, Comment: h.comment ?? '' };
-  });
-  items.reverse();
-  if (items[0]) {
-    items[0].Id = img.id;
-    items[0].Tags = img.repoTags;
-  }
-  return items;
+  const { imageHistory } = require('../../core/images/inspect') as typeof import('../../core/images/inspect');
+  return imageHistory(img).map((h, i) => ({
+    Id: i === 0 ? img.id : '<missing>',
+    Created: Number.isFinite(h.created) ? Math.floor(h.created / 1000) : 0,
+    CreatedBy: h.createdBy,
+    Tags: i === 0 ? img.repoTags : null,
+    Size: h.size,
+    Comment: h.comment,
+  }));
 }
 
 /** A JSON request body, at most `limit` bytes. */

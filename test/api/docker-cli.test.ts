@@ -40,6 +40,15 @@ async function serve(t: { teardown(fn: () => unknown): void }, root: string, dir
   return { sock, child, stderr: () => stderr, stop };
 }
 
+/** The docker CLI with `env` (DOCKER_HOST, DOCKER_CONFIG): exit code and output, `input` on stdin. */
+function dockerCli(env: NodeJS.ProcessEnv) {
+  return (args: string[], input?: string) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const c = execFile(DOCKER!, args, { env, maxBuffer: 1 << 24 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+      c.stdin!.end(input ?? '');
+    });
+}
+
 function request(sock: string, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath: sock, method, path, headers }, (res) => {
@@ -65,10 +74,7 @@ else {
     const dir = await tempRoot(t, 'berth-serve-');
     const srv = await serve(t, root, dir);
     const env = { ...cleanEnv(), DOCKER_HOST: `unix://${srv.sock}`, DOCKER_CONFIG: join(dir, 'cli') };
-    const docker = (args: string[]) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(DOCKER!, args, { env, maxBuffer: 1 << 24 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-      });
+    const docker = dockerCli(env);
 
     const v = await docker(['version', '--format', '{{.Server.APIVersion}} {{.Server.Os}}']);
     t.equal(v.code, 0, v.stderr);
@@ -145,11 +151,7 @@ else {
     const dir = await tempRoot(t, 'berth-serve-');
     const srv = await serve(t, root, dir);
     const env = { ...cleanEnv(), DOCKER_HOST: `unix://${srv.sock}`, DOCKER_CONFIG: join(dir, 'cli') };
-    const docker = (args: string[], input?: string) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        const c = execFile(DOCKER!, args, { env, maxBuffer: 1 << 24 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-        c.stdin!.end(input ?? '');
-      });
+    const docker = dockerCli(env);
     const ref = `${reg.host}/library/busybox:latest`;
     t.equal((await docker(['pull', '-q', ref])).code, 0);
 
