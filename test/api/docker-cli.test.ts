@@ -49,6 +49,23 @@ function dockerCli(env: NodeJS.ProcessEnv) {
     });
 }
 
+/**
+ * A registry holding `library/busybox:latest` (its layout dir kept for further pushes) and a
+ * server on a fresh root, with the docker CLI pointed at it.
+ */
+async function busyboxServed(t: { teardown(fn: () => unknown): void }, history?: Array<{ created_by: string }>) {
+  const reg = await startRegistry(t);
+  const layout = await mkdtemp(join(tmpdir(), 'berth-layout-'));
+  t.teardown(() => rm(layout, { recursive: true, force: true }));
+  const { built, topDigest } = await buildLayout(layout, 'latest', [{ layers: [await busyboxLayer()], ...(history ? { history } : {}) }]);
+  await pushLayout(layout, 'latest', `${reg.host}/library/busybox:latest`);
+  const root = await tempRoot(t);
+  const dir = await tempRoot(t, 'berth-serve-');
+  const srv = await serve(t, root, dir);
+  const docker = dockerCli({ ...cleanEnv(), DOCKER_HOST: `unix://${srv.sock}`, DOCKER_CONFIG: join(dir, 'cli') });
+  return { reg, layout, built, topDigest, root, dir, srv, docker };
+}
+
 function request(sock: string, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath: sock, method, path, headers }, (res) => {
@@ -65,16 +82,7 @@ if (process.getuid?.() !== 0) t.plan(0, 'needs root');
 else if (!DOCKER) t.fail('the docker CLI is not installed (.ci/setup installs docker.io)');
 else {
   t.test('docker CLI against berth serve: pull, images, inspect, tag, rmi, errors', async (t) => {
-    const reg = await startRegistry(t);
-    const layout = await mkdtemp(join(tmpdir(), 'berth-layout-'));
-    t.teardown(() => rm(layout, { recursive: true, force: true }));
-    const { built, topDigest } = await buildLayout(layout, 'latest', [{ layers: [await busyboxLayer()] }]);
-    await pushLayout(layout, 'latest', `${reg.host}/library/busybox:latest`);
-    const root = await tempRoot(t);
-    const dir = await tempRoot(t, 'berth-serve-');
-    const srv = await serve(t, root, dir);
-    const env = { ...cleanEnv(), DOCKER_HOST: `unix://${srv.sock}`, DOCKER_CONFIG: join(dir, 'cli') };
-    const docker = dockerCli(env);
+    const { reg, layout, built, topDigest, root, dir, srv, docker } = await busyboxServed(t);
 
     const v = await docker(['version', '--format', '{{.Server.APIVersion}} {{.Server.Os}}']);
     t.equal(v.code, 0, v.stderr);
@@ -142,16 +150,7 @@ else {
   });
 
   t.test('docker CLI against berth serve: history, push, save and load, prune, login', async (t) => {
-    const reg = await startRegistry(t);
-    const layout = await mkdtemp(join(tmpdir(), 'berth-layout-'));
-    t.teardown(() => rm(layout, { recursive: true, force: true }));
-    const { built } = await buildLayout(layout, 'latest', [{ layers: [await busyboxLayer()], history: [{ created_by: 'ADD busybox /' }] }]);
-    await pushLayout(layout, 'latest', `${reg.host}/library/busybox:latest`);
-    const root = await tempRoot(t);
-    const dir = await tempRoot(t, 'berth-serve-');
-    const srv = await serve(t, root, dir);
-    const env = { ...cleanEnv(), DOCKER_HOST: `unix://${srv.sock}`, DOCKER_CONFIG: join(dir, 'cli') };
-    const docker = dockerCli(env);
+    const { reg, built, root, dir, srv, docker } = await busyboxServed(t, [{ created_by: 'ADD busybox /' }]);
     const ref = `${reg.host}/library/busybox:latest`;
     t.equal((await docker(['pull', '-q', ref])).code, 0);
 
