@@ -75,6 +75,15 @@ export interface FetchOptions {
   signal?: AbortSignal;
   /** Resume: skip the first `offset` bytes (a Range request where supported). */
   offset?: number;
+  /**
+   * Buffers for the body, offered by a caller that gathers it into buffers of its own anyway
+   * (the pull's 1 MiB pieces). A transport that can read the body straight into them calls
+   * `alloc()` for each next buffer, fills it completely and emits that very object as a chunk
+   * (the body's last bytes as a subarray of one); it never touches an emitted buffer again, so
+   * the caller may keep a whole one without copying it. A transport may ignore this and emit
+   * buffers of its own; the caller tells them apart by identity.
+   */
+  alloc?: () => Buffer;
 }
 
 export type PushBlobResult = 'exists' | 'mounted' | 'uploaded';

@@ -481,13 +481,27 @@ export async function downloadBlob(engine: Engine, session: RepositorySession, d
       // The writer and the hash are done with `p`: the unpacker may take its memory over.
       if (tee) await tee(handOff(p));
     };
+    // The transport may read the body straight into pieces it asks us for (FetchOptions.alloc):
+    // a whole one is then flushed as it is, with no copy.
+    const offered = new WeakSet<Buffer>();
+    const alloc = () => {
+      const p = allocPiece(PIECE);
+      offered.add(p);
+      return p;
+    };
     // A connection cut mid-body is resumed from where it stopped (a Range request), 3 times.
     for (let attempt = 0; cur < d.size; attempt++) {
       try {
-        const body = await session.fetchBlob(d, { offset: cur, ...(signal ? { signal } : {}) });
+        const body = await session.fetchBlob(d, { offset: cur, alloc, ...(signal ? { signal } : {}) });
         let cut: unknown;
         try {
           for await (const c of body as AsyncIterable<Buffer>) {
+            if (used === 0 && c.length === PIECE && d.size - cur >= PIECE && offered.has(c)) {
+              piece = c;
+              used = PIECE;
+              await flush();
+              continue;
+            }
             let off = 0;
             while (off < c.length) {
               piece ??= allocPiece(Math.min(PIECE, Math.max(d.size - cur, 1)));

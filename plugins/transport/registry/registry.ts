@@ -23,13 +23,14 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import {
   Credentials, Descriptor, ERR_REGISTRY_DENIED, ERR_REGISTRY_NOT_FOUND, ERR_REGISTRY_PROTOCOL,
   ERR_REGISTRY_UNAUTHORIZED, ERR_REGISTRY_UNAVAILABLE, FetchOptions, ImageTransport, OpenOptions, PushBlobOptions,
   PushBlobResult, RepositorySession,
 } from '../../../core/contracts/image-transport';
 import { BerthError } from '../../../core/errors';
+import { directGet } from './direct-get';
 
 export interface RegistryOptions {
   /** host → mirror base URLs (`http://127.0.0.1:5001`), tried in order for pulls. */
@@ -54,6 +55,8 @@ const MANIFEST_ACCEPT = [
 ].join(', ');
 
 export const DOCKER_HUB_API = 'registry-1.docker.io';
+/** Blobs from this size on are fetched with directGet when the caller offers buffers. */
+const DIRECT_MIN = 512 << 10;
 
 interface Challenge { scheme: string; params: Record<string, string> }
 
@@ -79,7 +82,7 @@ function isLoopback(host: string): boolean {
 interface Response {
   status: number;
   headers: http.IncomingHttpHeaders;
-  body: http.IncomingMessage;
+  body: Readable;
   url: URL;
 }
 
@@ -93,6 +96,8 @@ interface RequestSpec {
   noRedirect?: boolean;
   idempotent?: boolean;
   signal?: AbortSignal;
+  /** A GET whose body may be read straight into these buffers (direct-get.ts; FetchOptions.alloc). */
+  alloc?: () => Buffer;
 }
 
 async function readAll(s: NodeJS.ReadableStream, max = 64 << 20): Promise<Buffer> {
@@ -197,7 +202,9 @@ export class RegistryTransport implements ImageTransport {
     let method = spec.method;
     let body = spec.body;
     for (let hop = 0; ; hop++) {
-      const res = await this.raw(method, url, headers, body?.(), spec.signal);
+      const res = method === 'GET' && spec.alloc && body === undefined
+        ? { ...(await directGet(url, { headers: { 'User-Agent': this.opts.userAgent ?? 'berth/0.1.0', ...headers }, alloc: spec.alloc, timeoutMs: this.opts.timeoutMs ?? 30_000, ...(spec.signal ? { signal: spec.signal } : {}) })), url }
+        : await this.raw(method, url, headers, body?.(), spec.signal);
       if (!spec.noRedirect && [301, 302, 303, 307, 308].includes(res.status) && res.headers.location) {
         drain(res);
         if (hop >= 5) throw ERR_REGISTRY_PROTOCOL(url.host, 'too many redirects');
@@ -414,7 +421,10 @@ class RegistrySession implements RepositorySession {
     const offset = opts.offset ?? 0;
     const headers: Record<string, string> = {};
     if (offset > 0) headers.Range = `bytes=${offset}-`;
-    const res = await this.call({ method: 'GET', path: `/v2/${this.path}/blobs/${desc.digest}`, headers, ...(opts.signal ? { signal: opts.signal } : {}) });
+    // Large blobs: one connection each, the body read straight into the caller's buffers
+    // (direct-get.ts); small ones share node:http's pooled connections.
+    const direct = opts.alloc && desc.size - offset >= DIRECT_MIN ? { alloc: opts.alloc } : {};
+    const res = await this.call({ method: 'GET', path: `/v2/${this.path}/blobs/${desc.digest}`, headers, ...direct, ...(opts.signal ? { signal: opts.signal } : {}) });
     if (res.status === 404) throw ERR_REGISTRY_NOT_FOUND(this.host, `blob ${desc.digest} of ${this.name} not found: ${await errorText(res)}`);
     if (res.status === 206 || (res.status === 200 && offset === 0)) return res.body;
     if (res.status === 200) {
