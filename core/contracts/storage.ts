@@ -145,7 +145,9 @@ export interface StorageDriver {
  *   … the parent (chainId of the layer below) is committed …
  *   await d.attach(key, parentChainId, r.implicitDirs ?? []);  // now key's parent is parentChainId
  *   await d.commit(chainId, key);
- * The result is the same as prepare(key, parent) + apply(key, tar) except for ctimes. Like
+ * The result is the same as prepare(key, parent) + apply(key, tar) except for ctimes. The diff
+ * id is the integrity check of the decompressed bytes (a driver may skip gzip's own CRC-32 on this
+ * path, as overlay does): a caller must compare it with the digest the image names. Like
  * containerd's diff Applier, applyDetached takes the layer *blob* (compressed as `compression`)
  * and returns the sha256 of the uncompressed tar with it, so the whole layer can be processed
  * off the main thread.

@@ -6,6 +6,8 @@
  *
  *   const r = await unpackThreaded(blobStream, 'gzip', layerDir, { whiteoutMode: 'overlay', detached: true });
  *   r.diffId, r.size, r.result   // sha256 of the tar, its length, applyLayer's result
+ * `decode.unchecked`: the caller compares r.diffId with the image's (gzip's CRC-32 is then
+ * skipped, see codecs.ts decodeHashApply).
  *
  * Errors as applyLayer and layers.ts give them: the same ERR_LAYER_* / ERR_IMAGE_DECOMPRESS_FAILED
  * codes (rebuilt from the worker's message); a failing source rejects with the source's error;
@@ -118,7 +120,7 @@ function release(w: PoolWorker, id: number): void {
   if (w.jobs.size === 0) w.worker.unref();
 }
 
-export function unpackThreaded(tar: NodeJS.ReadableStream, compression: Compression, targetDir: string, opts: ApplyOptions): Promise<ThreadedUnpack> {
+export function unpackThreaded(tar: NodeJS.ReadableStream, compression: Compression, targetDir: string, opts: ApplyOptions, decode: { unchecked?: boolean } = {}): Promise<ThreadedUnpack> {
   const src = tar as NodeJS.ReadableStream & { destroy?: (e?: Error) => void; destroyed?: boolean; errored?: Error | null };
   // A source that failed before we listen (a download verified and rejected while the snapshot
   // was being prepared) emits nothing any more: its error, or a truncated layer.
@@ -225,8 +227,9 @@ export function unpackThreaded(tar: NodeJS.ReadableStream, compression: Compress
         settle(m.code && m.cls ? new BerthError(m.code, m.cls as ErrorClass, m.message) : ERR_LAYER_APPLY_FAILED(m.message));
       }
     });
-    if (writerPort) post({ t: 'init', id, dir: targetDir, opts: { ...opts, writer: writerPort }, compression }, [writerPort]);
-    else post({ t: 'init', id, dir: targetDir, opts, compression });
+    const unchecked = decode.unchecked === true;
+    if (writerPort) post({ t: 'init', id, dir: targetDir, opts: { ...opts, writer: writerPort }, compression, unchecked }, [writerPort]);
+    else post({ t: 'init', id, dir: targetDir, opts, compression, unchecked });
     src.on('data', onData);
     src.on('end', onEnd);
     src.on('error', onError);

@@ -21,7 +21,8 @@ import type { ApplyResult } from '../contracts/storage';
 
 /** Main thread → worker. A worker runs several jobs (layers) at once, told apart by `id`. */
 export type ToApplyWorker =
-  | { t: 'init'; id: number; dir: string; opts: ApplyOptions; compression: Compression }
+  /** `unchecked`: the caller checks the diff id against the image's (codecs.ts decodeHashApply). */
+  | { t: 'init'; id: number; dir: string; opts: ApplyOptions; compression: Compression; unchecked?: boolean }
   | { t: 'data'; id: number; buf: ArrayBuffer }
   | { t: 'end'; id: number }
   | { t: 'abort'; id: number; message: string }
@@ -52,13 +53,13 @@ function giveBack(chunk: Buffer): void {
   port.postMessage({ t: 'free', bufs: [ab] } satisfies FromApplyWorker, [ab]);
 }
 
-async function run(job: Job, dir: string, opts: ApplyOptions, compression: Compression): Promise<{ result: ApplyResult; diffId: string; size: number }> {
+async function run(job: Job, dir: string, opts: ApplyOptions, compression: Compression, unchecked: boolean): Promise<{ result: ApplyResult; diffId: string; size: number }> {
   const { applyLayer } = require('./apply') as typeof import('./apply');
   const { decodeHashApply } = require('./codecs') as typeof import('./codecs');
   // An input error sent by the main thread (a digest mismatch, a cut download) keeps its own code.
   // Every input buffer came from the main thread (transferred) and is referenced only by the
   // input stream and the decompressor: once the decompressor has consumed one it goes back.
-  return decodeHashApply(job.input, compression, (tar) => applyLayer(tar, dir, opts), { keepError: (e) => e === job.inputError, onConsumed: giveBack });
+  return decodeHashApply(job.input, compression, (tar) => applyLayer(tar, dir, opts), { keepError: (e) => e === job.inputError, onConsumed: giveBack, unchecked });
 }
 
 if (port) {
@@ -87,7 +88,7 @@ if (port) {
       const job: Job = { input: new PassThrough({ highWaterMark: 1 << 20 }) };
       job.input.on('error', () => undefined);
       jobs.set(m.id, job);
-      run(job, m.dir, m.opts, m.compression).then(
+      run(job, m.dir, m.opts, m.compression, m.unchecked === true).then(
         (r) => port.postMessage({ t: 'done', id: m.id, ...r } satisfies FromApplyWorker),
         (e: Error & { code?: string; cls?: string }) => port.postMessage({ t: 'error', id: m.id, code: e.code, cls: e.cls, message: e.message } satisfies FromApplyWorker),
       ).finally(() => jobs.delete(m.id));

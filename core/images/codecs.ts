@@ -137,10 +137,10 @@ export function decodeThreadPlan(): { thread: boolean | 'auto'; threshold?: numb
 /**
  * A Transform decompressing `kind`. `sizeHint` is the compressed size when known (a layer
  * descriptor's): a small layer is decoded in-thread at once, a large one starts its worker thread
- * while the first bytes arrive; without it the choice is made from the bytes seen. `onConsumed`:
- * see decodeHashApply.
+ * while the first bytes arrive; without it the choice is made from the bytes seen. `onConsumed`,
+ * `unchecked`: see decodeHashApply.
  */
-export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: (chunk: Buffer) => void): Transform | Duplex {
+export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: (chunk: Buffer) => void, unchecked = false): Transform | Duplex {
   if (kind === 'none') return new PassThrough({ highWaterMark: 1 << 20 });
   const w = wasm();
   const plan = decodeThreadPlan();
@@ -171,7 +171,9 @@ export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: 
     // node:zlib loads on first use: every `run` loads this module (the image service configures
     // it), few of them decompress anything.
     const nativeGunzip = (): Transform => {
-      const g = (require('node:zlib') as typeof import('node:zlib')).createGunzip({ chunkSize: 256 * 1024 });
+      const g = unchecked
+        ? new (require('./unchecked-gunzip') as typeof import('./unchecked-gunzip')).UncheckedGunzip()
+        : (require('node:zlib') as typeof import('node:zlib')).createGunzip({ chunkSize: 256 * 1024 });
       return onConsumed ? reportConsumed(g, onConsumed) : g;
     };
     const gunzip = choice().gunzip;
@@ -285,16 +287,19 @@ export function fileStreamSize(s: NodeJS.ReadableStream): number | undefined {
  * `onConsumed` is told of each input chunk the decompressor is done with, where the backend can
  * say so (node:zlib's gunzip; other backends never call it): the apply worker recycles the
  * download's pieces with it.
+ * `unchecked`: the caller compares the returned diff id with the digest the image names, so
+ * gzip's CRC-32 is redundant and node:zlib's path skips it (unchecked-gunzip.ts; ISIZE is still
+ * checked). Never set it where the diff id is only recorded (import of a bare tarball).
  * Used by layers.ts on the main thread and by the apply worker.
  */
 export async function decodeHashApply<R>(
   blob: NodeJS.ReadableStream,
   compression: Compression,
   apply: (tar: NodeJS.ReadableStream) => Promise<R>,
-  opts: { onBytes?: (n: number) => void; keepError?: (e: Error) => boolean; sizeHint?: number; onConsumed?: (chunk: Buffer) => void } = {},
+  opts: { onBytes?: (n: number) => void; keepError?: (e: Error) => boolean; sizeHint?: number; onConsumed?: (chunk: Buffer) => void; unchecked?: boolean } = {},
 ): Promise<{ diffId: string; size: number; result: R }> {
   const { finished } = require('node:stream/promises') as typeof import('node:stream/promises');
-  const dec = decompressor(compression, opts.sizeHint ?? fileStreamSize(blob), opts.onConsumed);
+  const dec = decompressor(compression, opts.sizeHint ?? fileStreamSize(blob), opts.onConsumed, opts.unchecked);
   const hashing = new HashingStream();
   // A failure anywhere ends up on `hashing`, which apply reads; a listener is always attached
   // so that an error arriving after apply has given up never becomes an uncaught exception.
