@@ -20,8 +20,8 @@
  * framing is interleaved with the data), are copied into the buffers instead.
  *
  * HTTP/1.1 as a client needs it for one GET: `Connection: close` (one connection per request: the
- * caller uses this for large blobs, where a connection's set-up is noise, and keeps node:http's
- * pooled agent for everything else); interim 1xx answers are skipped; the body is framed by
+ * registry transport uses this for blobs of 8 MiB and more, where a connection's set-up is small
+ * next to the transfer, and keeps node:http's pooled agent for everything else); interim 1xx answers are skipped; the body is framed by
  * `Content-Length`, `Transfer-Encoding: chunked` or the connection's end; 204/304 have none.
  * https uses tls.connect with SNI and the default CA store (NODE_EXTRA_CA_CERTS included), as
  * node:https does.
@@ -189,11 +189,12 @@ export function directGet(url: URL, opts: DirectGetOptions): Promise<DirectRespo
           cur = undefined;
           body.push(out);
         }
+        // (A timer that keeps the process alive: the reader may have nothing else pending.)
         const b = body;
         const failWhenRead = () => {
           if (b.destroyed) return;
           if (b.readableLength === 0) b.destroy(e);
-          else setTimeout(failWhenRead, 5).unref();
+          else setTimeout(failWhenRead, 2);
         };
         failWhenRead();
       }

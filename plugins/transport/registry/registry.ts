@@ -55,8 +55,13 @@ const MANIFEST_ACCEPT = [
 ].join(', ');
 
 export const DOCKER_HUB_API = 'registry-1.docker.io';
-/** Blobs from this size on are fetched with directGet when the caller offers buffers. */
-const DIRECT_MIN = 512 << 10;
+/**
+ * Blobs from this size on are fetched with directGet when the caller offers buffers. directGet
+ * opens a connection per blob (no keep-alive pool): from 8 MiB on, a TCP/TLS set-up is small next
+ * to the transfer, and the CPU it saves grows with the size; smaller blobs keep node:http's pooled
+ * connections (a registry far away would otherwise pay a handshake per small layer).
+ */
+const DIRECT_MIN = 8 << 20;
 
 interface Challenge { scheme: string; params: Record<string, string> }
 
