@@ -70,7 +70,8 @@ export class UncheckedGunzip extends Transform {
         if (this.state === State.Trailer) {
           const need = 8 - this.pendingLen;
           const n = Math.min(need, chunk.length - off);
-          this.pending.push(chunk.subarray(off, off + n));
+          // copied: the chunk's memory may be reused once this stream is done with it
+          this.pending.push(Buffer.from(chunk.subarray(off, off + n)));
           this.pendingLen += n;
           off += n;
           if (this.pendingLen < 8) return cb();

@@ -7,24 +7,36 @@ import * as zlib from 'node:zlib';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { UncheckedGunzip, headerLength } from '../../core/images/unchecked-gunzip';
 
 const VECTORS = join(__dirname, '../vectors/deflate');
 
-/** Decodes `input` fed in chunks of `step` bytes; resolves with the output or rejects. */
-function decode(input: Buffer, step: number, onConsumed?: () => void): Promise<Buffer> {
+/**
+ * Decodes `input` fed in chunks of `step` bytes; resolves with the output or rejects. Each chunk is
+ * a copy that is overwritten as soon as the decoder is done with it (its write callback), as the
+ * apply worker hands a consumed piece back for reuse: the decoder must keep nothing of it.
+ */
+function decode(input: Buffer, step: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const g = new UncheckedGunzip();
     const out: Buffer[] = [];
-    g.on('data', (c: Buffer) => out.push(c));
+    g.on('data', (c: Buffer) => out.push(Buffer.from(c)));
     g.on('end', () => resolve(Buffer.concat(out)));
     g.on('error', reject);
-    const chunks: Buffer[] = [];
-    for (let i = 0; i < input.length; i += step) chunks.push(input.subarray(i, i + step));
-    const src = Readable.from(chunks, { objectMode: false });
-    if (onConsumed) src.on('data', onConsumed);
-    src.pipe(g);
+    let i = 0;
+    const next = (): void => {
+      if (i >= input.length) {
+        g.end();
+        return;
+      }
+      const chunk = Buffer.from(input.subarray(i, i + step));
+      i += step;
+      g.write(chunk, (err) => {
+        chunk.fill(0xee);
+        if (!err) next();
+      });
+    };
+    next();
   });
 }
 
