@@ -152,7 +152,6 @@ export class UncheckedGunzip extends Transform {
 
   override _flush(cb: TransformCallback): void {
     if (this.state === State.Between || this.state === State.Done) return cb();
-    if (this.state === State.Header && this.members > 0 && this.pendingLen === 0) return cb();
     if (this.state === State.Body) {
       // zlib ends the member if its final block is complete; otherwise it reports the truncation
       const inflate = this.inflate!;

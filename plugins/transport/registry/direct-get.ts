@@ -88,7 +88,7 @@ function framingOf(status: number, headers: IncomingHttpHeaders): Framing {
   const te = headers['transfer-encoding'];
   if (te !== undefined) {
     const codings = String(te).toLowerCase().split(',').map((s) => s.trim());
-    if (codings[codings.length - 1] !== 'chunked' || codings.length > 1) throw new HttpProtocolError(`unsupported Transfer-Encoding ${JSON.stringify(te)}`);
+    if (codings.length !== 1 || codings[0] !== 'chunked') throw new HttpProtocolError(`unsupported Transfer-Encoding ${JSON.stringify(te)}`);
     return { kind: 'chunked' };
   }
   const cl = headers['content-length'];
@@ -299,7 +299,8 @@ export function directGet(url: URL, opts: DirectGetOptions): Promise<DirectRespo
         }
         return headBuf.subarray(headUsed);
       }
-      if (framing.kind === 'chunked' || finished || framing.kind === 'none') return scratch ?? (scratch = Buffer.allocUnsafe(SCRATCH));
+      // chunked framing is parsed out of the scratch buffer; after the body, reads are discarded there
+      if (framing.kind === 'chunked' || finished) return scratch ?? (scratch = Buffer.allocUnsafe(SCRATCH));
       cur ??= opts.alloc();
       const room = cur.length - curUsed;
       return cur.subarray(curUsed, curUsed + (framing.kind === 'length' ? Math.min(room, framing.left) : room));
