@@ -42,11 +42,12 @@
  *   docker0 link, that `iptables -S` is unchanged and that no mount is left under BENCH_DIR.
  * A contender that cannot run here is reported with its error and skipped; the rest goes on.
  *
+ * - `berthc`: berth's own CLI as a client of that daemon (`berth -H unix://… pull -q`, cli/remote.ts).
  * - `berthd`: berth as a daemon, `berth serve` (record 060) started once and kept like dockerd,
  *   driven by the same docker CLI binary the docker contender uses: one client, two engines. Its
  *   CPU is the CLI's plus the server process's.
  * Environment: BENCH_RUNS (default 7), BENCH_DELETE=1 (remove the previous copy before each run
- * instead of pulling variants), BENCH_ONLY=berth,berthd,docker,podman,skopeo,tar (subset),
+ * instead of pulling variants), BENCH_ONLY=berth,berthd,berthc,docker,podman,skopeo,tar (subset),
  * BENCH_DRIVER (berth storage driver, default overlay), BENCH_BERTH (berth command, default
  * `node bin/berth`), BENCH_BERTH_BASE (a second berth command, e.g. a build of the previous
  * commit, run as one more contender `base` with its own root: before/after in the same run), BENCH_DIR, BENCH_KEEP_IMAGE,
@@ -67,7 +68,7 @@ const BENCH = process.env.BENCH_DIR ?? '/var/lib/berth-bench';
 const IMAGE = join(BENCH, 'image');
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const DROP_CACHES = process.env.BENCH_DROP_CACHES === '1';
-const ONLY = (process.env.BENCH_ONLY ?? 'berth,berthd,docker,podman,skopeo,tar').split(',').map((s) => s.trim()).filter(Boolean);
+const ONLY = (process.env.BENCH_ONLY ?? 'berth,berthd,berthc,docker,podman,skopeo,tar').split(',').map((s) => s.trim()).filter(Boolean);
 const DRIVER = process.env.BENCH_DRIVER ?? 'overlay';
 const KEEP_IMAGE = process.env.BENCH_KEEP_IMAGE === '1';
 const DELETE = process.env.BENCH_DELETE === '1';
@@ -283,49 +284,58 @@ function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: PrivateDoc
   }
   // Another berth build (e.g. the previous commit's, built elsewhere) in the same run: before/after.
   if (process.env.BENCH_BERTH_BASE) out.push(berthContender('base', `berth pull, base build (${DRIVER})`, process.env.BENCH_BERTH_BASE.split(' ')));
-  if (ONLY.includes('berthd') && DOCKER) {
-    // berth as a daemon, driven by the same docker CLI binary as the docker contender: `berth
-    // serve` (the Docker Engine API, plugins/api-docker) started once, kept for the whole bench
-    // like dockerd, with its first (untimed) pull as the warm-up every contender gets.
+  if ((ONLY.includes('berthd') && DOCKER) || ONLY.includes('berthc')) {
+    // berth as a daemon: `berth serve` (the Docker Engine API, plugins/api-docker) started once,
+    // kept for the whole bench like dockerd, with each contender's first (untimed) pull as the
+    // warm-up every contender gets. Two clients drive it: `berthd` is the same docker CLI
+    // binary the docker contender uses (one client, two engines); `berthc` is berth's own CLI
+    // as a client (`berth -H unix://… pull`, cli/remote.ts). They share the daemon and its root.
     const dir = join(BENCH, 'berthd');
     const sock = join(dir, 'berth.sock');
     const cmd = process.env.BENCH_BERTH ? process.env.BENCH_BERTH.split(' ') : [process.execPath, join(REPO, 'bin/berth')];
-    const cli = [DOCKER, '-H', `unix://${sock}`];
     const cliEnv = { ...ENV, DOCKER_CONFIG: join(dir, 'cli') };
+    const berthClient = (args: string[]) => sh(cmd[0]!, [...cmd.slice(1), '-H', `unix://${sock}`, ...args], cliEnv);
     let daemon: ReturnType<typeof spawn> | undefined;
-    out.push({
-      name: 'berthd', label: `docker CLI → berth serve (${DRIVER})`,
-      prepare(ref) {
-        if (!daemon) {
-          fs.mkdirSync(dir, { recursive: true });
-          fs.writeFileSync(join(dir, 'config.yaml'), `storage-driver: ${DRIVER}\n`);
-          daemon = spawn(cmd[0]!, [...cmd.slice(1), '--root', join(dir, 'root'), '--config', join(dir, 'config.yaml'), 'serve', '-H', `unix://${sock}`], { env: ENV, stdio: ['ignore', 'ignore', 'inherit'] });
-          const until = Date.now() + 20_000;
-          while (sh(cli[0]!, [...cli.slice(1), 'version'], cliEnv).status !== 0) {
-            if (Date.now() > until || daemon.exitCode !== null) throw new Error('berth serve did not come up');
-            spawnSync('sleep', ['0.1']);
-          }
+    const startDaemon = (): void => {
+      if (daemon) return;
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(join(dir, 'config.yaml'), `storage-driver: ${DRIVER}\n`);
+      daemon = spawn(cmd[0]!, [...cmd.slice(1), '--root', join(dir, 'root'), '--config', join(dir, 'config.yaml'), 'serve', '-H', `unix://${sock}`], { env: ENV, stdio: ['ignore', 'ignore', 'inherit'] });
+      const until = Date.now() + 20_000;
+      while (berthClient(['images', '-q']).status !== 0) {
+        if (Date.now() > until || daemon.exitCode !== null) throw new Error('berth serve did not come up');
+        spawnSync('sleep', ['0.1']);
+      }
+    };
+    let stopped = false;
+    const stopDaemon = (): void => {
+      if (stopped || !daemon || daemon.exitCode !== null) return;
+      stopped = true;
+      daemon.kill('SIGTERM');
+      const until = Date.now() + 10_000;
+      while (daemon.exitCode === null && Date.now() < until) {
+        spawnSync('sleep', ['0.1']);
+        try {
+          process.kill(daemon.pid!, 0);
+        } catch {
+          break;
         }
-        if (DELETE) sh(cli[0]!, [...cli.slice(1), 'rmi', '-f', ref], cliEnv);
+      }
+      unmountUnder(dir);
+    };
+    const served = (name: string, label: string, client: (args: string[]) => SpawnSyncReturns<Buffer>): Contender => ({
+      name, label,
+      prepare(ref) {
+        startDaemon();
+        if (DELETE) client(['rmi', '-f', ref]);
       },
       daemons: () => (daemon?.pid ? [daemon.pid] : []),
-      pull: (ref) => must(sh(cli[0]!, [...cli.slice(1), 'pull', '-q', ref], cliEnv), 'docker pull (berth serve)'),
-      check: (ref) => must(sh(cli[0]!, [...cli.slice(1), 'image', 'inspect', ref], cliEnv), 'docker image inspect (berth serve)'),
-      teardown() {
-        if (!daemon || daemon.exitCode !== null) return;
-        daemon.kill('SIGTERM');
-        const until = Date.now() + 10_000;
-        while (daemon.exitCode === null && Date.now() < until) {
-          spawnSync('sleep', ['0.1']);
-          try {
-            process.kill(daemon.pid!, 0);
-          } catch {
-            break;
-          }
-        }
-        unmountUnder(dir);
-      },
+      pull: (ref) => must(client(['pull', '-q', ref]), `${label}: pull`),
+      check: (ref) => must(client(['image', 'inspect', ref]), `${label}: image inspect`),
+      teardown: stopDaemon,
     });
+    if (ONLY.includes('berthd') && DOCKER) out.push(served('berthd', `docker CLI → berth serve (${DRIVER})`, (args) => sh(DOCKER!, ['-H', `unix://${sock}`, ...args], cliEnv)));
+    if (ONLY.includes('berthc')) out.push(served('berthc', `berth -H → berth serve (${DRIVER})`, berthClient));
   }
   if (ONLY.includes('docker') && dockerd) {
     const [docker, ...h] = dockerd.cli;
@@ -538,6 +548,7 @@ async function main(): Promise<void> {
       say('');
       say(`berth/docker = ${ratio('docker')} (ratio of medians; target <= 0.35, aim 0.25), median of per-round ratios ${paired('docker')}; berth/podman = ${ratio('podman')}; berth/skopeo = ${ratio('skopeo')}; berth/tar floor = ${ratio('tar')}`);
       if (med.has('berthd')) say(`berthd (docker CLI -> berth serve)/docker = ${med.has('docker') ? (med.get('berthd')! / med.get('docker')!).toFixed(3) : 'n/a'} (ratio of medians; target <= 0.35), median of per-round ratios ${med.has('docker') ? median(rounds.map((r) => r.get('berthd')! / r.get('docker')!)).toFixed(3) : 'n/a'}; berthd/berth = ${(med.get('berthd')! / b).toFixed(3)}`);
+      if (med.has('berthc')) say(`berthc (berth -H -> berth serve)/docker = ${med.has('docker') ? (med.get('berthc')! / med.get('docker')!).toFixed(3) : 'n/a'} (ratio of medians; target <= 0.35), median of per-round ratios ${med.has('docker') ? median(rounds.map((r) => r.get('berthc')! / r.get('docker')!)).toFixed(3) : 'n/a'}; berthc/berth = ${(med.get('berthc')! / b).toFixed(3)}`);
       if (med.has('base')) say(`berth/base build = ${ratio('base')} (median of per-round ratios ${paired('base')}); base/docker = ${med.has('docker') ? (med.get('base')! / med.get('docker')!).toFixed(3) : 'n/a'}`);
     }
     for (const s of skipped) say(`skipped ${s}`);

@@ -18,8 +18,14 @@ export interface CliIO {
 
 export interface CliContext extends CliIO {
   globals: GlobalOptions;
-  /** Opens (once) the engine, booting the plugin types this command declared. */
+  /**
+   * Opens (once) the engine, booting the plugin types this command declared. With an engine
+   * host (`-H`, BERTH_HOST) it rejects with ERR_REMOTE_NOT_SERVED: a command without a `remote`
+   * run never falls back to a local engine behind the user's back.
+   */
   engine(): Promise<Engine>;
+  /** The client of the engine at `-H`/BERTH_HOST; only defined when one was given. */
+  remote?: import('./remote').EngineClient;
   /** Writes a line to stdout. */
   out(line: string): void;
   /** Writes a line to stderr. */
@@ -41,4 +47,12 @@ export interface CliCommand {
   hidden?: boolean;
   /** Returns the exit code (default 0). */
   run(ctx: CliContext, p: Parsed): Promise<number | void>;
+  /**
+   * The same command against the engine at `-H`/BERTH_HOST (`ctx.remote`), through the Docker
+   * Engine API, printing what `run` prints. Commands without it fail there with
+   * ERR_REMOTE_NOT_SERVED as soon as they need the engine.
+   */
+  remote?(ctx: CliContext, p: Parsed): Promise<number | void>;
+  /** Runs an engine itself (`serve`): BERTH_HOST is ignored and `-H` before it is refused. */
+  hostsEngine?: boolean;
 }

@@ -39,6 +39,25 @@ function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
   });
 }
 
+/**
+ * The client of the engine named by `-H` or BERTH_HOST, or undefined to run the engine here.
+ * `--root`/`--config` describe a local engine and make no sense next to `-H`; a command that
+ * runs an engine itself (`serve`) ignores BERTH_HOST and refuses `-H` before it.
+ */
+function engineClient(cmd: CliCommand, globals: import('./kit/args').GlobalOptions): import('./remote').EngineClient | undefined {
+  if (cmd.hostsEngine) {
+    if (globals.host !== undefined) throw ERR_USAGE(`berth: -H/--host selects an engine to talk to; \`berth ${cmd.spec.name}\` runs one (give its own -H after the command)`);
+    return undefined;
+  }
+  const host = globals.host ?? (process.env.BERTH_HOST || undefined);
+  if (host === undefined) return undefined;
+  if (globals.root !== undefined || globals.config !== undefined) {
+    throw ERR_USAGE(`berth: --root and --config configure an engine run here; the engine at ${host} keeps its own state and configuration`);
+  }
+  const { EngineClient, parseEngineAddress } = require('./remote') as typeof import('./remote');
+  return new EngineClient(parseEngineAddress(host));
+}
+
 export async function main(argv: string[], io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }): Promise<number> {
   mark('cli: main');
   if (io.stdout === process.stdout) quietOnClosedPipe(process.stdout);
@@ -78,13 +97,19 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
       return 0;
     }
     for (const w of parsed.warnings ?? []) io.stderr.write(`${w}\n`);
+    const remote = engineClient(cmd, globals);
     let opening: Promise<Engine> | undefined;
     const ctx: CliContext = {
       ...io,
       globals,
       out: (line) => void io.stdout.write(`${line}\n`),
       err: (line) => void io.stderr.write(`${line}\n`),
+      ...(remote ? { remote } : {}),
       engine: () => {
+        if (remote) {
+          const { ERR_REMOTE_NOT_SERVED } = require('./remote') as typeof import('./remote');
+          return Promise.reject(ERR_REMOTE_NOT_SERVED(cmd.spec.name));
+        }
         opening ??= (async () => {
           const { Engine } = require('../core/engine') as typeof import('../core/engine');
           const { builtins } = require('../plugins/builtins') as typeof import('../plugins/builtins');
@@ -104,7 +129,7 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
         return opening;
       },
     };
-    const code = await cmd.run(ctx, parsed);
+    const code = remote && cmd.remote ? await cmd.remote(ctx, parsed) : await cmd.run(ctx, parsed);
     mark('cli: command done');
     return code ?? 0;
   } catch (err) {

@@ -3,6 +3,8 @@
  * image inspect, image prune, history, save, load, import, login, logout.
  *
  * Heavy modules (the image service, the registry client, tar) are required inside `run` only.
+ * Each command served by the engine API also has a `remote` run (images-remote.ts) for
+ * `berth -H HOST …`; the printing both share lives here, so the two outputs cannot drift.
  */
 import type { CliCommand, CliContext } from '../command';
 import type { Parsed } from '../kit/args';
@@ -10,6 +12,7 @@ import type { ImageRecord } from '../../core/images/service';
 import { isoTime } from '../../core/time';
 
 const kit = () => require('../kit') as typeof import('../kit');
+const remote = () => require('./images-remote') as typeof import('./images-remote');
 const svc = async (ctx: CliContext) => {
   const engine = await ctx.engine();
   const { imageService } = require('../../core/images/service') as typeof import('../../core/images/service');
@@ -37,11 +40,10 @@ const pull: CliCommand = {
   },
   plugins: [STORAGE, TRANSPORT],
   async run(ctx, p) {
-    const { parseNormalized, parseReference, referenceString } = require('../../core/images/reference') as typeof import('../../core/images/reference');
+    const { parseReference, referenceString } = require('../../core/images/reference') as typeof import('../../core/images/reference');
     const input = p.args[0]!;
-    const named = parseNormalized(input);
     const quiet = p.bool('quiet');
-    if (!quiet && named.tag === undefined && named.digest === undefined) ctx.out('Using default tag: latest');
+    announceDefaultTag(ctx, input, quiet);
     const { engine } = await svc(ctx);
     const { pullImage } = require('../../core/images/pull') as typeof import('../../core/images/pull');
     const progress = kit().createProgress(ctx.stdout, { quiet });
@@ -53,7 +55,15 @@ const pull: CliCommand = {
     }
     ctx.out(referenceString(parseReference(input)));
   },
+  remote: (ctx, p) => remote().pull(ctx, p),
 };
+
+/** Docker's first line of a pull without a tag or digest (not with `-q`). */
+export function announceDefaultTag(ctx: CliContext, input: string, quiet: boolean): void {
+  const { parseNormalized } = require('../../core/images/reference') as typeof import('../../core/images/reference');
+  const named = parseNormalized(input);
+  if (!quiet && named.tag === undefined && named.digest === undefined) ctx.out('Using default tag: latest');
+}
 
 const push: CliCommand = {
   spec: {
@@ -81,6 +91,7 @@ const push: CliCommand = {
       ctx.out(referenceString({ ...res.ref, tag: res.tag }));
     }
   },
+  remote: (ctx, p) => remote().push(ctx, p),
 };
 
 const tag: CliCommand = {
@@ -90,7 +101,11 @@ const tag: CliCommand = {
     const { images } = await svc(ctx);
     await images.tag(p.args[0]!, p.args[1]!);
   },
+  remote: (ctx, p) => remote().tag(ctx, p),
 };
+
+/** What a listing needs of an image: a record here, an API list item remotely. */
+export type ListedImage = Pick<ImageRecord, 'id' | 'created' | 'size' | 'repoTags' | 'repoDigests'>;
 
 interface Row {
   Containers: string;
@@ -107,7 +122,7 @@ interface Row {
 }
 
 /** Docker's rows: one per repo tag; digest-only repos get `<none>`; untagged images `<none> <none>`. */
-export function imageRows(list: ImageRecord[], opts: { noTrunc: boolean; now?: number }): Row[] {
+export function imageRows(list: ListedImage[], opts: { noTrunc: boolean; now?: number }): Row[] {
   const { humanSize, humanDuration, truncateId } = kit();
   const now = opts.now ?? Date.now();
   const rows: Row[] = [];
@@ -152,6 +167,13 @@ function formatCreatedAt(ms: number): string {
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000 UTC`;
 }
 
+/** `images`' filters: `--filter`, and the REPOSITORY[:TAG] argument as a reference filter. */
+export function listFilters(p: Parsed): Record<string, string[]> {
+  const filters = parseFilters(p.list('filter'));
+  if (p.args[0]) (filters.reference ??= []).push(p.args[0]);
+  return filters;
+}
+
 /** `--filter k=v` (repeatable) → Docker's filters map. */
 export function parseFilters(values: string[]): Record<string, string[]> {
   const { ERR_USAGE } = require('../../core/errors') as typeof import('../../core/errors');
@@ -183,27 +205,31 @@ const images: CliCommand = {
   plugins: [],
   async run(ctx, p) {
     const { images: svcImages } = await svc(ctx);
-    const filters = parseFilters(p.list('filter'));
-    if (p.args[0]) (filters.reference ??= []).push(p.args[0]);
-    const list = await svcImages.list({ all: p.bool('all'), filters });
-    const rows = imageRows(list, { noTrunc: p.bool('no-trunc') });
-    const quiet = p.bool('quiet');
-    const fmt = p.str('format');
-    const def = p.bool('digests')
-      ? 'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}'
-      : 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
-    if (quiet) {
-      const seen = new Set<string>();
-      for (const r of rows) {
-        if (seen.has(r.ID)) continue;
-        seen.add(r.ID);
-        ctx.out(r.ID);
-      }
-      return;
-    }
-    ctx.stdout.write(kit().formatList(rows, { ...(fmt !== undefined ? { format: fmt } : {}), defaultTableFormat: def, headers: { ID: 'IMAGE ID', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT' } }));
+    const filters = listFilters(p);
+    printImages(ctx, p, await svcImages.list({ all: p.bool('all'), filters }));
   },
+  remote: (ctx, p) => remote().images(ctx, p),
 };
+
+/** `images` output: the table, `-q`, `--digests`, `--format`. */
+export function printImages(ctx: CliContext, p: Parsed, list: ListedImage[]): void {
+  const rows = imageRows(list, { noTrunc: p.bool('no-trunc') });
+  const quiet = p.bool('quiet');
+  const fmt = p.str('format');
+  const def = p.bool('digests')
+    ? 'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}'
+    : 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
+  if (quiet) {
+    const seen = new Set<string>();
+    for (const r of rows) {
+      if (seen.has(r.ID)) continue;
+      seen.add(r.ID);
+      ctx.out(r.ID);
+    }
+    return;
+  }
+  ctx.stdout.write(kit().formatList(rows, { ...(fmt !== undefined ? { format: fmt } : {}), defaultTableFormat: def, headers: { ID: 'IMAGE ID', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT' } }));
+}
 
 const rmi: CliCommand = {
   spec: {
@@ -220,22 +246,33 @@ const rmi: CliCommand = {
   plugins: [STORAGE],
   async run(ctx, p) {
     const { images: svcImages } = await svc(ctx);
-    const { describeError } = require('../../core/errors') as typeof import('../../core/errors');
-    let code = 0;
-    for (const ref of p.args) {
-      try {
-        for (const r of await svcImages.remove(ref, { force: p.bool('force') })) {
-          if (r.Untagged) ctx.out(`Untagged: ${r.Untagged}`);
-          if (r.Deleted) ctx.out(`Deleted: ${r.Deleted}`);
-        }
-      } catch (e) {
-        ctx.err(`Error response from daemon: ${describeError(e)}`);
-        code = 1;
+    return eachImage(ctx, p.args, async (ref) => {
+      for (const r of await svcImages.remove(ref, { force: p.bool('force') })) {
+        if (r.Untagged) ctx.out(`Untagged: ${r.Untagged}`);
+        if (r.Deleted) ctx.out(`Deleted: ${r.Deleted}`);
       }
-    }
-    return code;
+    });
   },
+  remote: (ctx, p) => remote().rmi(ctx, p),
 };
+
+/**
+ * Runs `op` for each named image as Docker's rmi and inspect do: a failure is printed
+ * (`Error response from daemon: …`) and the others still run; exit 1 if any failed.
+ */
+export async function eachImage(ctx: CliContext, refs: string[], op: (ref: string) => Promise<void>): Promise<number> {
+  const { describeError } = require('../../core/errors') as typeof import('../../core/errors');
+  let code = 0;
+  for (const ref of refs) {
+    try {
+      await op(ref);
+    } catch (e) {
+      ctx.err(`Error response from daemon: ${describeError(e)}`);
+      code = 1;
+    }
+  }
+  return code;
+}
 
 const imageInspect: CliCommand = {
   spec: {
@@ -248,21 +285,13 @@ const imageInspect: CliCommand = {
   plugins: [STORAGE],
   async run(ctx, p) {
     const { engine, images: svcImages } = await svc(ctx);
-    const { describeError } = require('../../core/errors') as typeof import('../../core/errors');
     const { inspectImage } = require('../../core/images/inspect') as typeof import('../../core/images/inspect');
     const out: Record<string, unknown>[] = [];
-    let code = 0;
-    for (const ref of p.args) {
-      try {
-        out.push(await inspectImage(engine, await svcImages.stored(ref)));
-      } catch (e) {
-        ctx.err(`Error response from daemon: ${describeError(e)}`);
-        code = 1;
-      }
-    }
+    const code = await eachImage(ctx, p.args, async (ref) => void out.push(await inspectImage(engine, await svcImages.stored(ref))));
     for (const l of kit().formatInspect(out, p.str('format'))) ctx.out(l);
     return code;
   },
+  remote: (ctx, p) => remote().imageInspect(ctx, p),
 };
 
 const history: CliCommand = {
@@ -283,35 +312,51 @@ const history: CliCommand = {
   async run(ctx, p) {
     const { images: svcImages } = await svc(ctx);
     const img = await svcImages.stored(p.args[0]!);
-    const { humanSize, humanDuration, truncateId } = kit();
-    const noTrunc = p.bool('no-trunc');
-    const human = p.bool('human');
     const { imageHistory } = require('../../core/images/inspect') as typeof import('../../core/images/inspect');
-    const items = imageHistory(img).map(({ createdBy, comment, created, size }, i) => {
-      let by = createdBy;
-      if (!noTrunc && [...by].length > 45) by = [...by].slice(0, 44).join('') + '…';
-      const id = i === 0 ? (noTrunc ? img.id : truncateId(img.id)) : '<missing>';
-      return {
-        ID: id,
-        CreatedSince: human ? (Number.isFinite(created) ? `${humanDuration(Date.now() - created)} ago` : 'N/A') : isoTime(created),
-        CreatedAt: Number.isFinite(created) ? isoTime(created) : 'N/A',
-        CreatedBy: by,
-        Size: human ? humanSize(size) : String(size),
-        Comment: comment,
-      };
-    });
-    if (p.bool('quiet')) {
-      for (const it of items) ctx.out(it.ID);
-      return;
-    }
-    const fmt = p.str('format');
-    ctx.stdout.write(kit().formatList(items, {
-      ...(fmt !== undefined ? { format: fmt } : {}),
-      defaultTableFormat: 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}',
-      headers: { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedBy: 'CREATED BY', CreatedAt: 'CREATED AT' },
-    }));
+    printHistory(ctx, p, imageHistory(img).map((h, i) => ({ ...h, id: i === 0 ? img.id : '<missing>' })));
   },
+  remote: (ctx, p) => remote().history(ctx, p),
 };
+
+/** One history step, newest first: `id` is the image's on the newest, `<missing>` below it. */
+export interface HistoryStep {
+  id: string;
+  /** Milliseconds since the epoch; NaN when unknown. */
+  created: number;
+  createdBy: string;
+  size: number;
+  comment: string;
+}
+
+/** `history` output: the table, `-q`, `--format`, `-H`, `--no-trunc`. */
+export function printHistory(ctx: CliContext, p: Parsed, steps: HistoryStep[]): void {
+  const { humanSize, humanDuration, truncateId } = kit();
+  const noTrunc = p.bool('no-trunc');
+  const human = p.bool('human');
+  const items = steps.map(({ id: stepId, createdBy, comment, created, size }) => {
+    let by = createdBy;
+    if (!noTrunc && [...by].length > 45) by = [...by].slice(0, 44).join('') + '…';
+    const id = stepId === '<missing>' || noTrunc ? stepId : truncateId(stepId);
+    return {
+      ID: id,
+      CreatedSince: human ? (Number.isFinite(created) ? `${humanDuration(Date.now() - created)} ago` : 'N/A') : isoTime(created),
+      CreatedAt: Number.isFinite(created) ? isoTime(created) : 'N/A',
+      CreatedBy: by,
+      Size: human ? humanSize(size) : String(size),
+      Comment: comment,
+    };
+  });
+  if (p.bool('quiet')) {
+    for (const it of items) ctx.out(it.ID);
+    return;
+  }
+  const fmt = p.str('format');
+  ctx.stdout.write(kit().formatList(items, {
+    ...(fmt !== undefined ? { format: fmt } : {}),
+    defaultTableFormat: 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}',
+    headers: { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedBy: 'CREATED BY', CreatedAt: 'CREATED AT' },
+  }));
+}
 
 const imagePrune: CliCommand = {
   spec: {
@@ -327,23 +372,33 @@ const imagePrune: CliCommand = {
   },
   plugins: [STORAGE],
   async run(ctx, p) {
-    if (!p.bool('force')) {
-      const warn = p.bool('all')
-        ? 'WARNING! This will remove all images without at least one container associated to them.'
-        : 'WARNING! This will remove all dangling images.';
-      ctx.stdout.write(`${warn}\nAre you sure you want to continue? [y/N] `);
-      const answer = await readLine(ctx.stdin);
-      if (!/^y(es)?$/i.test(answer.trim())) return;
-    }
+    if (!(await confirmPrune(ctx, p))) return;
     const { engine } = await svc(ctx);
     const { pruneImages } = require('../../core/images/prune') as typeof import('../../core/images/prune');
     const filters = parseFilters(p.list('filter'));
     const r = await pruneImages(engine, { all: p.bool('all'), filters });
-    const lines = r.deleted.map((d) => (d.Untagged ? `untagged: ${d.Untagged}` : `deleted: ${d.Deleted}`));
-    if (lines.length) ctx.out(`Deleted Images:\n${lines.join('\n')}\n`);
-    ctx.out(`Total reclaimed space: ${kit().humanSize(r.reclaimed)}`);
+    printPruned(ctx, r.deleted, r.reclaimed);
   },
+  remote: (ctx, p) => remote().imagePrune(ctx, p),
 };
+
+/** Docker's prompt before an image prune (skipped with `-f`); true to go on. */
+export async function confirmPrune(ctx: CliContext, p: Parsed): Promise<boolean> {
+  if (p.bool('force')) return true;
+  const warn = p.bool('all')
+    ? 'WARNING! This will remove all images without at least one container associated to them.'
+    : 'WARNING! This will remove all dangling images.';
+  ctx.stdout.write(`${warn}\nAre you sure you want to continue? [y/N] `);
+  const answer = await readLine(ctx.stdin);
+  return /^y(es)?$/i.test(answer.trim());
+}
+
+/** What an image prune removed, as Docker prints it. */
+export function printPruned(ctx: CliContext, deleted: Array<{ Untagged?: string; Deleted?: string }>, reclaimed: number): void {
+  const lines = deleted.map((d) => (d.Untagged ? `untagged: ${d.Untagged}` : `deleted: ${d.Deleted}`));
+  if (lines.length) ctx.out(`Deleted Images:\n${lines.join('\n')}\n`);
+  ctx.out(`Total reclaimed space: ${kit().humanSize(reclaimed)}`);
+}
 
 function readLine(stdin: NodeJS.ReadStream): Promise<string> {
   return new Promise((resolve) => {
@@ -377,29 +432,41 @@ const save: CliCommand = {
   },
   plugins: [STORAGE],
   async run(ctx, p) {
+    const file = saveTarget(ctx, p);
     const { engine } = await svc(ctx);
     const { saveImages } = require('../../core/images/archive') as typeof import('../../core/images/archive');
-    const file = p.str('output');
-    if (file === undefined && ctx.stdout.isTTY) {
-      const { ERR_USAGE } = require('../../core/errors') as typeof import('../../core/errors');
-      throw ERR_USAGE('cowardly refusing to save to a terminal. Use the -o flag or redirect');
-    }
-    if (file !== undefined) {
-      const { createWriteStream } = require('node:fs') as typeof import('node:fs');
-      const { rename, rm } = require('node:fs/promises') as typeof import('node:fs/promises');
-      const tmp = `${file}.berth-${process.pid}.tmp`;
-      try {
-        await saveImages(engine, p.args, createWriteStream(tmp));
-        await rename(tmp, file);
-      } catch (e) {
-        await rm(tmp, { force: true });
-        throw e;
-      }
-    } else {
-      await saveImages(engine, p.args, ctx.stdout);
-    }
+    await writeSaved(ctx, file, (out) => saveImages(engine, p.args, out));
   },
+  remote: (ctx, p) => remote().save(ctx, p),
 };
+
+/** `-o FILE`, or undefined for stdout — which must not be a terminal. */
+export function saveTarget(ctx: CliContext, p: Parsed): string | undefined {
+  const file = p.str('output');
+  if (file === undefined && ctx.stdout.isTTY) {
+    const { ERR_USAGE } = require('../../core/errors') as typeof import('../../core/errors');
+    throw ERR_USAGE('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+  }
+  return file;
+}
+
+/**
+ * Runs `write` into `file` (a temporary name renamed into place once complete: a failed save
+ * leaves no partial archive under the name asked for) or into stdout.
+ */
+export async function writeSaved(ctx: CliContext, file: string | undefined, write: (out: NodeJS.WritableStream) => Promise<void>): Promise<void> {
+  if (file === undefined) return write(ctx.stdout);
+  const { createWriteStream } = require('node:fs') as typeof import('node:fs');
+  const { rename, rm } = require('node:fs/promises') as typeof import('node:fs/promises');
+  const tmp = `${file}.berth-${process.pid}.tmp`;
+  try {
+    await write(createWriteStream(tmp));
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
 
 const load: CliCommand = {
   spec: {
@@ -415,27 +482,31 @@ const load: CliCommand = {
   },
   plugins: [STORAGE],
   async run(ctx, p) {
+    const input = loadSource(ctx, p);
     const { engine } = await svc(ctx);
     const { loadImages } = require('../../core/images/archive') as typeof import('../../core/images/archive');
-    const file = p.str('input');
-    let input: NodeJS.ReadableStream;
-    if (file !== undefined) {
-      const { createReadStream } = require('node:fs') as typeof import('node:fs');
-      input = createReadStream(file, { highWaterMark: 1 << 20 });
-    } else {
-      if (ctx.stdin.isTTY) {
-        const { ERR_USAGE } = require('../../core/errors') as typeof import('../../core/errors');
-        throw ERR_USAGE('requested load from stdin, but stdin is empty');
-      }
-      input = ctx.stdin;
-    }
     const res = await loadImages(engine, input);
     for (const l of res.loaded) {
       if (l.tags.length) for (const t of l.tags) ctx.out(`Loaded image: ${t}`);
       else ctx.out(`Loaded image ID: ${l.id}`);
     }
   },
+  remote: (ctx, p) => remote().load(ctx, p),
 };
+
+/** `-i FILE`, else stdin — which must not be a terminal. */
+export function loadSource(ctx: CliContext, p: Parsed): NodeJS.ReadableStream {
+  const file = p.str('input');
+  if (file !== undefined) {
+    const { createReadStream } = require('node:fs') as typeof import('node:fs');
+    return createReadStream(file, { highWaterMark: 1 << 20 });
+  }
+  if (ctx.stdin.isTTY) {
+    const { ERR_USAGE } = require('../../core/errors') as typeof import('../../core/errors');
+    throw ERR_USAGE('requested load from stdin, but stdin is empty');
+  }
+  return ctx.stdin;
+}
 
 const importCmd: CliCommand = {
   spec: {
@@ -487,36 +558,44 @@ const login: CliCommand = {
   },
   plugins: [TRANSPORT],
   async run(ctx, p) {
-    const { ERR_USAGE } = require('../../core/errors') as typeof import('../../core/errors');
-    const auth = require('../../core/images/auth') as typeof import('../../core/images/auth');
-    const server = auth.normalizeServer(p.args[0] ?? 'docker.io');
-    let username = p.str('username');
-    let password = p.str('password');
-    if (p.bool('password-stdin')) {
-      if (password !== undefined) throw ERR_USAGE('--password and --password-stdin are mutually exclusive');
-      if (username === undefined) throw ERR_USAGE('Must provide --username with --password-stdin');
-      const chunks: Buffer[] = [];
-      for await (const c of ctx.stdin as AsyncIterable<Buffer>) chunks.push(c);
-      password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-    } else if (password !== undefined) {
-      ctx.err('WARNING! Using --password via the CLI is insecure. Use --password-stdin.');
-    }
-    if (username === undefined || password === undefined) {
-      const saved = await auth.getCredentials(server);
-      if (username === undefined && saved?.username && password === undefined) {
-        username = saved.username;
-        password = saved.password;
-      }
-    }
-    if (!username) throw ERR_USAGE('Error: Cannot perform an interactive login from a non TTY device: use -u and -p or --password-stdin');
-    if (password === undefined) throw ERR_USAGE('Error: Cannot perform an interactive login from a non TTY device: use -p or --password-stdin');
+    const { server, username, password } = await loginInput(ctx, p);
     const engine = await ctx.engine();
     const { pickTransport } = require('../../core/images/pull') as typeof import('../../core/images/pull');
     await pickTransport(engine, `${server}/x`).login(server, { username, password });
+    const auth = require('../../core/images/auth') as typeof import('../../core/images/auth');
     await auth.storeCredentials(server, { username, password });
     ctx.out('Login Succeeded');
   },
+  remote: (ctx, p) => remote().login(ctx, p),
 };
+
+/** The registry and credentials of a login: flags, `--password-stdin`, else the stored ones. */
+export async function loginInput(ctx: CliContext, p: Parsed): Promise<{ server: string; username: string; password: string }> {
+  const { ERR_USAGE } = require('../../core/errors') as typeof import('../../core/errors');
+  const auth = require('../../core/images/auth') as typeof import('../../core/images/auth');
+  const server = auth.normalizeServer(p.args[0] ?? 'docker.io');
+  let username = p.str('username');
+  let password = p.str('password');
+  if (p.bool('password-stdin')) {
+    if (password !== undefined) throw ERR_USAGE('--password and --password-stdin are mutually exclusive');
+    if (username === undefined) throw ERR_USAGE('Must provide --username with --password-stdin');
+    const chunks: Buffer[] = [];
+    for await (const c of ctx.stdin as AsyncIterable<Buffer>) chunks.push(c);
+    password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  } else if (password !== undefined) {
+    ctx.err('WARNING! Using --password via the CLI is insecure. Use --password-stdin.');
+  }
+  if (username === undefined || password === undefined) {
+    const saved = await auth.getCredentials(server);
+    if (username === undefined && saved?.username && password === undefined) {
+      username = saved.username;
+      password = saved.password;
+    }
+  }
+  if (!username) throw ERR_USAGE('Error: Cannot perform an interactive login from a non TTY device: use -u and -p or --password-stdin');
+  if (password === undefined) throw ERR_USAGE('Error: Cannot perform an interactive login from a non TTY device: use -p or --password-stdin');
+  return { server, username, password };
+}
 
 const logout: CliCommand = {
   spec: { name: 'logout', usage: 'berth logout [SERVER]', description: 'Log out from a registry', args: { max: 1 }, flags: [] },

@@ -2,7 +2,8 @@
  * `berth serve`: the Docker Engine API on a unix socket (plugins/api-docker), for the real
  * `docker` CLI, docker-py, dockerode and compose — `DOCKER_HOST=unix:///var/run/berth.sock`.
  * Runs one engine until SIGINT or SIGTERM, then stops accepting, lets the requests in progress
- * finish and removes the socket. A second signal exits at once.
+ * finish and removes the socket. A second signal exits at once. The berth CLI is a client of
+ * it too: `berth -H unix:///var/run/berth.sock pull …` (cli/remote.ts).
  */
 import type { CliCommand } from '../command';
 import { ERR_USAGE } from '../../core/errors';
@@ -20,6 +21,7 @@ const serve: CliCommand = {
       { name: 'log-requests', type: 'bool', description: 'Print one line per request on stderr' },
     ],
   },
+  hostsEngine: true,
   async run(ctx, p) {
     const host = p.str('host') ?? `unix://${DEFAULT_SOCKET}`;
     const m = /^unix:\/\/(\/.+)$/.exec(host);

@@ -444,6 +444,8 @@ export function renderHelp(spec: CommandSpec): string {
 export interface GlobalOptions {
   root?: string;
   config?: string;
+  /** `-H`/`--host`: the engine to talk to instead of a local one (BERTH_HOST is the caller's). */
+  host?: string;
   debug: boolean;
   logLevel?: string;
   help: boolean;
@@ -460,6 +462,7 @@ export const GLOBAL_SPEC: CommandSpec = {
     { name: 'root', type: 'string', valueName: 'string', description: 'Root directory of persistent berth state (default "/var/lib/berth", or $BERTH_ROOT)' },
     { name: 'config', type: 'string', valueName: 'string', description: 'Engine configuration file (default "/etc/berth/config.yaml")' },
     { name: 'debug', short: 'D', type: 'bool', description: 'Enable debug mode' },
+    { name: 'host', short: 'H', type: 'string', valueName: 'string', description: 'Engine to connect to instead of running one here: unix:///path or tcp://host:port (default $BERTH_HOST)' },
     { name: 'log-level', short: 'l', type: 'string', description: 'Set the logging level ("debug", "info", "warn", "error", "fatal") (default "info")' },
     { name: 'version', short: 'v', type: 'bool', description: 'Print version information and quit' },
   ],
@@ -482,6 +485,8 @@ export function parseGlobal(argv: string[]): { globals: GlobalOptions; rest: str
   if (root !== undefined) globals.root = root;
   const config = p.str('config');
   if (config !== undefined) globals.config = config;
+  const host = p.str('host');
+  if (host !== undefined) globals.host = host;
   const logLevel = p.str('log-level');
   if (logLevel !== undefined) {
     if (!LOG_LEVELS.includes(logLevel)) throw ERR_USAGE(`Unable to parse logging level: ${logLevel}`);

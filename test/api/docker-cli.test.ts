@@ -5,40 +5,18 @@
 // server shares its state root with `berth` commands run beside it. Raw HTTP checks the
 // conventions the CLI does not exercise (version prefixes, filters, error bodies).
 import t from 'tap';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { BERTH, berth, cleanEnv, tempRoot } from '../helpers/cli';
+import { berth, cleanEnv, tempRoot } from '../helpers/cli';
+import { serve } from '../helpers/serve';
 import { buildLayout, busyboxLayer, makeTar, pushLayout } from '../helpers/images';
 import { DOCKER } from '../helpers/dockerd';
 import { startRegistry } from '../helpers/registry';
-
-interface Served { sock: string; child: ChildProcess; stderr: () => string; stop(): Promise<number | null> }
-
-/** Starts `berth serve` on a socket in `dir`, stopped (SIGTERM) when the test ends. */
-async function serve(t: { teardown(fn: () => unknown): void }, root: string, dir: string): Promise<Served> {
-  const sock = join(dir, 'berth.sock');
-  const child = spawn(process.execPath, [BERTH, '--root', root, 'serve', '-H', `unix://${sock}`, '--log-requests'], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    return exited;
-  };
-  t.teardown(stop);
-  const until = Date.now() + 30_000;
-  while (!/listening on/.test(stderr)) {
-    if (child.exitCode !== null) throw new Error(`berth serve exited ${child.exitCode}: ${stderr}`);
-    if (Date.now() > until) throw new Error(`berth serve did not come up: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { sock, child, stderr: () => stderr, stop };
-}
 
 /** The docker CLI with `env` (DOCKER_HOST, DOCKER_CONFIG): exit code and output, `input` on stdin. */
 function dockerCli(env: NodeJS.ProcessEnv) {
