@@ -328,6 +328,14 @@ export interface HistoryStep {
   comment: string;
 }
 
+/**
+ * Docker's history timestamps: RFC 3339 at whole seconds (the API's `Created` is Unix seconds),
+ * `2024-01-01T00:00:00Z`; N/A when the image does not say.
+ */
+function rfc3339(ms: number): string {
+  return Number.isFinite(ms) ? isoTime(Math.floor(ms / 1000) * 1000).replace(/\.000Z$/, 'Z') : 'N/A';
+}
+
 /** `history` output: the table, `-q`, `--format`, `-H`, `--no-trunc`. */
 export function printHistory(ctx: CliContext, p: Parsed, steps: HistoryStep[]): void {
   const { humanSize, humanDuration, truncateId } = kit();
@@ -339,8 +347,8 @@ export function printHistory(ctx: CliContext, p: Parsed, steps: HistoryStep[]): 
     const id = stepId === '<missing>' || noTrunc ? stepId : truncateId(stepId);
     return {
       ID: id,
-      CreatedSince: human ? (Number.isFinite(created) ? `${humanDuration(Date.now() - created)} ago` : 'N/A') : isoTime(created),
-      CreatedAt: Number.isFinite(created) ? isoTime(created) : 'N/A',
+      CreatedSince: human ? (Number.isFinite(created) ? `${humanDuration(Date.now() - created)} ago` : 'N/A') : rfc3339(created),
+      CreatedAt: rfc3339(created),
       CreatedBy: by,
       Size: human ? humanSize(size) : String(size),
       Comment: comment,

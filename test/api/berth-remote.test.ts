@@ -77,11 +77,12 @@ else {
       t.equal(r.stdout, l.stdout, `image inspect ${args.join(' ')}`);
     }
     t.equal(JSON.parse((await remote(['image', 'inspect', name])).stdout)[0].Id, built[0]!.configDigest);
-    for (const args of [[], ['--no-trunc'], ['-q'], ['--human=false'], ['--format', '{{.ID}}|{{.CreatedBy}}|{{.Size}}']]) {
+    for (const args of [[], ['--no-trunc'], ['-q'], ['--human=false'], ['--format', '{{.ID}}|{{.CreatedBy}}|{{.Size}}'], ['--human=false', '--format', '{{.CreatedAt}}|{{.CreatedSince}}']]) {
       const [r, l] = await Promise.all([remote(['history', ...args, name]), local(['history', ...args, name])]);
       t.equal(r.code, 0, r.stderr);
       t.equal(r.stdout, l.stdout, `history ${args.join(' ')}`);
     }
+    t.match((await remote(['history', '--human=false', '--format', '{{.CreatedAt}}', name])).stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m, 'RFC 3339 at whole seconds, as Docker prints it');
 
     // Failures: the engine's error, printed and exited as daemonless.
     const [ri, li] = await Promise.all([remote(['image', 'inspect', name, 'no/such:image']), local(['image', 'inspect', name, 'no/such:image'])]);
