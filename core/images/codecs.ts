@@ -292,6 +292,25 @@ export function fileStreamSize(s: NodeJS.ReadableStream): number | undefined {
  * checked). Never set it where the diff id is only recorded (import of a bare tarball).
  * Used by layers.ts on the main thread and by the apply worker.
  */
+/**
+ * A pass-through that hands each chunk on from a microtask instead of from inside the write that
+ * brought it. node:zlib inflates on libuv's pool, one output chunk at a time: its completion
+ * callback pushes the chunk and only then gives zlib the next piece of work. Piped straight into
+ * the hash and the tar apply, everything those do for the chunk ran inside that push, and zlib's
+ * thread waited for it, then the apply thread waited for zlib: one layer kept at most one core
+ * busy (the end of a pull, when one layer is left, had a core idle). Handed on from a microtask,
+ * the chunk is consumed after the callback has already queued zlib's next step, so inflating
+ * the next chunk and applying this one overlap. Order and backpressure are a Transform's.
+ */
+function decoupled(): Transform {
+  return new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _e, cb) {
+      queueMicrotask(() => cb(null, chunk));
+    },
+  });
+}
+
 export async function decodeHashApply<R>(
   blob: NodeJS.ReadableStream,
   compression: Compression,
@@ -314,6 +333,8 @@ export async function decodeHashApply<R>(
     hashing.destroy(err);
     fail(err);
   });
+  const relay = decoupled();
+  relay.on('error', (e: Error) => hashing.destroy(e));
   if (opts.onBytes) {
     // Counts the bytes read from the blob (compressed), for progress.
     const onBytes = opts.onBytes;
@@ -324,9 +345,9 @@ export async function decodeHashApply<R>(
       },
     });
     count.on('error', (e: Error) => dec.destroy(e));
-    blob.pipe(count).pipe(dec).pipe(hashing);
+    blob.pipe(count).pipe(dec).pipe(relay).pipe(hashing);
   } else {
-    blob.pipe(dec).pipe(hashing);
+    blob.pipe(dec).pipe(relay).pipe(hashing);
   }
   const result = await Promise.race([apply(hashing), failed]);
   // The tar may end (two zero blocks) before the stream does: the diff id covers every byte.
