@@ -2,7 +2,8 @@
 // (and runs there), `docker save` output comes back through `berth load` (and runs here), with
 // the same image id on both sides. dockerd (Debian's docker.io, installed by .ci/setup) is
 // started by this test only: its own data root, exec root and socket in a temp dir, no iptables
-// rules, no bridge, no forwarding; stopped and removed at the end.
+// rules, no bridge, no forwarding; stopped and removed at the end. berth's CLI also drives that
+// dockerd as a client (`berth -H`): list, inspect, history, tag, rmi, save.
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -67,6 +68,29 @@ else {
     const br = await berth(['run', '--rm', 'interop/fromdocker:2', 'sh', '-c', 'cat /marker; test -e /bin/true || echo whiteout-applied'], { root: root2 });
     t.equal(br.code, 0, br.stderr);
     t.equal(br.stdout, 'made-by-docker\nwhiteout-applied\n', "docker's layer (with a whiteout) applies in berth");
+
+    // berth's CLI as a client of dockerd itself (`berth -H`, cli/remote.ts): the same API the
+    // docker CLI speaks, the answers printed as berth prints its own.
+    const h = ['-H', `unix://${engine.sock}`];
+    const viaDocker = await docker(['images', '--no-trunc', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}']);
+    const viaBerth = await berth([...h, 'images', '--no-trunc', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'], { env: { DOCKER_CONFIG: join(dir, 'berth-cli') } });
+    t.equal(viaBerth.code, 0, viaBerth.stderr);
+    t.equal(viaBerth.stdout.split('\n').sort().join('\n'), viaDocker.stdout.split('\n').sort().join('\n'), 'berth -H lists what dockerd holds');
+    t.equal((await berth([...h, 'image', 'inspect', '--format', '{{.Id}}', 'interop/fromdocker:2'])).stdout.trim(), dockerId, 'inspect through dockerd');
+    const hist = await berth([...h, 'history', '-q', '--no-trunc', 'interop/fromdocker:2']);
+    t.equal(hist.stdout.split('\n')[0], dockerId, 'history through dockerd');
+    t.equal((await berth([...h, 'tag', 'interop/fromdocker:2', 'interop/retagged:3'])).code, 0);
+    const untag = await berth([...h, 'rmi', 'interop/retagged:3']);
+    t.equal(untag.stdout, 'Untagged: interop/retagged:3\n', 'rmi through dockerd');
+    const viaSave = join(dir, 'via-berth-client.tar');
+    t.equal((await berth([...h, 'save', '-o', viaSave, 'interop/fromdocker:2'])).code, 0);
+    const root3 = await tempRoot(t);
+    const back = await berth(['load', '-i', viaSave], { root: root3 });
+    t.equal(back.code, 0, back.stderr);
+    t.equal((await berth(['image', 'inspect', '--format', '{{.Id}}', 'interop/fromdocker:2'], { root: root3 })).stdout.trim(), dockerId, 'a save fetched from dockerd loads here');
+    const missing = await berth([...h, 'image', 'inspect', 'no/such:image']);
+    t.equal(missing.code, 1);
+    t.match(missing.stderr, /^Error response from daemon: .*No such image: no\/such:image \(ERR_REMOTE_FAILED\)$/m, "dockerd's error (no berth code in it), printed as berth prints its own");
 
     t.equal((await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim(), forwardBefore, 'host forwarding untouched');
     const links = (await run('ip', ['-o', 'link'])).stdout;
