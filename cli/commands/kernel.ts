@@ -4,6 +4,7 @@
  * core/maintenance.ts.
  */
 import type { CliCommand, CliContext } from '../command';
+import type { Parsed } from '../kit/args';
 import type { Engine } from '../../core/engine';
 import type { PluginRecord } from '../../core/plugin';
 import type { HostFeatures } from '../../core/contracts/host';
@@ -25,7 +26,7 @@ function loadMaintainers(): void {
 
 const formatFlag = { name: 'format', short: 'f', type: 'string' as const, description: 'Format output using a custom template (\'json\' or a Go template)' };
 
-function engineVersionInfo() {
+function engineVersionInfo(): Omit<VersionInfo, 'Platform'> {
   const { VERSION, API_VERSION } = require('../../core/version') as typeof import('../../core/version');
   const { ociArch } = require('../../plugins/host/linux/probe') as typeof import('../../plugins/host/linux/probe');
   return {
@@ -44,22 +45,55 @@ const version: CliCommand = {
   plugins: [],
   async run(ctx, p) {
     const v = engineVersionInfo();
-    const data = { Client: { ...v, Platform: { Name: 'berth' } }, Server: { ...v, Platform: { Name: 'berth engine (daemonless)' } } };
-    const fmt = p.str('format');
-    if (fmt !== undefined) {
-      ctx.out(fmt === 'json' ? JSON.stringify(data) : kit().renderTemplate(fmt, data));
-      return;
-    }
-    for (const [title, s] of [['Client', data.Client], ['Engine', data.Server]] as const) {
-      ctx.out(`${title}:`);
-      ctx.out(` Version:           ${s.Version}`);
-      ctx.out(` API version:       ${s.ApiVersion}`);
-      ctx.out(` Node.js version:   ${s.NodeVersion}`);
-      ctx.out(` OS/Arch:           ${s.Os}/${s.Arch}`);
-      if (title === 'Engine') ctx.out(` Kernel version:    ${s.KernelVersion}`);
-    }
+    printVersion(ctx, p, { Client: { ...v, Platform: { Name: 'berth' } }, Server: { ...v, Platform: { Name: 'berth engine (daemonless)' } } });
+  },
+  async remote(ctx, p) {
+    // The engine at -H answers for itself (GET /version), as `docker version` shows the daemon's.
+    const doc = await ctx.remote!.json<Record<string, unknown>>('GET', '/version');
+    const str = (k: string) => (typeof doc[k] === 'string' ? (doc[k] as string) : '');
+    const platform = (doc.Platform as { Name?: unknown } | undefined)?.Name;
+    const server: VersionInfo = {
+      Version: str('Version'),
+      ApiVersion: str('ApiVersion'),
+      MinAPIVersion: str('MinAPIVersion'),
+      // berth serve reports its Node.js version where dockerd reports Go's
+      NodeVersion: str('GoVersion'),
+      Os: str('Os'),
+      Arch: str('Arch'),
+      KernelVersion: str('KernelVersion'),
+      Platform: { Name: typeof platform === 'string' && platform !== '' ? platform : 'engine' },
+    };
+    printVersion(ctx, p, { Client: { ...engineVersionInfo(), Platform: { Name: 'berth' } }, Server: server }, ctx.remote!.address.text);
   },
 };
+
+interface VersionInfo {
+  Version: string;
+  ApiVersion: string;
+  MinAPIVersion: string;
+  NodeVersion: string;
+  Os: string;
+  Arch: string;
+  KernelVersion: string;
+  Platform: { Name: string };
+}
+
+/** `version`'s output (or `--format` over the same data); `host` names a remote engine. */
+function printVersion(ctx: CliContext, p: Parsed, data: { Client: VersionInfo; Server: VersionInfo }, host?: string): void {
+  const fmt = p.str('format');
+  if (fmt !== undefined) {
+    ctx.out(fmt === 'json' ? JSON.stringify(data) : kit().renderTemplate(fmt, data));
+    return;
+  }
+  for (const [title, s] of [['Client', data.Client], ['Engine', data.Server]] as const) {
+    ctx.out(`${title}:${title === 'Engine' && host !== undefined ? ` ${s.Platform.Name} at ${host}` : ''}`);
+    ctx.out(` Version:           ${s.Version}`);
+    ctx.out(` API version:       ${s.ApiVersion}`);
+    ctx.out(` ${s.Platform.Name.startsWith('berth') ? 'Node.js version:  ' : 'Runtime version:  '} ${s.NodeVersion}`);
+    ctx.out(` OS/Arch:           ${s.Os}/${s.Arch}`);
+    if (title === 'Engine') ctx.out(` Kernel version:    ${s.KernelVersion}`);
+  }
+}
 
 /** The plugin records, including those not booted because of `onlyTypes`. */
 function pluginRows(engine: Engine): PluginRecord[] {
@@ -98,6 +132,28 @@ function codecChoice(engine: Engine): Record<string, unknown> | undefined {
 
 const info: CliCommand = {
   spec: { name: 'info', aliases: ['system info'], usage: 'berth info [OPTIONS]', description: 'Display engine-wide information', flags: [formatFlag], args: { max: 0 } },
+  async remote(ctx, p) {
+    // The engine at -H describes itself in Docker's `GET /info` shape; `--format` sees its fields.
+    const doc = await ctx.remote!.json<Record<string, unknown>>('GET', '/info');
+    const fmt = p.str('format');
+    if (fmt !== undefined) {
+      ctx.out(fmt === 'json' ? JSON.stringify(doc) : kit().renderTemplate(fmt, doc));
+      return;
+    }
+    const field = (k: string) => (doc[k] === undefined || doc[k] === null || doc[k] === '' ? '-' : String(doc[k]));
+    ctx.out(`Engine at ${ctx.remote!.address.text}:`);
+    ctx.out(` Version: ${field('ServerVersion')}`);
+    ctx.out(` Root Dir: ${field('DockerRootDir')}`);
+    ctx.out(` Storage Driver: ${field('Driver')}`);
+    ctx.out(` Operating System: ${field('OperatingSystem')}`);
+    ctx.out(` Kernel Version: ${field('KernelVersion')}`);
+    ctx.out(` Architecture: ${field('Architecture')}`);
+    ctx.out(` CPUs: ${field('NCPU')}`);
+    ctx.out(` Total Memory: ${typeof doc.MemTotal === 'number' ? kit().humanSize(doc.MemTotal) : '-'}`);
+    ctx.out(` Name: ${field('Name')}`);
+    ctx.out(` Images: ${field('Images')}`);
+    ctx.out(` Containers: ${field('Containers')}`);
+  },
   async run(ctx, p) {
     const engine = await ctx.engine();
     const v = engineVersionInfo();

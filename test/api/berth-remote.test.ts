@@ -206,6 +206,19 @@ else {
     t.equal(ok.code, 0, ok.stderr + srv.stderr());
     t.ok(areg.log.some((l) => l.auth === `Basic ${Buffer.from('bob:pw').toString('base64')}`), 'the registry saw the client\'s credentials');
 
+    // version and info describe the engine at -H, not this process.
+    const localVersion = (await berth(['version', '--format', '{{.Client.Version}}'])).stdout.trim();
+    const ver = await berth(['-H', h, 'version']);
+    t.equal(ver.code, 0, ver.stderr);
+    t.match(ver.stdout, new RegExp(`^Engine: berth at ${h.replace(/[/.]/g, '\\$&')}\n Version: +${localVersion.replace(/\./g, '\\.')}\n`, 'm'));
+    t.equal((await berth(['-H', h, 'version', '--format', '{{.Server.Platform.Name}} {{.Server.ApiVersion}}'])).stdout, 'berth 1.45\n');
+    const info = await berth(['-H', h, 'info']);
+    t.equal(info.code, 0, info.stderr);
+    t.match(info.stdout, `Engine at ${h}:`);
+    t.match(info.stdout, / Storage Driver: overlay\n/);
+    t.match(info.stdout, ` Root Dir: ${root}\n`);
+    t.equal((await berth(['-H', h, 'info', '--format', '{{.Images}} {{.Driver}}'])).stdout, '1 overlay\n', 'the engine\'s own counts');
+
     // What the server does not serve fails, and never runs on a local engine instead.
     const ps = await berth(['-H', h, 'ps']);
     t.equal(ps.code, 1);

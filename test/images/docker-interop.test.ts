@@ -88,6 +88,8 @@ else {
     const back = await berth(['load', '-i', viaSave], { root: root3 });
     t.equal(back.code, 0, back.stderr);
     t.equal((await berth(['image', 'inspect', '--format', '{{.Id}}', 'interop/fromdocker:2'], { root: root3 })).stdout.trim(), dockerId, 'a save fetched from dockerd loads here');
+    t.equal((await berth([...h, 'info', '--format', '{{.Driver}}'])).stdout, 'overlay2\n', "info is dockerd's");
+    t.match((await berth([...h, 'version', '--format', '{{.Server.ApiVersion}}'])).stdout, /^1\.\d+\n$/, "version is dockerd's");
     const missing = await berth([...h, 'image', 'inspect', 'no/such:image']);
     t.equal(missing.code, 1);
     t.match(missing.stderr, /^Error response from daemon: .*No such image: no\/such:image \(ERR_REMOTE_FAILED\)$/m, "dockerd's error (no berth code in it), printed as berth prints its own");
