@@ -75,6 +75,8 @@ const DELETE = process.env.BENCH_DELETE === '1';
 const HOLD = Number(process.env.BENCH_HOLD ?? 0);
 const ENV: NodeJS.ProcessEnv = { ...process.env };
 delete ENV.NODE_EXTRA_CA_CERTS;
+// each berth contender names its engine itself (a root, or -H for berthc)
+delete ENV.BERTH_HOST;
 delete ENV.NODE_OPTIONS;
 
 function pick(src: string, budget: number, out: string[]): number {

@@ -17,6 +17,8 @@ export const REPO = resolve(__dirname, '../..');
 export function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
+  // A developer's BERTH_HOST would send every test's commands to their engine (cli/remote.ts).
+  delete env.BERTH_HOST;
   return env;
 }
 export const BERTH = `${REPO}/bin/berth`;
