@@ -39,6 +39,7 @@ const DIR = process.env.BENCH_DIR ?? '/var/lib/berth-bench-run';
 const env: NodeJS.ProcessEnv = { ...process.env };
 const strippedCa = env.NODE_EXTRA_CA_CERTS !== undefined;
 delete env.NODE_EXTRA_CA_CERTS;
+delete env.BERTH_HOST;
 delete env.NODE_OPTIONS;
 
 interface Contender { name: string; cmd: string[]; expect?: number; env?: NodeJS.ProcessEnv }

@@ -62,6 +62,7 @@ function main(): void {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   delete env.NODE_EXTRA_CA_CERTS;
+  delete env.BERTH_HOST;
   const wall = BUILDS.map(() => [] as number[]);
   const cpu = BUILDS.map(() => [] as number[]);
   try {
