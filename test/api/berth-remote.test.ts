@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { berth, tempRoot } from '../helpers/cli';
+import { BERTH, berth, cleanEnv, tempRoot } from '../helpers/cli';
 import { buildLayout, busyboxLayer, makeTar, pushLayout } from '../helpers/images';
 import { startRegistry } from '../helpers/registry';
 import { serve } from '../helpers/serve';
@@ -115,6 +115,26 @@ else {
 
     const chk = await local(['system', 'check']);
     t.equal(chk.code, 0, chk.stdout + chk.stderr);
+  });
+
+  t.test('on a terminal, berth -H pull redraws per-layer lines as berth pull does', async (t) => {
+    const { reg, srv, built } = await setup(t);
+    const ref = `${reg.host}/library/busybox:latest`;
+    const pty = require('@lydell/node-pty') as typeof import('@lydell/node-pty');
+    const onTerminal = (args: string[]) => new Promise<{ code: number; out: string }>((resolve) => {
+      const p = pty.spawn(process.execPath, [BERTH, ...args], { name: 'xterm', cols: 150, rows: 40, env: cleanEnv() as Record<string, string> });
+      let out = '';
+      p.onData((d) => (out += d));
+      p.onExit((e) => resolve({ code: e.exitCode, out }));
+    });
+    const other = await tempRoot(t);
+    for (const [what, args] of [['berth -H', ['-H', `unix://${srv.sock}`, 'pull', ref]], ['berth', ['--root', other, 'pull', ref]]] as Array<[string, string[]]>) {
+      const r = await onTerminal(args);
+      t.equal(r.code, 0, `${what}: ${r.out}`);
+      const layer = built[0]!.layerDigests[0]!.slice(7, 19);
+      t.match(r.out, `\x1b[1A\x1b[2K\r${layer}: Pull complete`, `${what}: the layer's line is redrawn in place`);
+      t.match(r.out, new RegExp(`Status: Downloaded newer image for ${ref.replace(/[.]/g, '\\.')}\r\n${ref.replace(/[.]/g, '\\.')}\r\n$`), `${what}: then the summary and the reference`);
+    }
   });
 
   t.test('berth -H: push, save and load, prune, login', async (t) => {
