@@ -137,7 +137,7 @@ export class EngineClient {
   async checked(res: http.IncomingMessage): Promise<http.IncomingMessage> {
     const status = res.statusCode ?? 0;
     if (status < 400) return res;
-    const text = (await readAll(res, 1 << 20)).toString('utf8');
+    const text = (await readAll(res, 1 << 20))?.toString('utf8') ?? '';
     let message = text.trim();
     try {
       const body = JSON.parse(text) as { message?: unknown };
@@ -151,7 +151,9 @@ export class EngineClient {
   /** A request whose answer is one JSON document. */
   async json<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const res = await this.checked(await this.request(method, path, opts));
-    const text = (await readAll(res, 64 << 20)).toString('utf8');
+    const body = await readAll(res, 64 << 20);
+    if (body === undefined) throw ERR_REMOTE_PROTOCOL(this.address.text, `${method} ${path}`, 'an answer larger than 64 MiB');
+    const text = body.toString('utf8');
     try {
       return JSON.parse(text) as T;
     } catch (e) {
@@ -203,14 +205,15 @@ export class EngineClient {
   }
 }
 
-async function readAll(res: http.IncomingMessage, limit: number): Promise<Buffer> {
+/** A whole response body, or undefined when it is longer than `limit` bytes (then dropped). */
+async function readAll(res: http.IncomingMessage, limit: number): Promise<Buffer | undefined> {
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of res as AsyncIterable<Buffer>) {
     n += c.length;
     if (n > limit) {
       res.destroy();
-      break;
+      return undefined;
     }
     parts.push(c);
   }

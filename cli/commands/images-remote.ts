@@ -8,18 +8,20 @@
  */
 import type { CliContext } from '../command';
 import type { Parsed } from '../kit/args';
+import type { Progress } from '../kit/progress';
 import type { EngineClient, JsonMessage } from '../remote';
 import {
   announceDefaultTag,
   confirmPrune,
-  eachImage,
+  inspectEach,
   listFilters,
   loadSource,
-  loginInput,
+  loginWith,
   parseFilters,
   printHistory,
   printImages,
   printPruned,
+  removeEach,
   saveTarget,
   writeSaved,
 } from './images';
@@ -37,7 +39,7 @@ function client(ctx: CliContext): EngineClient {
 const imagePath = (name: string, suffix = ''): string => `/images/${encodeURIComponent(name).replace(/%2F/g, '/').replace(/%3A/g, ':').replace(/%40/g, '@')}${suffix}`;
 
 /** Pull and push progress: each message drawn by the progress display the local run uses. */
-function drawer(ctx: CliContext, quiet: boolean): { progress: ReturnType<ReturnType<typeof kit>['createProgress']>; onMessage(m: JsonMessage): void } {
+function drawer(ctx: CliContext, quiet: boolean): { progress: Progress; onMessage(m: JsonMessage): void } {
   const progress = kit().createProgress(ctx.stdout, { quiet });
   return {
     progress,
@@ -112,21 +114,12 @@ export async function images(ctx: CliContext, p: Parsed): Promise<void> {
   })));
 }
 
-export async function rmi(ctx: CliContext, p: Parsed): Promise<number> {
-  return eachImage(ctx, p.args, async (ref) => {
-    const out = await client(ctx).json<Array<{ Untagged?: string; Deleted?: string }>>('DELETE', imagePath(ref), { query: { force: p.bool('force') || undefined, noprune: p.bool('no-prune') || undefined } });
-    for (const r of out) {
-      if (r.Untagged) ctx.out(`Untagged: ${r.Untagged}`);
-      if (r.Deleted) ctx.out(`Deleted: ${r.Deleted}`);
-    }
-  });
+export function rmi(ctx: CliContext, p: Parsed): Promise<number> {
+  return removeEach(ctx, p, (ref) => client(ctx).json('DELETE', imagePath(ref), { query: { force: p.bool('force') || undefined, noprune: p.bool('no-prune') || undefined } }));
 }
 
-export async function imageInspect(ctx: CliContext, p: Parsed): Promise<number> {
-  const out: Record<string, unknown>[] = [];
-  const code = await eachImage(ctx, p.args, async (ref) => void out.push(await client(ctx).json<Record<string, unknown>>('GET', imagePath(ref, '/json'))));
-  for (const l of kit().formatInspect(out, p.str('format'))) ctx.out(l);
-  return code;
+export function imageInspect(ctx: CliContext, p: Parsed): Promise<number> {
+  return inspectEach(ctx, p, (ref) => client(ctx).json('GET', imagePath(ref, '/json')));
 }
 
 export async function history(ctx: CliContext, p: Parsed): Promise<void> {
@@ -163,11 +156,7 @@ export async function load(ctx: CliContext, p: Parsed): Promise<void> {
   });
 }
 
-export async function login(ctx: CliContext, p: Parsed): Promise<void> {
-  const { server, username, password } = await loginInput(ctx, p);
+export function login(ctx: CliContext, p: Parsed): Promise<void> {
   // The engine checks the credentials against the registry; this client stores them.
-  await client(ctx).json('POST', '/auth', { json: { username, password, serveraddress: server } });
-  const auth = require('../../core/images/auth') as typeof import('../../core/images/auth');
-  await auth.storeCredentials(server, { username, password });
-  ctx.out('Login Succeeded');
+  return loginWith(ctx, p, async (server, creds) => void (await client(ctx).json('POST', '/auth', { json: { ...creds, serveraddress: server } })));
 }

@@ -246,21 +246,34 @@ const rmi: CliCommand = {
   plugins: [STORAGE],
   async run(ctx, p) {
     const { images: svcImages } = await svc(ctx);
-    return eachImage(ctx, p.args, async (ref) => {
-      for (const r of await svcImages.remove(ref, { force: p.bool('force') })) {
-        if (r.Untagged) ctx.out(`Untagged: ${r.Untagged}`);
-        if (r.Deleted) ctx.out(`Deleted: ${r.Deleted}`);
-      }
-    });
+    return removeEach(ctx, p, (ref) => svcImages.remove(ref, { force: p.bool('force') }));
   },
   remote: (ctx, p) => remote().rmi(ctx, p),
 };
+
+/** rmi's output: `remove` for each named image, its untags and deletions printed in order. */
+export function removeEach(ctx: CliContext, p: Parsed, remove: (ref: string) => Promise<Array<{ Untagged?: string; Deleted?: string }>>): Promise<number> {
+  return eachImage(ctx, p.args, async (ref) => {
+    for (const r of await remove(ref)) {
+      if (r.Untagged) ctx.out(`Untagged: ${r.Untagged}`);
+      if (r.Deleted) ctx.out(`Deleted: ${r.Deleted}`);
+    }
+  });
+}
+
+/** image inspect's output: `inspect` for each named image, then all of them as one document. */
+export async function inspectEach(ctx: CliContext, p: Parsed, inspect: (ref: string) => Promise<Record<string, unknown>>): Promise<number> {
+  const out: Record<string, unknown>[] = [];
+  const code = await eachImage(ctx, p.args, async (ref) => void out.push(await inspect(ref)));
+  for (const l of kit().formatInspect(out, p.str('format'))) ctx.out(l);
+  return code;
+}
 
 /**
  * Runs `op` for each named image as Docker's rmi and inspect do: a failure is printed
  * (`Error response from daemon: …`) and the others still run; exit 1 if any failed.
  */
-export async function eachImage(ctx: CliContext, refs: string[], op: (ref: string) => Promise<void>): Promise<number> {
+async function eachImage(ctx: CliContext, refs: string[], op: (ref: string) => Promise<void>): Promise<number> {
   const { describeError } = require('../../core/errors') as typeof import('../../core/errors');
   let code = 0;
   for (const ref of refs) {
@@ -286,10 +299,7 @@ const imageInspect: CliCommand = {
   async run(ctx, p) {
     const { engine, images: svcImages } = await svc(ctx);
     const { inspectImage } = require('../../core/images/inspect') as typeof import('../../core/images/inspect');
-    const out: Record<string, unknown>[] = [];
-    const code = await eachImage(ctx, p.args, async (ref) => void out.push(await inspectImage(engine, await svcImages.stored(ref))));
-    for (const l of kit().formatInspect(out, p.str('format'))) ctx.out(l);
-    return code;
+    return inspectEach(ctx, p, async (ref) => inspectImage(engine, await svcImages.stored(ref)));
   },
   remote: (ctx, p) => remote().imageInspect(ctx, p),
 };
@@ -566,19 +576,29 @@ const login: CliCommand = {
   },
   plugins: [TRANSPORT],
   async run(ctx, p) {
-    const { server, username, password } = await loginInput(ctx, p);
-    const engine = await ctx.engine();
-    const { pickTransport } = require('../../core/images/pull') as typeof import('../../core/images/pull');
-    await pickTransport(engine, `${server}/x`).login(server, { username, password });
-    const auth = require('../../core/images/auth') as typeof import('../../core/images/auth');
-    await auth.storeCredentials(server, { username, password });
-    ctx.out('Login Succeeded');
+    await loginWith(ctx, p, async (server, creds) => {
+      const engine = await ctx.engine();
+      const { pickTransport } = require('../../core/images/pull') as typeof import('../../core/images/pull');
+      await pickTransport(engine, `${server}/x`).login(server, creds);
+    });
   },
   remote: (ctx, p) => remote().login(ctx, p),
 };
 
+/**
+ * A login: the registry and credentials from the flags (loginInput), checked by `check` (which
+ * throws when the registry refuses them), then stored in this user's config.json.
+ */
+export async function loginWith(ctx: CliContext, p: Parsed, check: (server: string, creds: { username: string; password: string }) => Promise<void>): Promise<void> {
+  const { server, username, password } = await loginInput(ctx, p);
+  await check(server, { username, password });
+  const auth = require('../../core/images/auth') as typeof import('../../core/images/auth');
+  await auth.storeCredentials(server, { username, password });
+  ctx.out('Login Succeeded');
+}
+
 /** The registry and credentials of a login: flags, `--password-stdin`, else the stored ones. */
-export async function loginInput(ctx: CliContext, p: Parsed): Promise<{ server: string; username: string; password: string }> {
+async function loginInput(ctx: CliContext, p: Parsed): Promise<{ server: string; username: string; password: string }> {
   const { ERR_USAGE } = require('../../core/errors') as typeof import('../../core/errors');
   const auth = require('../../core/images/auth') as typeof import('../../core/images/auth');
   const server = auth.normalizeServer(p.args[0] ?? 'docker.io');
