@@ -35,17 +35,8 @@ function errLine(ctx: CliContext, e: unknown): void {
 }
 
 /** Runs `fn` for each argument, printing Docker's per-item errors; exit 1 if any failed. */
-async function eachArg(ctx: CliContext, args: string[], fn: (ref: string) => Promise<void>): Promise<number> {
-  let code = 0;
-  for (const a of args) {
-    try {
-      await fn(a);
-    } catch (e) {
-      errLine(ctx, e);
-      code = 1;
-    }
-  }
-  return code;
+function eachArg(ctx: CliContext, args: string[], fn: (ref: string) => Promise<void>): Promise<number> {
+  return (require('../kit/each') as typeof import('../kit/each')).eachItem(ctx.err, args, fn);
 }
 
 // ---- run / create flags -----------------------------------------------------------------------

@@ -269,22 +269,9 @@ export async function inspectEach(ctx: CliContext, p: Parsed, inspect: (ref: str
   return code;
 }
 
-/**
- * Runs `op` for each named image as Docker's rmi and inspect do: a failure is printed
- * (`Error response from daemon: …`) and the others still run; exit 1 if any failed.
- */
-async function eachImage(ctx: CliContext, refs: string[], op: (ref: string) => Promise<void>): Promise<number> {
-  const { describeError } = require('../../core/errors') as typeof import('../../core/errors');
-  let code = 0;
-  for (const ref of refs) {
-    try {
-      await op(ref);
-    } catch (e) {
-      ctx.err(`Error response from daemon: ${describeError(e)}`);
-      code = 1;
-    }
-  }
-  return code;
+/** Runs `op` for each named image as Docker's rmi and inspect do (cli/kit/each.ts). */
+function eachImage(ctx: CliContext, refs: string[], op: (ref: string) => Promise<void>): Promise<number> {
+  return kit().eachItem(ctx.err, refs, op);
 }
 
 const imageInspect: CliCommand = {

@@ -4,9 +4,11 @@
  * - args: flag parsing (pflag rules), help text, global flags;
  * - format: `--format` Go-template subset and list output (table / json / template / quiet);
  * - table: tabwriter alignment, human sizes and durations, short ids;
- * - progress: pull/push/build progress lines.
+ * - progress: pull/push/build progress lines;
+ * - each: commands over several names that go on past a failure.
  */
 export * from './args';
 export * from './format';
 export * from './table';
 export * from './progress';
+export * from './each';
