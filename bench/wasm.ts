@@ -21,13 +21,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { Transform } from 'node:stream';
+import { PassThrough, Transform, Writable } from 'node:stream';
 import { createGunzip, createSha256, createZstdDecompress, createThreadedDecompressor, selectBackends, hasher, decompressor } from '../wasm/src/index';
 import type { Hasher } from '../wasm/src/index';
 import { instantiate } from '../wasm/src/loader';
 import type { StreamDecoderExports } from '../wasm/src/decoder';
 import { cpuPressure10, hostCpus, ownLoad } from '../wasm/src/thread';
-import { decompressor as codecsDecompressor, decodeThreadPlan, HashingStream } from '../core/images/codecs';
+import { decompressor as codecsDecompressor, decodeHashApply, decodeThreadPlan, HashingStream } from '../core/images/codecs';
+import { giveBack } from '../core/lent';
 
 /** The module's own loop: input copied in 1 MiB pieces, output left in WASM memory (no copy, no CRC). */
 function rawLoop(name: 'inflate' | 'zstd', input: Buffer, init: (ex: StreamDecoderExports & { init(a: number): void }) => void): number {
@@ -284,6 +285,21 @@ async function main(): Promise<void> {
     ch.digest();
     if (th.digest() !== `sha256:${tarSha}`) throw new Error('pipeline produced a wrong tar digest');
   };
+  /** The tar digest as the pull computes it, each chunk then given back (lent output). */
+  const feedLent = (d: Transform, input: Buffer[]): Promise<void> =>
+    feed(d, input, (out) => {
+      const hs = new HashingStream();
+      out.pipe(hs);
+      const sink = new Writable({
+        highWaterMark: 1 << 20,
+        write(c: Buffer, _e, cb) {
+          giveBack(c);
+          cb();
+        },
+      });
+      hs.pipe(sink);
+      return { digest: () => hs.digest(), done: new Promise((r) => sink.on('finish', r)) };
+    });
   /** The tar digest with a hasher of `sha` on 'data' (the one-thread pipeline of before). */
   const onData = (sha: 'native' | 'wasm') => (out: import('node:stream').Readable) => {
     const th = hasher(sha);
@@ -303,6 +319,7 @@ async function main(): Promise<void> {
   /** The two flow-control windows (wasm/src/thread.ts FLOW: gzip 8/8, zstd 24/16), each forced on both formats. */
   const SMALL = { credit: 8 << 20, inFlight: 8 << 20 };
   const LARGE = { credit: 24 << 20, inFlight: 16 << 20 };
+  const WIDE = { credit: 40 << 20, inFlight: 32 << 20 };
   /**
    * What `berth pull` runs (core/images/layers.ts → codecs.decodeHashApply): codecs.decompressor(kind)
    * | HashingStream, the compressed sha256 on the main thread (the content store's ingest). Without
@@ -323,6 +340,55 @@ async function main(): Promise<void> {
       autoChoice.set(kind, list);
     });
   };
+  /**
+   * What `berth pull` runs on a storage driver whose apply gives its chunks back (overlay, vfs:
+   * layers.ts → codecs.decodeHashApply with `lend`): the blob stream → decodeHashApply(blob, kind,
+   * apply, { sizeHint, lend }), `apply` a sink that gives every chunk back as applyLayer does (no
+   * tar parsing or file writes: the pipeline only). The compressed sha256 is on the main thread,
+   * chunk by chunk, as the content store's ingest does. `thread` forces BERTH_DECODE_THREAD.
+   */
+  const pullLent = async (kind: 'gzip' | 'zstd', input: Buffer[], sizeHint?: number, lend = true, force?: '1'): Promise<void> => {
+    const saved = process.env.BERTH_DECODE_THREAD;
+    if (force) process.env.BERTH_DECODE_THREAD = force;
+    const blob = new PassThrough({ highWaterMark: 1 << 20 });
+    const ch = crypto.createHash('sha256');
+    const done = decodeHashApply(
+      blob,
+      kind,
+      (tar) =>
+        new Promise<void>((resolve, reject) => {
+          const sink = new Writable({
+            highWaterMark: 1 << 20,
+            write(c: Buffer, _e, cb) {
+              giveBack(c);
+              cb();
+            },
+          });
+          sink.on('finish', resolve);
+          sink.on('error', reject);
+          tar.pipe(sink);
+        }),
+      { ...(sizeHint !== undefined ? { sizeHint } : {}), lend },
+    );
+    if (saved === undefined) delete process.env.BERTH_DECODE_THREAD;
+    else process.env.BERTH_DECODE_THREAD = saved;
+    let i = 0;
+    const write = (): void => {
+      while (i < input.length) {
+        const c = input[i++]!;
+        ch.update(c);
+        if (!blob.write(c)) {
+          blob.once('drain', write);
+          return;
+        }
+      }
+      blob.end();
+    };
+    write();
+    const r = await done;
+    ch.digest();
+    if (r.diffId !== `sha256:${tarSha}`) throw new Error('pipeline produced a wrong tar digest');
+  };
   process.stderr.write(`pull path: ${JSON.stringify(decodeThreadPlan())}, ${hostCpus()} CPUs\n`);
   await group('pull pipeline, gzip (sha256 in + inflate + sha256 out)', tar.length, [
     ['inflate alone (wasm, in-thread)', () => drive(createGunzip(), gzChunks)],
@@ -332,9 +398,16 @@ async function main(): Promise<void> {
     ['berth pull before: in-thread (= BERTH_DECODE_THREAD=0)', () => pull('gzip', gzChunks, '0')],
     ['berth pull, worker with 8 MiB credit / 8 MiB in flight', () => feed(createThreadedDecompressor('gzip', SMALL), gzChunks, hashingStream)],
     ['berth pull, worker with 24 MiB credit / 16 MiB in flight', () => feed(createThreadedDecompressor('gzip', LARGE), gzChunks, hashingStream)],
-    ['berth pull now: automatic choice', () => pull('gzip', gzChunks)],
-    ['berth pull now: automatic choice, size hint', () => pull('gzip', gzChunks, undefined, gz.length)],
-    ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pull('gzip', gzChunks, '1')],
+    ['berth pull, worker with 40 MiB credit / 32 MiB in flight', () => feed(createThreadedDecompressor('gzip', WIDE), gzChunks, hashingStream)],
+    ['berth pull, worker 8/8, lent', () => feedLent(createThreadedDecompressor('gzip', { credit: 8 << 20, inFlight: 8 << 20, lend: true }), gzChunks)],
+    ['berth pull, worker 16/8, lent', () => feedLent(createThreadedDecompressor('gzip', { credit: 16 << 20, inFlight: 8 << 20, lend: true }), gzChunks)],
+    ['berth pull, worker 16/16, lent', () => feedLent(createThreadedDecompressor('gzip', { credit: 16 << 20, inFlight: 16 << 20, lend: true }), gzChunks)],
+    ['berth pull, worker 24/16, lent', () => feedLent(createThreadedDecompressor('gzip', { credit: 24 << 20, inFlight: 16 << 20, lend: true }), gzChunks)],
+    ['berth pull, worker 40/32, lent', () => feedLent(createThreadedDecompressor('gzip', { credit: 40 << 20, inFlight: 32 << 20, lend: true }), gzChunks)],
+    ['berth pull now: automatic choice', () => pullLent('gzip', gzChunks)],
+    ['berth pull now: automatic choice, size hint', () => pullLent('gzip', gzChunks, gz.length)],
+    ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pullLent('gzip', gzChunks, gz.length, true, '1')],
+    ['berth pull now, size hint, output copied (a driver that gives no chunk back)', () => pullLent('gzip', gzChunks, gz.length, false)],
   ]);
   await group('pull pipeline, zstd (sha256 in + decompress + sha256 out)', tar.length, [
     ['decompress alone (wasm, in-thread)', () => drive(createZstdDecompress(), zstChunks)],
@@ -343,9 +416,16 @@ async function main(): Promise<void> {
     ['berth pull before: in-thread (= BERTH_DECODE_THREAD=0)', () => pull('zstd', zstChunks, '0')],
     ['berth pull, worker with 8 MiB credit / 8 MiB in flight', () => feed(createThreadedDecompressor('zstd', SMALL), zstChunks, hashingStream)],
     ['berth pull, worker with 24 MiB credit / 16 MiB in flight', () => feed(createThreadedDecompressor('zstd', LARGE), zstChunks, hashingStream)],
-    ['berth pull now: automatic choice', () => pull('zstd', zstChunks)],
-    ['berth pull now: automatic choice, size hint', () => pull('zstd', zstChunks, undefined, zst.length)],
-    ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pull('zstd', zstChunks, '1')],
+    ['berth pull, worker with 40 MiB credit / 32 MiB in flight', () => feed(createThreadedDecompressor('zstd', WIDE), zstChunks, hashingStream)],
+    ['berth pull, worker 24/16, lent', () => feedLent(createThreadedDecompressor('zstd', { credit: 24 << 20, inFlight: 16 << 20, lend: true }), zstChunks)],
+    ['berth pull, worker 32/32, lent', () => feedLent(createThreadedDecompressor('zstd', { credit: 32 << 20, inFlight: 32 << 20, lend: true }), zstChunks)],
+    ['berth pull, worker 40/32, lent', () => feedLent(createThreadedDecompressor('zstd', { credit: 40 << 20, inFlight: 32 << 20, lend: true }), zstChunks)],
+    ['berth pull, worker 48/32, lent', () => feedLent(createThreadedDecompressor('zstd', { credit: 48 << 20, inFlight: 32 << 20, lend: true }), zstChunks)],
+    ['berth pull, worker 40/24, lent', () => feedLent(createThreadedDecompressor('zstd', { credit: 40 << 20, inFlight: 24 << 20, lend: true }), zstChunks)],
+    ['berth pull now: automatic choice', () => pullLent('zstd', zstChunks)],
+    ['berth pull now: automatic choice, size hint', () => pullLent('zstd', zstChunks, zst.length)],
+    ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pullLent('zstd', zstChunks, zst.length, true, '1')],
+    ['berth pull now, size hint, output copied (a driver that gives no chunk back)', () => pullLent('zstd', zstChunks, zst.length, false)],
   ]);
   for (const [k, v] of autoChoice) summary.push(`berth pull's automatic choice, ${k}, run by run: ${v.join(', ')}`);
   for (const g of ['pull pipeline, gzip', 'pull pipeline, zstd']) {

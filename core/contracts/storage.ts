@@ -133,6 +133,14 @@ export interface StorageDriver {
    * then removes the snapshot. Destroys `tar` on failure.
    */
   apply(key: string, tar: NodeJS.ReadableStream): Promise<ApplyResult>;
+  /**
+   * Optional: `apply` gives every chunk it reads from `tar` back (core/lent.ts `giveBack`) once
+   * it will not read it, or any view of it, again — as core/images/apply.ts applyLayer does.
+   * The pull may then hand it chunks that are views into memory its decoder reuses (lent
+   * chunks) instead of fresh buffers. A driver that sets it and keeps a chunk without giving it
+   * back stalls the pull; the conformance suite checks it.
+   */
+  readonly givesBackChunks?: boolean;
 }
 
 /**

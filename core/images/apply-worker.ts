@@ -59,7 +59,7 @@ async function run(job: Job, dir: string, opts: ApplyOptions, compression: Compr
   // An input error sent by the main thread (a digest mismatch, a cut download) keeps its own code.
   // Every input buffer came from the main thread (transferred) and is referenced only by the
   // input stream and the decompressor: once the decompressor has consumed one it goes back.
-  return decodeHashApply(job.input, compression, (tar) => applyLayer(tar, dir, opts), { keepError: (e) => e === job.inputError, onConsumed: giveBack, unchecked });
+  return decodeHashApply(job.input, compression, (tar) => applyLayer(tar, dir, opts), { keepError: (e) => e === job.inputError, onConsumed: giveBack, unchecked, lend: true });
 }
 
 if (port) {

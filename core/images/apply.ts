@@ -38,6 +38,7 @@ import * as fs from 'node:fs';
 import { Writable } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
 import { BerthError, defineError } from '../errors';
+import { giveBack } from '../lent';
 import type { ApplyResult } from '../contracts/storage';
 import {
   ERR_LAYER_BAD_LINK,
@@ -1129,8 +1130,17 @@ export async function applyLayer(tar: NodeJS.ReadableStream, targetDir: string, 
       } catch (err) {
         return cb(err as Error);
       }
-      if (wait) wait.then(() => cb(), cb);
-      else cb();
+      // Done with the chunk and every view of it (data() copies or writes what it keeps): a
+      // lent chunk goes back to its decoder (core/lent.ts, codecs.ts decodeHashApply `lend`).
+      if (wait) {
+        wait.then(() => {
+          giveBack(chunk);
+          cb();
+        }, cb);
+      } else {
+        giveBack(chunk);
+        cb();
+      }
     },
     final(cb) {
       try {

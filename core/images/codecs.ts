@@ -31,6 +31,7 @@ import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { Duplex, PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { BerthError, defineError } from '../errors';
+import { giveBack, isLent } from '../lent';
 import type { Compression } from './manifest';
 
 export const ERR_IMAGE_DECOMPRESS = defineError('ERR_IMAGE_DECOMPRESS_FAILED', 'invalidArgument', 'cannot decompress %s layer: %s');
@@ -138,9 +139,9 @@ export function decodeThreadPlan(): { thread: boolean | 'auto'; threshold?: numb
  * A Transform decompressing `kind`. `sizeHint` is the compressed size when known (a layer
  * descriptor's): a small layer is decoded in-thread at once, a large one starts its worker thread
  * while the first bytes arrive; without it the choice is made from the bytes seen. `onConsumed`,
- * `unchecked`: see decodeHashApply.
+ * `unchecked`, `lend`: see decodeHashApply.
  */
-export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: (chunk: Buffer) => void, unchecked = false): Transform | Duplex {
+export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: (chunk: Buffer) => void, unchecked = false, lend = false): Transform | Duplex {
   if (kind === 'none') return new PassThrough({ highWaterMark: 1 << 20 });
   const w = wasm();
   const plan = decodeThreadPlan();
@@ -153,6 +154,7 @@ export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: 
         ...(plan.threshold !== undefined ? { threshold: plan.threshold } : {}),
         ...(sizeHint !== undefined && sizeHint >= 0 ? { sizeHint } : {}),
         ...(local ? { local } : {}),
+        ...(lend ? { lend } : {}),
       });
     } catch {
       return undefined;
@@ -230,12 +232,15 @@ function zstdProcess(): Duplex {
 export class HashingStream extends Transform {
   readonly hasher: ImageHasher = sha256Hasher();
   bytes = 0;
+  /** Chunks that were lent (core/lent.ts): what `decodeHashApply` reports as `lentChunks`. */
+  lentChunks = 0;
   constructor(private readonly onChunk?: (n: number) => void) {
     super({ highWaterMark: 1 << 20 });
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null, d?: Buffer) => void): void {
     this.hasher.update(chunk);
     this.bytes += chunk.length;
+    if (isLent(chunk)) this.lentChunks++;
     this.onChunk?.(chunk.length);
     cb(null, chunk);
   }
@@ -290,6 +295,10 @@ export function fileStreamSize(s: NodeJS.ReadableStream): number | undefined {
  * `unchecked`: the caller compares the returned diff id with the digest the image names, so
  * gzip's CRC-32 is redundant and node:zlib's path skips it (unchecked-gunzip.ts; ISIZE is still
  * checked). Never set it where the diff id is only recorded (import of a bare tarball).
+ * `lend`: `apply` gives every chunk of the tar back (core/lent.ts `giveBack`) once done with it,
+ * as applyLayer does: a decoder on a worker thread may then hand out views into memory it
+ * reuses (wasm/src/thread.ts) instead of fresh buffers. Chunks left after apply is done (a tar
+ * ending before its stream) are given back here.
  * Used by layers.ts on the main thread and by the apply worker.
  */
 /**
@@ -315,10 +324,10 @@ export async function decodeHashApply<R>(
   blob: NodeJS.ReadableStream,
   compression: Compression,
   apply: (tar: NodeJS.ReadableStream) => Promise<R>,
-  opts: { onBytes?: (n: number) => void; keepError?: (e: Error) => boolean; sizeHint?: number; onConsumed?: (chunk: Buffer) => void; unchecked?: boolean } = {},
-): Promise<{ diffId: string; size: number; result: R }> {
+  opts: { onBytes?: (n: number) => void; keepError?: (e: Error) => boolean; sizeHint?: number; onConsumed?: (chunk: Buffer) => void; unchecked?: boolean; lend?: boolean } = {},
+): Promise<{ diffId: string; size: number; result: R; lentChunks: number }> {
   const { finished } = require('node:stream/promises') as typeof import('node:stream/promises');
-  const dec = decompressor(compression, opts.sizeHint ?? fileStreamSize(blob), opts.onConsumed, opts.unchecked);
+  const dec = decompressor(compression, opts.sizeHint ?? fileStreamSize(blob), opts.onConsumed, opts.unchecked, opts.lend);
   const hashing = new HashingStream();
   // A failure anywhere ends up on `hashing`, which apply reads; a listener is always attached
   // so that an error arriving after apply has given up never becomes an uncaught exception.
@@ -352,8 +361,9 @@ export async function decodeHashApply<R>(
   const result = await Promise.race([apply(hashing), failed]);
   // The tar may end (two zero blocks) before the stream does: the diff id covers every byte.
   if (!hashing.readableEnded) {
+    if (opts.lend) hashing.on('data', giveBack);
     hashing.resume();
     await Promise.race([finished(hashing), failed]);
   }
-  return { diffId: hashing.digest(), size: hashing.bytes, result };
+  return { diffId: hashing.digest(), size: hashing.bytes, result, lentChunks: hashing.lentChunks };
 }

@@ -54,7 +54,12 @@ export async function snapshotExists(driver: StorageDriver, name: string): Promi
   }
 }
 
-export interface UnpackResult { diffId: string; size: number }
+export interface UnpackResult {
+  diffId: string;
+  size: number;
+  /** Tar chunks the decoder lent rather than gave (core/lent.ts; 0 where it did not lend). */
+  lentChunks?: number;
+}
 
 /**
  * Decompresses `blob`, hashes the tar (its diff id) and hands it to `apply`. Resolves once the
@@ -67,11 +72,12 @@ async function applyHashed(
   onBytes?: (n: number) => void,
   sizeHint?: number,
   unchecked = false,
-): Promise<{ diffId: string; size: number; result: ApplyResult }> {
+  lend = false,
+): Promise<{ diffId: string; size: number; result: ApplyResult; lentChunks: number }> {
   // A source that failed before we listen emits nothing any more (a pipe would wait forever).
   const gone = blob as NodeJS.ReadableStream & { destroyed?: boolean; errored?: Error | null };
   if (gone.destroyed) throw gone.errored ?? ERR_LAYER_CORRUPT('the layer stream closed before its end');
-  return decodeHashApply(blob, compression, apply, { ...(onBytes ? { onBytes } : {}), ...(sizeHint !== undefined ? { sizeHint } : {}), unchecked });
+  return decodeHashApply(blob, compression, apply, { ...(onBytes ? { onBytes } : {}), ...(sizeHint !== undefined ? { sizeHint } : {}), unchecked, lend });
 }
 
 async function commitAs(driver: StorageDriver, chainId: string, key: string): Promise<boolean> {
@@ -110,7 +116,7 @@ export async function unpackLayer(
   let committed = false;
   try {
     // With an expected diff id, that check covers the decompressed bytes: gzip's CRC-32 is skipped.
-    const { diffId, size } = await applyHashed(blob, compression, (tar) => driver.apply(key, tar), onBytes, sizeHint, 'expectDiffId' in target);
+    const { diffId, size, lentChunks } = await applyHashed(blob, compression, (tar) => driver.apply(key, tar), onBytes, sizeHint, 'expectDiffId' in target, driver.givesBackChunks === true);
     let chainId: string;
     if ('expectDiffId' in target) {
       if (diffId !== target.expectDiffId) throw ERR_CONTENT_DIGEST_MISMATCH('layer (uncompressed tar, diff_id)', target.expectDiffId, diffId);
@@ -120,7 +126,7 @@ export async function unpackLayer(
     }
     if (beforeCommit) await beforeCommit();
     committed = await commitAs(driver, chainId, key);
-    return { diffId, size };
+    return { diffId, size, lentChunks };
   } finally {
     if (!committed) await driver.remove(key).catch(() => undefined);
   }

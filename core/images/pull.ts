@@ -217,7 +217,7 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
     const detachedDriver = stream && process.env.BERTH_PULL_PARALLEL !== '0' && isDetachedApplier(driver) ? driver : undefined;
     const limit = limiter(opts.concurrency ?? 3);
     const abort = new AbortController();
-    const streamed = new Map<number, Promise<{ size: number }>>();
+    const streamed = new Map<number, Promise<{ size: number; lentChunks?: number }>>();
     /** Settles when layer i is committed (or present): its chain id can be a parent. */
     const ready: Array<Promise<unknown>> = [];
     const parentOf = (i: number) => async (): Promise<string> => {
@@ -314,7 +314,7 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
           if (u.status === 'rejected') throw u.reason;
           const r = u.value;
           l.size = r.size;
-          trace(`stream ${id} unpacked`);
+          trace(`stream ${id} unpacked${r.lentChunks ? `, ${r.lentChunks} lent chunks` : ''}`);
           progress?.update(id, 'Pull complete');
           continue;
         }
@@ -328,7 +328,7 @@ export async function pullImage(engine: Engine, input: string, opts: PullOptions
           progress.update(id, 'Extracting', { current: done, total: l.blob!.size });
         } : undefined);
         l.size = r.size;
-        trace(`unpack ${id} done`);
+        trace(`unpack ${id} done${r.lentChunks ? `, ${r.lentChunks} lent chunks` : ''}`);
         progress?.update(id, 'Pull complete');
       }
     } catch (e) {

@@ -12,8 +12,9 @@
  * the error codes of every misuse, walk never listing half-made snapshots and cleanup removing
  * them, whiteouts and opaque directories seen through the driver's mounts, read-only views and
  * committed snapshots, du-style usage, a 128-layer chain that still mounts, two driver
- * instances racing on one root, and — when the driver offers it — DetachedApplier (a layer
- * applied before its parent exists ends up equal to an ordinary apply).
+ * instances racing on one root, and — when the driver offers them — DetachedApplier (a layer
+ * applied before its parent exists ends up equal to an ordinary apply) and `givesBackChunks`
+ * (apply gives every lent chunk back once and never reads it afterwards).
  */
 import type { Test } from 'tap';
 import * as fs from 'node:fs';
@@ -27,6 +28,7 @@ import { isCleaner, isDetachedApplier, type StorageDriver } from '../contracts/s
 import { classOf, hasCode } from '../errors';
 import { withMounted } from '../images/mount';
 import { buildTar, type TarEntry } from './tar';
+import { lendFrom, stopLending } from '../lent';
 
 type T = Test;
 
@@ -60,6 +62,21 @@ export async function listTree(dir: string): Promise<string[]> {
 }
 
 const tarStream = (entries: TarEntry[]) => Readable.from([buildTar(entries)]);
+
+/** A plain directory holding `entries` (files, dirs, symlinks only), to compare trees with. */
+async function treeOf(entries: TarEntry[], root: string): Promise<string> {
+  const dir = await fsp.mkdtemp(path.join(root, 'expect-'));
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.type === 'dir') await fsp.mkdir(p, { recursive: true });
+    else {
+      await fsp.mkdir(path.dirname(p), { recursive: true });
+      if (e.type === 'symlink') await fsp.symlink(e.linkname!, p);
+      else await fsp.writeFile(p, e.data ?? '');
+    }
+  }
+  return dir;
+}
 
 /** Applies `entries` as a new layer on `parent` and commits it as `name`. */
 async function layer(d: StorageDriver, name: string, parent: string, entries: TarEntry[]): Promise<void> {
@@ -292,6 +309,54 @@ export function runStorageDriverSuite(t: T, name: string, factory: (root: string
       t.same(await listTree(m), ['layer-127 = 127'], 'only the top file survives 127 whiteouts');
       await fsp.writeFile(path.join(m, 'w'), 'w');
     }, { dir: mnt(t, root) });
+  });
+
+  t.test(`${name}: optional givesBackChunks — apply gives every chunk back once, and never reads it again`, async (t) => {
+    const { root, d } = await fresh(t);
+    if (d.givesBackChunks !== true) {
+      t.plan(0, `${name} does not give chunks back`);
+      return;
+    }
+    const long = `${'deep/'.repeat(30)}file`; // a PAX path: a header gathered across chunks
+    const bigData = Buffer.alloc(300_000, 'b').toString();
+    const entries: TarEntry[] = [
+      { name: 'etc/', type: 'dir' },
+      { name: 'etc/small', data: 'small' },
+      { name: 'big', data: bigData },
+      { name: long, data: 'long' },
+      { name: 'link', type: 'symlink', linkname: 'etc/small' },
+    ];
+    const tar = buildTar(entries);
+    for (const size of [700, 65_536]) {
+      // each chunk a view of one shared memory, lent; a chunk given back is overwritten at once,
+      // so a driver reading it afterwards would write garbage
+      const memory = new SharedArrayBuffer(tar.length);
+      const chunks: Buffer[] = [];
+      for (let o = 0; o < tar.length; o += size) {
+        const c = Buffer.from(memory, o, Math.min(size, tar.length - o));
+        tar.copy(c, 0, o, o + c.length);
+        chunks.push(c);
+      }
+      const back = new Map<Uint8Array, number>();
+      lendFrom(memory, (c) => {
+        back.set(c, (back.get(c) ?? 0) + 1);
+        c.fill(0x5a);
+      });
+      const key = `lent-${size}`;
+      await d.prepare(key, '');
+      try {
+        await d.apply(key, Readable.from(chunks));
+      } finally {
+        stopLending(memory);
+      }
+      t.equal(back.size, chunks.length, `${size}-byte chunks: every chunk given back (${chunks.length})`);
+      t.ok([...back.values()].every((n) => n === 1), 'each once');
+      t.ok(chunks.every((c) => back.has(c)), 'as the same objects');
+      await d.commit(`L-${size}`, key);
+      await withMounted(await d.mounts(`L-${size}`), async (m) => {
+        t.same(await listTree(m), (await listTree(await treeOf(entries, root))), 'the tree is the tar, byte for byte');
+      }, { dir: mnt(t, root) });
+    }
   });
 
   t.test(`${name}: optional DetachedApplier — a layer applied before its parent exists equals an ordinary apply`, async (t) => {

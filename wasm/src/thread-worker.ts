@@ -3,7 +3,9 @@
  * its output back. Messages: see ToWorker / FromWorker. Input batches arrive as transferred
  * buffers and are transferred back with `consumed` once decoded (the main thread recycles them).
  * Output is credit-based: the worker stops decoding while more than OUT_CREDIT bytes are posted
- * but not yet acknowledged by the main thread.
+ * but not yet acknowledged by the main thread. With a `ring` (lent output, see core/lent.ts) the
+ * output goes into the ring's slots instead, which the main thread frees once the consumer gave
+ * each chunk back; the worker stops decoding while no slot is free.
  */
 import { parentPort } from 'node:worker_threads';
 import { BerthError } from '../../core/errors';
@@ -18,6 +20,12 @@ export interface ThreadWorkerData {
   maxWindowSize?: number;
   /** Output bytes posted and not acknowledged before the worker pauses (default OUT_CREDIT). */
   credit?: number;
+  /**
+   * Lent output: shared memory of whole OUT_PIECE slots, each filled with output and posted as
+   * `{ slot }`, then reused once the main thread `free`s it. No output buffer is allocated or
+   * transferred per MiB; a view that finds no slot free spills into an ordinary piece.
+   */
+  ring?: SharedArrayBuffer;
 }
 
 /**
@@ -27,15 +35,17 @@ export interface ThreadWorkerData {
 export type ToWorker =
   | { t: 'init'; data: ThreadWorkerData; modName?: string; mod?: WasmModule }
   | { t: 'data'; buf?: ArrayBuffer; len: number; final: boolean }
-  | { t: 'ack'; n: number };
+  | { t: 'ack'; n: number }
+  /** Ring slots (see ThreadWorkerData.ring) the main thread is done with. */
+  | { t: 'free'; slots: number[] };
 
 /**
  * Worker → main thread. Every message but `error` reports `n` more input bytes decoded and hands
  * back (transferred) the input buffers `ret` it is done with; `out` carries `len` bytes of output
- * in `buf` (transferred).
+ * in `buf` (transferred), or in ring slot `slot` (lent output).
  */
 export type FromWorker =
-  | { t: 'out'; buf: ArrayBuffer; len: number; n: number; ret: ArrayBuffer[] }
+  | { t: 'out'; buf?: ArrayBuffer; slot?: number; len: number; n: number; ret: ArrayBuffer[] }
   | { t: 'consumed'; n: number; ret: ArrayBuffer[] }
   | { t: 'end'; n: number; ret: ArrayBuffer[] }
   | { t: 'error'; code?: string; message?: string };
@@ -45,9 +55,9 @@ export type FromWorker =
  * decoding) made the worker wait for acknowledgements ~120 times per 210 MB while the main thread
  * was busy with a burst of input or hashing (25–95 ms idle per run); 24 MiB absorbs those bursts.
  */
-export const OUT_CREDIT = 24 << 20;
-/** Output is packed into buffers of this size (fewer messages and allocations than one per piece). */
-const OUT_PIECE = 1 << 20;
+export const OUT_CREDIT = 40 << 20;
+/** Output is packed into buffers (or ring slots) of this size (fewer messages and allocations than one per piece). */
+export const OUT_PIECE = 1 << 20;
 /** Input decoded since the last report, from which it is reported without waiting for output. */
 const REPORT = 2 << 20;
 const EMPTY = new Uint8Array(0);
@@ -61,6 +71,14 @@ const EMPTY = new Uint8Array(0);
  * (bench/README-wasm.md). At most this many are held; the rest go back as before.
  */
 const SPARE_OUT = 4;
+/**
+ * Lent output: decoding goes on only while this much of the ring is free, so that the next
+ * decoded view (one `run` of the module: typically 1–3 MiB) fits in it. What does not fit waits
+ * in a staging buffer of this thread (`stage`, grown once and reused: not fresh memory per
+ * view, never transferred) until slots come back.
+ */
+const RING_RESERVE = 4 << 20;
+let stage = new Uint8Array(0);
 const spareOut: ArrayBuffer[] = [];
 
 interface Batch {
@@ -87,9 +105,17 @@ function start(): void {
   let outstanding = 0;
   let credit = OUT_CREDIT;
   let failed = false;
-  /** Output being packed. */
+  /** Output being packed, and its ring slot (-1: an ordinary piece). */
   let out: Uint8Array | undefined;
   let outLen = 0;
+  let outSlot = -1;
+  /** Lent output: the ring, its free slots, and whether decoding waits for one. */
+  let ring: SharedArrayBuffer | undefined;
+  let freeSlots: number[] = [];
+  let starved = false;
+  /** Output waiting in `stage` for a free slot: [stageOff, stageEnd). */
+  let stageOff = 0;
+  let stageEnd = 0;
   /** Input decoded but not reported, and its buffers. */
   let unreported = 0;
   let ret: ArrayBuffer[] = [];
@@ -108,6 +134,13 @@ function start(): void {
     core = undefined;
     out = undefined;
     outLen = 0;
+    outSlot = -1;
+    ring = data.ring;
+    freeSlots = [];
+    // popped from the end: slot 0 first
+    if (ring) for (let i = Math.floor(ring.byteLength / OUT_PIECE) - 1; i >= 0; i--) freeSlots.push(i);
+    starved = false;
+    stageOff = stageEnd = 0;
     unreported = 0;
     ret = [];
     try {
@@ -126,11 +159,14 @@ function start(): void {
     ret = [];
     unreported = 0;
     if (out && outLen > 0) {
-      const buf = out.buffer as ArrayBuffer;
       const len = outLen;
+      const slot = outSlot;
+      const buf = out.buffer as ArrayBuffer;
       out = undefined;
       outLen = 0;
-      port.postMessage({ t: 'out', buf, len, n, ret: r } satisfies FromWorker, [buf, ...r]);
+      outSlot = -1;
+      if (slot >= 0) port.postMessage({ t: 'out', slot, len, n, ret: r } satisfies FromWorker, r);
+      else port.postMessage({ t: 'out', buf, len, n, ret: r } satisfies FromWorker, [buf, ...r]);
       if (t === 'end') port.postMessage({ t: 'end', n: 0, ret: [] } satisfies FromWorker);
     } else if (t === 'end' || (t === 'consumed' && n > 0)) {
       port.postMessage({ t, n, ret: r } satisfies FromWorker, r);
@@ -139,25 +175,64 @@ function start(): void {
       ret = r;
     }
   };
-  const emit = (view: Uint8Array): boolean => {
+  /** Copies `view` into output pieces (ring slots when lending) while there is room; returns how much it took. */
+  const pack = (view: Uint8Array): number => {
     let o = 0;
     while (o < view.length) {
       if (!out) {
-        out = newPiece();
+        if (ring) {
+          const slot = freeSlots.pop();
+          if (slot === undefined) break;
+          out = new Uint8Array(ring, slot * OUT_PIECE, OUT_PIECE);
+          outSlot = slot;
+        } else {
+          out = newPiece();
+        }
         outLen = 0;
       }
       const n = Math.min(view.length - o, out.length - outLen);
       out.set(view.subarray(o, o + n), outLen);
       outLen += n;
       o += n;
-      outstanding += n;
+      if (!ring) outstanding += n;
       if (outLen === out.length) report('out');
     }
-    return outstanding < credit;
+    return o;
+  };
+  /** Ring room: the current slot's rest and the free slots. */
+  const room = (): number => (out !== undefined ? out.length - outLen : 0) + freeSlots.length * OUT_PIECE;
+  const emit = (view: Uint8Array): boolean => {
+    if (!ring) {
+      pack(view);
+      return outstanding < credit;
+    }
+    const took = pack(view);
+    if (took < view.length) {
+      // the ring is all lent: the rest waits here (WASM memory is reused by the next run)
+      const rest = view.length - took;
+      if (stage.length < rest) stage = new Uint8Array(Math.max(rest, RING_RESERVE));
+      stage.set(view.subarray(took));
+      stageOff = 0;
+      stageEnd = rest;
+      return false;
+    }
+    return room() >= RING_RESERVE;
+  };
+  /** Moves staged output into free slots; true once none is left. */
+  const unstage = (): boolean => {
+    if (stageOff < stageEnd) stageOff += pack(stage.subarray(stageOff, stageEnd));
+    return stageOff >= stageEnd;
   };
   const work = (): void => {
     if (failed || !core) return;
     try {
+      // lending: staged output goes first, and decoding resumes only once the ring has room for
+      // a whole view again (resuming at the first free slot would stage most of the next view)
+      if (ring && (!unstage() || room() < RING_RESERVE)) {
+        report('out');
+        starved = true;
+        return;
+      }
       for (;;) {
         if (!current) {
           current = queue.shift();
@@ -170,6 +245,7 @@ function start(): void {
         }
         if (!core.pumpView(emit)) {
           report('out'); // out of credit: what is packed goes now; resumed by an ack
+          starved = ring !== undefined;
           return;
         }
         const { buf, ab, final } = current;
@@ -177,7 +253,7 @@ function start(): void {
         // the input is in WASM memory now: its buffer carries output next, or goes back for the
         // next batch
         unreported += buf.length;
-        if (ab && ab.byteLength === OUT_PIECE && spareOut.length < SPARE_OUT) spareOut.push(ab);
+        if (ab && !ring && ab.byteLength === OUT_PIECE && spareOut.length < SPARE_OUT) spareOut.push(ab);
         else if (ab) ret.push(ab);
         if (final) {
           core = undefined;
@@ -200,7 +276,13 @@ function start(): void {
     } else if (m.t === 'ack') {
       const before = outstanding;
       outstanding -= m.n;
-      if (before >= credit && outstanding < credit) work();
+      if (!ring && before >= credit && outstanding < credit) work();
+    } else if (m.t === 'free') {
+      for (const s of m.slots) freeSlots.push(s);
+      if (starved) {
+        starved = false;
+        work();
+      }
     }
   });
 }

@@ -12,12 +12,18 @@
  * in batches, only as the readable side drains, so memory stays bounded on a decompression bomb
  * too. Errors arrive as the same BerthError codes as the in-thread decoders.
  *
+ * Lent output (`lend: true`, for a consumer that gives every chunk back, core/lent.ts): output
+ * arrives instead as views into a ring of 1 MiB slots of shared memory, which the worker fills
+ * and this side frees as chunks come back; no output memory is allocated, transferred or
+ * collected per MiB, and the ring, reused stream after stream, stays paged in.
+ *
  * A worker costs a start (~10–30 ms, once per process: idle workers are kept, unref'd) and some
  * CPU per MB for messages; `createAdaptiveDecompressor` therefore decodes in-thread what is small
  * (a size hint below the threshold, or a stream that ends before the threshold) and moves to a
  * worker only past the threshold.
  */
 import { workerEntry } from '../../core/paths';
+import { lendFrom, stopLending } from '../../core/lent';
 import { stopOnExit } from '../../core/worker-exit';
 import * as os from 'node:os';
 import * as fs from 'node:fs';
@@ -34,7 +40,7 @@ import type { ThreadWorkerData, ToWorker, FromWorker } from './thread-worker';
  * Bytes of input posted but not yet decoded by the worker before writes are held back (~40 ms of
  * zstd decoding: the worker does not run dry while the main thread hashes a burst of output).
  */
-export const IN_FLIGHT = 16 << 20;
+export const IN_FLIGHT = 32 << 20;
 
 /**
  * Flow control per format (the stream options `credit` / `inFlight` override it). zstd: 24 MiB of
@@ -48,7 +54,7 @@ export const IN_FLIGHT = 16 << 20;
 export const FLOW: Record<ThreadWorkerData['kind'], { credit: number; inFlight: number }> = {
   // (thread-worker.ts OUT_CREDIT, its default; not imported: that module starts the worker side
   // wherever it loads, and decodeHashApply also runs in apply workers)
-  zstd: { credit: 24 << 20, inFlight: IN_FLIGHT },
+  zstd: { credit: 40 << 20, inFlight: IN_FLIGHT },
   gzip: { credit: 8 << 20, inFlight: 8 << 20 },
   zlib: { credit: 8 << 20, inFlight: 8 << 20 },
   raw: { credit: 8 << 20, inFlight: 8 << 20 },
@@ -59,6 +65,15 @@ const BATCH = 1 << 20;
 const MIN_BATCH = 128 << 10;
 /** Output bytes acknowledged per message (the worker's credit is 8–24 MiB, see FLOW). */
 const ACK_BATCH = 2 << 20;
+/** A ring slot: thread-worker.ts OUT_PIECE (not imported, see FLOW). */
+const SLOT = 1 << 20;
+/**
+ * Lent output: ring slots beyond the format's credit. A slot is held until the consumer gives
+ * its chunk back, i.e. also while the chunk waits in the stream buffers between the decoder and
+ * the consumer (this decoder's readable side, a relay, the hashing stream, the consumer's own),
+ * which credit (acknowledged as chunks are pushed) does not count.
+ */
+const RING_EXTRA = 8;
 const KEEP_FREE = 6;
 
 const CLASSES: Record<string, ErrorClass> = {
@@ -77,6 +92,33 @@ export interface ThreadedOptions {
   inFlight?: number;
   /** Output bytes the worker may post ahead of acknowledgement (default: FLOW of the format). */
   credit?: number;
+  /**
+   * Lend the output (core/lent.ts): chunks are views into a reused ring of shared memory, and
+   * the consumer must give every chunk back (`giveBack(chunk)`) once done with it, or decoding
+   * stalls when the ring is all lent. Only for a consumer known to do so.
+   */
+  lend?: boolean;
+}
+
+/** Rings no stream holds any more (every chunk given back), by size, for the next stream. */
+const rings = new Map<number, SharedArrayBuffer[]>();
+const MAX_RINGS = 2;
+
+function takeRing(bytes: number): SharedArrayBuffer {
+  return rings.get(bytes)?.pop() ?? new SharedArrayBuffer(bytes);
+}
+
+/** Rings kept for the next lending stream, in all (tests: a stream whose chunks all came back returns its ring). */
+export function pooledRings(): number {
+  let n = 0;
+  for (const list of rings.values()) n += list.length;
+  return n;
+}
+
+function keepRing(ring: SharedArrayBuffer): void {
+  const list = rings.get(ring.byteLength) ?? [];
+  if (list.length < MAX_RINGS) list.push(ring);
+  rings.set(ring.byteLength, list);
 }
 
 function workerScript(): { file: string | URL; eval: boolean } {
@@ -171,6 +213,10 @@ export class ThreadedDecompressor extends Transform {
   private held = 0;
   private ended = false;
   private readonly inFlightMax: number;
+  /** Lent output: the ring, its slots lent out (slot → the chunk), and slots to free. */
+  private readonly ring: SharedArrayBuffer | undefined;
+  private readonly lent = new Map<number, Buffer>();
+  private toFree: number[] = [];
 
   constructor(kind: ThreadWorkerData['kind'], opts: ThreadedOptions = {}) {
     super({ readableHighWaterMark: 4 << 20, ...opts.stream });
@@ -180,6 +226,11 @@ export class ThreadedDecompressor extends Transform {
     const flow = FLOW[kind];
     data.credit = opts.credit !== undefined && opts.credit > 0 ? opts.credit : flow.credit;
     this.inFlightMax = opts.inFlight !== undefined && opts.inFlight > 0 ? opts.inFlight : flow.inFlight;
+    if (opts.lend) {
+      const ring = takeRing((Math.ceil(data.credit / SLOT) + RING_EXTRA) * SLOT);
+      this.ring = data.ring = ring;
+      lendFrom(ring, (chunk) => this.giveBack(chunk));
+    }
     this.worker = acquire();
     // A fresh worker gets this thread's compiled module (shared code, no file read or compile there).
     const modName = kind === 'zstd' ? 'zstd' : 'inflate';
@@ -217,7 +268,11 @@ export class ThreadedDecompressor extends Transform {
       else this.destroy(err);
       return;
     }
-    if (m.t === 'out') {
+    if (m.t === 'out' && m.slot !== undefined && this.ring) {
+      const b = Buffer.from(this.ring, m.slot * SLOT, m.len);
+      this.lent.set(m.slot, b);
+      this.push(b);
+    } else if (m.t === 'out' && m.buf) {
       const b = Buffer.from(m.buf, 0, m.len);
       if (this.push(b)) {
         this.toAck += b.length;
@@ -301,6 +356,37 @@ export class ThreadedDecompressor extends Transform {
     super._read(size);
   }
 
+  /** Lent chunks not given back yet (0 without `lend`). */
+  get lentChunks(): number {
+    return this.lent.size;
+  }
+
+  /**
+   * A lent chunk came back (core/lent.ts giveBack): its slot is free again. Slots go back to the
+   * worker in one message per turn of the event loop; once the stream is over, the ring goes
+   * back to the pool when its last chunk does.
+   */
+  private giveBack(chunk: Uint8Array): void {
+    const slot = chunk.byteOffset / SLOT;
+    if (this.lent.get(slot) !== chunk) return; // not this stream's chunk as lent (or given back twice)
+    this.lent.delete(slot);
+    if (this.released) {
+      if (this.lent.size === 0 && this.ended && this.ring) {
+        stopLending(this.ring);
+        keepRing(this.ring);
+      }
+      return;
+    }
+    this.toFree.push(slot);
+    if (this.toFree.length === 1) {
+      queueMicrotask(() => {
+        const slots = this.toFree;
+        this.toFree = [];
+        if (!this.released && slots.length > 0) this.send({ t: 'free', slots });
+      });
+    }
+  }
+
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
     this.free(this.ended); // a worker stopped mid-stream is not reused
     cb(err);
@@ -310,6 +396,16 @@ export class ThreadedDecompressor extends Transform {
     if (this.released) return;
     this.released = true;
     release(this.worker, reusable);
+    if (this.ring) {
+      // Ended with every chunk back: the ring serves the next stream. Chunks still out keep it
+      // until they come back (giveBack); a stream that failed drops it (its chunks may never
+      // come back), and its chunks are no longer lent.
+      if (!reusable) stopLending(this.ring);
+      else if (this.lent.size === 0) {
+        stopLending(this.ring);
+        keepRing(this.ring);
+      }
+    }
   }
 }
 

@@ -338,6 +338,9 @@ export abstract class SnapshotDriver implements StorageDriver, Cleaner {
     return this.layerDirOf(rec);
   }
 
+  /** apply() is core's applyLayer, which gives every chunk back (lent chunks, core/lent.ts). */
+  readonly givesBackChunks = true;
+
   async apply(key: string, tar: NodeJS.ReadableStream): Promise<ApplyResult> {
     checkSnapshotKey(key);
     const idx = await this.index();
