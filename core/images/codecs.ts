@@ -43,7 +43,7 @@ export interface ImageHasher {
 
 interface WasmIndex {
   hasher?: (choice?: string) => ImageHasher;
-  decompressor?: (kind: 'gzip' | 'zstd', choice?: string) => Transform;
+  decompressor?: (kind: 'gzip' | 'zstd', choice?: string, opts?: { checksum?: boolean }) => Transform;
 }
 
 type ThreadModule = typeof import('../../wasm/src/thread');
@@ -155,6 +155,8 @@ export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: 
         ...(sizeHint !== undefined && sizeHint >= 0 ? { sizeHint } : {}),
         ...(local ? { local } : {}),
         ...(lend ? { lend } : {}),
+        // the diff id covers the output: the format's own checksum is redundant (as node:zlib's below)
+        ...(unchecked ? { checksum: false } : {}),
       });
     } catch {
       return undefined;
@@ -164,7 +166,7 @@ export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: 
     const a = adaptive('zstd');
     if (a) return a;
     try {
-      return w.decompressor('zstd');
+      return w.decompressor('zstd', undefined, unchecked ? { checksum: false } : {});
     } catch {
       /* fall back to the helper */
     }
@@ -185,7 +187,7 @@ export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: 
       const a = adaptive('gzip', gunzip === 'native' ? nativeGunzip : undefined);
       if (a) return a;
     }
-    if (gunzip === 'wasm' && w?.decompressor) return w.decompressor('gzip', 'wasm');
+    if (gunzip === 'wasm' && w?.decompressor) return w.decompressor('gzip', 'wasm', unchecked ? { checksum: false } : {});
     return nativeGunzip();
   }
   return zstdProcess();

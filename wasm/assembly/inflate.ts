@@ -109,10 +109,16 @@ let adler: u32 = 1;
 let isize: u32 = 0;
 let crcReady: bool = false;
 let extCrc: bool = false; // JS computes the gzip CRC-32 over the output it copies (zlib.crc32)
+let noCrc: bool = false; // nobody computes it: the trailer's CRC-32 is not checked (ISIZE still is)
 let crcGiven: bool = false;
 let givenCrc: u32 = 0;
 
-export function setExternalCrc(on: i32): void { extCrc = on != 0; }
+/**
+ * Who checks a gzip member's CRC-32 (not reset by init): 0 this module, 1 JS (`provideCrc` when
+ * asked with ST_NEED_CHECK), 2 nobody — for a caller that verifies the output another way (the
+ * pull's diff id); ISIZE is checked either way.
+ */
+export function setExternalCrc(mode: i32): void { extCrc = mode != 0; noCrc = mode == 2; }
 export function provideCrc(c: u32): void { givenCrc = c; crcGiven = true; }
 
 export function inputPtr(): usize { return input; }
@@ -641,7 +647,9 @@ function trailer(final: bool): i32 {
   const p = input + inPos;
   if (format == 2) {
     if (a < 8) return final ? E_TRUNCATED : ST_NEED_INPUT;
-    if (extCrc) {
+    if (noCrc) {
+      crc = load<u32>(p);
+    } else if (extCrc) {
       if (!crcGiven) return ST_NEED_CHECK;
       crcGiven = false;
       crc = givenCrc;

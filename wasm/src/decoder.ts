@@ -49,6 +49,13 @@ export interface StreamDecoderExports extends BaseExports {
 export interface DecoderOptions {
   /** Total output above this many bytes is an error (ERR_WASM_LIMIT_EXCEEDED). Default: unlimited. */
   maxOutputLength?: number;
+  /**
+   * `false`: the format's own checksum of the output — gzip's CRC-32, zstd's XXH64 — is neither
+   * computed nor compared, for a caller that verifies the output another way (the pull compares
+   * the tar's sha256 with the image's diff id, codecs.ts `unchecked`). gzip's ISIZE, a zstd
+   * frame's declared content size and every structural check stay. Default: checked.
+   */
+  checksum?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);

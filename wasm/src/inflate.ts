@@ -18,7 +18,7 @@ import * as zlib from 'node:zlib';
 export interface InflateExports extends StreamDecoderExports {
   init(format: number): void;
   crc32(crc: number, ptr: number, len: number): number;
-  setExternalCrc(on: number): void;
+  setExternalCrc(mode: number): void;
   provideCrc(crc: number): void;
 }
 
@@ -76,6 +76,10 @@ export function newInflateCore(format: DeflateFormat, opts: InflateOptions = {})
   ex.init(FORMAT_CODE[format]);
   const onFinished = (): void => recycleInstance('inflate', ex);
   const crc32 = opts.wasmCrc ? undefined : nativeCrc32;
+  if (format === 'gzip' && opts.checksum === false) {
+    ex.setExternalCrc(2);
+    return new DecoderCore(ex, format, mapError(format), max, { onFinished });
+  }
   if (format !== 'gzip' || crc32 === undefined) {
     ex.setExternalCrc(0);
     return new DecoderCore(ex, format, mapError(format), max, { onFinished });

@@ -17,6 +17,8 @@ import { adoptModule, WasmModule } from './loader';
 export interface ThreadWorkerData {
   kind: DeflateFormat | 'zstd';
   maxOutputLength?: number;
+  /** `false`: the format's checksum is not verified (DecoderOptions.checksum). */
+  checksum?: boolean;
   maxWindowSize?: number;
   /** Output bytes posted and not acknowledged before the worker pauses (default OUT_CREDIT). */
   credit?: number;
@@ -144,7 +146,7 @@ function start(): void {
     unreported = 0;
     ret = [];
     try {
-      const limits = { ...(data.maxOutputLength !== undefined ? { maxOutputLength: data.maxOutputLength } : {}) };
+      const limits = { ...(data.maxOutputLength !== undefined ? { maxOutputLength: data.maxOutputLength } : {}), ...(data.checksum === false ? { checksum: false } : {}) };
       core = data.kind === 'zstd'
         ? newZstdCore({ ...limits, ...(data.maxWindowSize !== undefined ? { maxWindowSize: data.maxWindowSize } : {}) })
         : newInflateCore(data.kind, limits);

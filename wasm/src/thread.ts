@@ -86,6 +86,8 @@ const CLASSES: Record<string, ErrorClass> = {
 
 export interface ThreadedOptions {
   maxOutputLength?: number;
+  /** `false`: the format's checksum is not verified (wasm/src/decoder.ts DecoderOptions.checksum). */
+  checksum?: boolean;
   maxWindowSize?: number;
   stream?: TransformOptions;
   /** Compressed bytes posted and not yet decoded before writes wait (default: FLOW of the format). */
@@ -222,6 +224,7 @@ export class ThreadedDecompressor extends Transform {
     super({ readableHighWaterMark: 4 << 20, ...opts.stream });
     const data: ThreadWorkerData = { kind };
     if (opts.maxOutputLength !== undefined) data.maxOutputLength = opts.maxOutputLength;
+    if (opts.checksum === false) data.checksum = false;
     if (opts.maxWindowSize !== undefined) data.maxWindowSize = opts.maxWindowSize;
     const flow = FLOW[kind];
     data.credit = opts.credit !== undefined && opts.credit > 0 ? opts.credit : flow.credit;
@@ -504,7 +507,7 @@ export function cpuPressure10(): number | undefined {
 }
 
 function localDecoder(kind: ThreadWorkerData['kind'], opts: ThreadedOptions): Transform {
-  const limits = opts.maxOutputLength !== undefined ? { maxOutputLength: opts.maxOutputLength } : {};
+  const limits = { ...(opts.maxOutputLength !== undefined ? { maxOutputLength: opts.maxOutputLength } : {}), ...(opts.checksum === false ? { checksum: false } : {}) };
   const stream = opts.stream ? { stream: opts.stream } : {};
   if (kind === 'zstd') return createZstdDecompress({ ...limits, ...stream, ...(opts.maxWindowSize !== undefined ? { maxWindowSize: opts.maxWindowSize } : {}) });
   if (kind === 'gzip') return createGunzip({ ...limits, ...stream });

@@ -4,7 +4,8 @@
  *   stream.pipe(createZstdDecompress()).pipe(tarExtract)      zstdDecompressSync(buf)
  *
  * Frames with or without content size, raw/RLE/compressed blocks, skippable frames and several
- * frames in a row are decoded; the XXH64 content checksum is verified when present. A frame whose
+ * frames in a row are decoded; the XXH64 content checksum is verified when present (unless
+ * `checksum: false`: for a caller that verifies the output itself). A frame whose
  * window exceeds `maxWindowSize` (default 128 MiB, as the zstd CLI) is ERR_WASM_LIMIT_EXCEEDED
  * before any memory is grown; frames needing a dictionary are ERR_WASM_UNSUPPORTED.
  */
@@ -16,6 +17,7 @@ import { recycleInstance, reuseOrInstantiate } from './loader';
 
 export interface ZstdExports extends StreamDecoderExports {
   init(maxWindowSize: number): void;
+  setVerifyChecksum(on: number): void;
 }
 
 export const DEFAULT_MAX_WINDOW = 128 * 1024 * 1024;
@@ -66,6 +68,7 @@ export function newZstdCore(opts: ZstdOptions = {}): DecoderCore {
   // a warm instance of a previous clean stream when there is one: init resets all stream state
   const ex = reuseOrInstantiate<ZstdExports>('zstd');
   ex.init(win >>> 0);
+  ex.setVerifyChecksum(opts.checksum === false ? 0 : 1);
   return new DecoderCore(ex, 'zstd', mapError, opts.maxOutputLength ?? Number.POSITIVE_INFINITY, {
     onFinished: () => recycleInstance('zstd', ex),
   });
