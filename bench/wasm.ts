@@ -26,7 +26,7 @@ import { createGunzip, createSha256, createZstdDecompress, createThreadedDecompr
 import type { Hasher } from '../wasm/src/index';
 import { instantiate } from '../wasm/src/loader';
 import type { StreamDecoderExports } from '../wasm/src/decoder';
-import { cpuPressure10, hostCpus, ownLoad } from '../wasm/src/thread';
+import { cpuPressure10, freeCore, hostCpus, ownLoad } from '../wasm/src/thread';
 import { decompressor as codecsDecompressor, decodeHashApply, decodeThreadPlan, HashingStream } from '../core/images/codecs';
 import { giveBack } from '../core/lent';
 
@@ -74,6 +74,37 @@ function ensureData(): { tar: Buffer; gz: Buffer; zst: Buffer } {
   if (!fs.existsSync(`${tarFile}.gz`)) execFileSync('sh', ['-c', `gzip -6 -c ${tarFile} > ${tarFile}.gz`]);
   if (!fs.existsSync(`${tarFile}.zst`)) execFileSync('sh', ['-c', `zstd -3 -q -c ${tarFile} > ${tarFile}.zst`]);
   return { tar: fs.readFileSync(tarFile), gz: fs.readFileSync(`${tarFile}.gz`), zst: fs.readFileSync(`${tarFile}.zst`) };
+}
+
+/**
+ * Writes `input` into `w` honouring backpressure, each chunk hashed first (the compressed sha256,
+ * as the content store's ingest does it), then ends it.
+ */
+function writeHashed(w: NodeJS.WritableStream, input: Buffer[], hash: crypto.Hash): void {
+  let i = 0;
+  const write = (): void => {
+    while (i < input.length) {
+      const c = input[i++]!;
+      hash.update(c);
+      if (!w.write(c)) {
+        w.once('drain', write);
+        return;
+      }
+    }
+    w.end();
+  };
+  write();
+}
+
+/** A sink that drops each chunk and gives it back (core/lent.ts), as applyLayer does once it applied one. */
+function givingBackSink(): Writable {
+  return new Writable({
+    highWaterMark: 1 << 20,
+    write(c: Buffer, _e, cb) {
+      giveBack(c);
+      cb();
+    },
+  });
 }
 
 function chunks(b: Buffer, n: number): Buffer[] {
@@ -268,19 +299,7 @@ async function main(): Promise<void> {
     const ch = crypto.createHash('sha256');
     const th = tarHash(d);
     const failed = new Promise<never>((_, reject) => d.on('error', reject));
-    let i = 0;
-    const write = (): void => {
-      while (i < input.length) {
-        const c = input[i++]!;
-        ch.update(c);
-        if (!d.write(c)) {
-          d.once('drain', write);
-          return;
-        }
-      }
-      d.end();
-    };
-    write();
+    writeHashed(d, input, ch);
     await Promise.race([th.done, failed]);
     ch.digest();
     if (th.digest() !== `sha256:${tarSha}`) throw new Error('pipeline produced a wrong tar digest');
@@ -290,13 +309,7 @@ async function main(): Promise<void> {
     feed(d, input, (out) => {
       const hs = new HashingStream();
       out.pipe(hs);
-      const sink = new Writable({
-        highWaterMark: 1 << 20,
-        write(c: Buffer, _e, cb) {
-          giveBack(c);
-          cb();
-        },
-      });
+      const sink = givingBackSink();
       hs.pipe(sink);
       return { digest: () => hs.digest(), done: new Promise((r) => sink.on('finish', r)) };
     });
@@ -321,24 +334,16 @@ async function main(): Promise<void> {
   const LARGE = { credit: 24 << 20, inFlight: 16 << 20 };
   const WIDE = { credit: 40 << 20, inFlight: 32 << 20 };
   /**
-   * What `berth pull` runs (core/images/layers.ts → codecs.decodeHashApply): codecs.decompressor(kind)
-   * | HashingStream, the compressed sha256 on the main thread (the content store's ingest). Without
-   * `sizeHint` the adaptive relay decides from the bytes seen; with it (the layer descriptor's
-   * size, which layers.ts passes) the decoder is chosen at once.
+   * The pull of before the worker thread (BERTH_DECODE_THREAD=0): codecs.decompressor(kind) in-thread
+   * | HashingStream, the compressed sha256 on the main thread (the content store's ingest).
    */
-  const pull = (kind: 'gzip' | 'zstd', input: Buffer[], force?: '0' | '1', sizeHint?: number): Promise<void> => {
+  const pullInThread = (kind: 'gzip' | 'zstd', input: Buffer[]): Promise<void> => {
     const saved = process.env.BERTH_DECODE_THREAD;
-    if (force) process.env.BERTH_DECODE_THREAD = force;
-    const d = codecsDecompressor(kind, sizeHint);
+    process.env.BERTH_DECODE_THREAD = '0';
+    const d = codecsDecompressor(kind);
     if (saved === undefined) delete process.env.BERTH_DECODE_THREAD;
     else process.env.BERTH_DECODE_THREAD = saved;
-    const load = `load ${os.loadavg()[0]!.toFixed(1)}, own ${ownLoad().toFixed(1)}, cpu pressure ${cpuPressure10() ?? '-'} %`;
-    return feed(d, input, hashingStream).then(() => {
-      if (force) return;
-      const list = autoChoice.get(kind) ?? [];
-      list.push(`${(d as { threaded?: boolean }).threaded ? 'worker' : 'in-thread'} (${load})`);
-      autoChoice.set(kind, list);
-    });
+    return feed(d, input, hashingStream);
   };
   /**
    * What `berth pull` runs on a storage driver whose apply gives its chunks back (overlay, vfs:
@@ -351,6 +356,12 @@ async function main(): Promise<void> {
    */
   const pullLent = async (kind: 'gzip' | 'zstd', input: Buffer[], o: { sizeHint?: number; lend?: boolean; unchecked?: boolean; force?: '1' } = {}): Promise<void> => {
     const { sizeHint, lend = true, unchecked = true, force } = o;
+    if (!force) {
+      // what the adaptive decoder consults (a size hint at or above its threshold: the worker when this says so)
+      const list = autoChoice.get(kind) ?? [];
+      list.push(`${freeCore() ? 'worker' : 'in-thread'} (load ${os.loadavg()[0]!.toFixed(1)}, own ${ownLoad().toFixed(1)}, cpu pressure ${cpuPressure10() ?? '-'} %)`);
+      autoChoice.set(kind, list);
+    }
     const saved = process.env.BERTH_DECODE_THREAD;
     if (force) process.env.BERTH_DECODE_THREAD = force;
     const blob = new PassThrough({ highWaterMark: 1 << 20 });
@@ -360,13 +371,7 @@ async function main(): Promise<void> {
       kind,
       (tar) =>
         new Promise<void>((resolve, reject) => {
-          const sink = new Writable({
-            highWaterMark: 1 << 20,
-            write(c: Buffer, _e, cb) {
-              giveBack(c);
-              cb();
-            },
-          });
+          const sink = givingBackSink();
           sink.on('finish', resolve);
           sink.on('error', reject);
           tar.pipe(sink);
@@ -375,59 +380,43 @@ async function main(): Promise<void> {
     );
     if (saved === undefined) delete process.env.BERTH_DECODE_THREAD;
     else process.env.BERTH_DECODE_THREAD = saved;
-    let i = 0;
-    const write = (): void => {
-      while (i < input.length) {
-        const c = input[i++]!;
-        ch.update(c);
-        if (!blob.write(c)) {
-          blob.once('drain', write);
-          return;
-        }
-      }
-      blob.end();
-    };
-    write();
+    writeHashed(blob, input, ch);
     const r = await done;
     ch.digest();
     if (r.diffId !== `sha256:${tarSha}`) throw new Error('pipeline produced a wrong tar digest');
   };
+  /**
+   * The rows both pipeline groups share: the pull of before (in-thread), the worker with three
+   * flow-control windows and output copied, with `lent` windows (credit / in flight, MiB) and
+   * output lent, and what `berth pull` runs now (decodeHashApply) with its variants.
+   */
+  const pullRows = (kind: 'gzip' | 'zstd', input: Buffer[], size: number, lent: Array<[number, number]>): Array<[string, () => Promise<void>]> => [
+    ['berth pull before: in-thread (= BERTH_DECODE_THREAD=0)', () => pullInThread(kind, input)],
+    ['berth pull, worker with 8 MiB credit / 8 MiB in flight', () => feed(createThreadedDecompressor(kind, SMALL), input, hashingStream)],
+    ['berth pull, worker with 24 MiB credit / 16 MiB in flight', () => feed(createThreadedDecompressor(kind, LARGE), input, hashingStream)],
+    ['berth pull, worker with 40 MiB credit / 32 MiB in flight', () => feed(createThreadedDecompressor(kind, WIDE), input, hashingStream)],
+    ...lent.map(([c, f]): [string, () => Promise<void>] => [`berth pull, worker ${c}/${f}, lent`, () => feedLent(createThreadedDecompressor(kind, { credit: c << 20, inFlight: f << 20, lend: true }), input)]),
+    ['berth pull now: automatic choice', () => pullLent(kind, input)],
+    ['berth pull now: automatic choice, size hint', () => pullLent(kind, input, { sizeHint: size })],
+    ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pullLent(kind, input, { sizeHint: size, force: '1' })],
+    ['berth pull now, size hint, output copied (a driver that gives no chunk back)', () => pullLent(kind, input, { sizeHint: size, lend: false })],
+    [`berth pull now, size hint, ${kind === 'gzip' ? 'CRC-32' : 'XXH64'} checked too (no diff id to compare: import of a bare tarball)`, () => pullLent(kind, input, { sizeHint: size, unchecked: false })],
+  ];
   process.stderr.write(`pull path: ${JSON.stringify(decodeThreadPlan())}, ${hostCpus()} CPUs\n`);
   await group('pull pipeline, gzip (sha256 in + inflate + sha256 out)', tar.length, [
     ['inflate alone (wasm, in-thread)', () => drive(createGunzip(), gzChunks)],
     ['inflate alone (node:zlib 256 KiB)', () => drive(zlib.createGunzip({ chunkSize: 256 << 10 }), gzChunks)],
     ['inflate alone (wasm, worker thread)', () => drive(createThreadedDecompressor('gzip'), gzChunks)],
     ['one thread, hashing on data: native sha + wasm inflate', () => pipeline('gzip', gzChunks, 'native', 'wasm')],
-    ['berth pull before: in-thread (= BERTH_DECODE_THREAD=0)', () => pull('gzip', gzChunks, '0')],
-    ['berth pull, worker with 8 MiB credit / 8 MiB in flight', () => feed(createThreadedDecompressor('gzip', SMALL), gzChunks, hashingStream)],
-    ['berth pull, worker with 24 MiB credit / 16 MiB in flight', () => feed(createThreadedDecompressor('gzip', LARGE), gzChunks, hashingStream)],
-    ['berth pull, worker with 40 MiB credit / 32 MiB in flight', () => feed(createThreadedDecompressor('gzip', WIDE), gzChunks, hashingStream)],
-    ['berth pull, worker 8/8, lent', () => feedLent(createThreadedDecompressor('gzip', { credit: 8 << 20, inFlight: 8 << 20, lend: true }), gzChunks)],
-    ['berth pull, worker 16/16, lent', () => feedLent(createThreadedDecompressor('gzip', { credit: 16 << 20, inFlight: 16 << 20, lend: true }), gzChunks)],
-    ['berth pull now: automatic choice', () => pullLent('gzip', gzChunks)],
-    ['berth pull now: automatic choice, size hint', () => pullLent('gzip', gzChunks, { sizeHint: gz.length })],
-    ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pullLent('gzip', gzChunks, { sizeHint: gz.length, force: '1' })],
-    ['berth pull now, size hint, output copied (a driver that gives no chunk back)', () => pullLent('gzip', gzChunks, { sizeHint: gz.length, lend: false })],
-    ['berth pull now, size hint, CRC-32 checked too (no diff id to compare: import of a bare tarball)', () => pullLent('gzip', gzChunks, { sizeHint: gz.length, unchecked: false })],
+    ...pullRows('gzip', gzChunks, gz.length, [[8, 8], [16, 16]]),
   ]);
   await group('pull pipeline, zstd (sha256 in + decompress + sha256 out)', tar.length, [
     ['decompress alone (wasm, in-thread)', () => drive(createZstdDecompress(), zstChunks)],
     ['decompress alone (wasm, worker thread)', () => drive(createThreadedDecompressor('zstd'), zstChunks)],
     ['one thread, hashing on data: native sha + wasm', () => pipeline('zstd', zstChunks, choice.sha256.backend, 'wasm')],
-    ['berth pull before: in-thread (= BERTH_DECODE_THREAD=0)', () => pull('zstd', zstChunks, '0')],
-    ['berth pull, worker with 8 MiB credit / 8 MiB in flight', () => feed(createThreadedDecompressor('zstd', SMALL), zstChunks, hashingStream)],
-    ['berth pull, worker with 24 MiB credit / 16 MiB in flight', () => feed(createThreadedDecompressor('zstd', LARGE), zstChunks, hashingStream)],
-    ['berth pull, worker with 40 MiB credit / 32 MiB in flight', () => feed(createThreadedDecompressor('zstd', WIDE), zstChunks, hashingStream)],
-    ['berth pull, worker 24/16, lent', () => feedLent(createThreadedDecompressor('zstd', { credit: 24 << 20, inFlight: 16 << 20, lend: true }), zstChunks)],
-    ['berth pull, worker 40/32, lent', () => feedLent(createThreadedDecompressor('zstd', { credit: 40 << 20, inFlight: 32 << 20, lend: true }), zstChunks)],
-    ['berth pull, worker 48/32, lent', () => feedLent(createThreadedDecompressor('zstd', { credit: 48 << 20, inFlight: 32 << 20, lend: true }), zstChunks)],
-    ['berth pull now: automatic choice', () => pullLent('zstd', zstChunks)],
-    ['berth pull now: automatic choice, size hint', () => pullLent('zstd', zstChunks, { sizeHint: zst.length })],
-    ['berth pull now: worker thread (= BERTH_DECODE_THREAD=1)', () => pullLent('zstd', zstChunks, { sizeHint: zst.length, force: '1' })],
-    ['berth pull now, size hint, output copied (a driver that gives no chunk back)', () => pullLent('zstd', zstChunks, { sizeHint: zst.length, lend: false })],
-    ['berth pull now, size hint, XXH64 checked too (no diff id to compare: import of a bare tarball)', () => pullLent('zstd', zstChunks, { sizeHint: zst.length, unchecked: false })],
+    ...pullRows('zstd', zstChunks, zst.length, [[24, 16], [40, 32], [48, 32]]),
   ]);
-  for (const [k, v] of autoChoice) summary.push(`berth pull's automatic choice, ${k}, run by run: ${v.join(', ')}`);
+  for (const [k, v] of autoChoice) summary.push(`berth pull's automatic choice (freeCore), ${k}, run by run: ${v.join(', ')}`);
   for (const g of ['pull pipeline, gzip', 'pull pipeline, zstd']) {
     const rs = rows.filter((r) => r.group.startsWith(g));
     const alone = rs.filter((r) => /alone/.test(r.name));

@@ -15,6 +15,7 @@ import { allocPiece, handOff, PIECE, recyclePiece, sparePieces, takeOver } from 
 import { decompressor } from '../../core/images/codecs';
 import { applyPoolStats, prewarmApplyPool, unpackThreaded } from '../../core/images/apply-thread';
 import { buildTar, type TarEntry } from '../../core/testsuite/tar';
+import { envForTest } from '../helpers/env';
 
 const whole = (n: number, fill: number) => Buffer.allocUnsafeSlow(n).fill(fill);
 
@@ -76,12 +77,7 @@ t.test('unpackThreaded transfers handed-off pieces and applies the same layer', 
 
 t.test('gunzip reports each input chunk only once it has consumed it', async (t) => {
   // node:zlib itself, as the apply worker decodes (BERTH_DECODE_THREAD=0 there: no adaptive relay)
-  const before = process.env.BERTH_DECODE_THREAD;
-  process.env.BERTH_DECODE_THREAD = '0';
-  t.teardown(() => {
-    if (before === undefined) delete process.env.BERTH_DECODE_THREAD;
-    else process.env.BERTH_DECODE_THREAD = before;
-  });
+  envForTest(t, 'BERTH_DECODE_THREAD', '0');
   const plain = randomBytes(3 << 20);
   const gz = gzipSync(plain, { level: 1 });
   const chunks: Buffer[] = [];

@@ -14,6 +14,7 @@ import { giveBack, isLent, lendFrom, stopLending } from '../../core/lent';
 import { createThreadedDecompressor, pooledRings, ThreadedDecompressor } from '../../wasm/src/thread';
 import { decodeHashApply } from '../../core/images/codecs';
 import { BerthError } from '../../core/errors';
+import { envForTest } from '../helpers/env';
 
 const input = fs.readFileSync(path.join(__dirname, '../vectors/deflate/input.bin'));
 /** ~20 MB, compressible but not trivially: many 1 MiB slots of output. */
@@ -162,12 +163,7 @@ t.test('lent output: a stream that fails or is destroyed lends nothing any more'
 });
 
 t.test('decodeHashApply with lend: chunks apply leaves after the tar are given back by it', async (t) => {
-  const saved = process.env.BERTH_DECODE_THREAD;
-  process.env.BERTH_DECODE_THREAD = '1';
-  t.teardown(() => {
-    if (saved === undefined) delete process.env.BERTH_DECODE_THREAD;
-    else process.env.BERTH_DECODE_THREAD = saved;
-  });
+  envForTest(t, 'BERTH_DECODE_THREAD', '1');
   const gz = zlib.gzipSync(big);
   const want = 'sha256:' + createHash('sha256').update(big).digest('hex');
   // warm: a ring of this size in the pool, so that the run below takes it and must return it

@@ -6,6 +6,7 @@ import { throughChunks } from '../helpers/streams';
 import { createGunzip, createInflate, createZstdDecompress, createThreadedDecompressor } from '../../wasm/src/index';
 import { BaseExports, recycleInstance, reuseOrInstantiate, wasmModule } from '../../wasm/src/loader';
 import { threadStats } from '../../wasm/src/thread';
+import { envForTest } from '../helpers/env';
 
 const CORPUS = path.join(__dirname, '../vectors/zstd/decodecorpus');
 const input = fs.readFileSync(path.join(__dirname, '../vectors/deflate/input.bin'));
@@ -71,12 +72,7 @@ t.test('a new worker adopts the main thread\'s compiled modules instead of loadi
   // (a worker gets a copy of process.env): a worker that loaded the files itself would fail.
   wasmModule('zstd');
   wasmModule('inflate');
-  const saved = process.env.BERTH_WASM_DIR;
-  process.env.BERTH_WASM_DIR = path.join(__dirname, 'no-such-wasm-build');
-  t.teardown(() => {
-    if (saved === undefined) delete process.env.BERTH_WASM_DIR;
-    else process.env.BERTH_WASM_DIR = saved;
-  });
+  envForTest(t, 'BERTH_WASM_DIR', path.join(__dirname, 'no-such-wasm-build'));
   const started = threadStats().started;
   const p = pairs[pairs.length - 1]!;
   t.ok((await run(createThreadedDecompressor('zstd'), p.zst)).equals(p.plain), 'zstd on a fresh worker');

@@ -11,6 +11,7 @@ import { FLOW, ThreadedDecompressor, createAdaptiveDecompressor, cpuPressure10, 
 import { OUT_CREDIT } from '../../wasm/src/thread-worker';
 import { decompressor as codecsDecompressor, decodeThreadPlan } from '../../core/images/codecs';
 import { BerthError } from '../../core/errors';
+import { envForTest } from '../helpers/env';
 
 const input = fs.readFileSync(path.join(__dirname, '../vectors/deflate/input.bin'));
 const big = Buffer.concat(Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? Buffer.alloc(50000, i) : input)));
@@ -171,12 +172,7 @@ t.test('adaptive: errors and limits on both paths', async (t) => {
 });
 
 t.test('codecs.decompressor: the pull path decodes large layers on a worker, small ones in-thread', async (t) => {
-  const saved = process.env.BERTH_DECODE_THREAD;
-  t.teardown(() => {
-    if (saved === undefined) delete process.env.BERTH_DECODE_THREAD;
-    else process.env.BERTH_DECODE_THREAD = saved;
-  });
-  delete process.env.BERTH_DECODE_THREAD;
+  envForTest(t, 'BERTH_DECODE_THREAD', undefined);
   const plan = decodeThreadPlan();
   t.equal(plan.thread, 'auto', 'by default the adaptive decoder decides (free core, size)');
   const own = ownLoad();

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { throughChunks } from '../helpers/streams';
+import { envForTest } from '../helpers/env';
 import { createGunzip, createZstdDecompress, gunzipSync, zstdDecompressSync } from '../../wasm/src/index';
 import { createThreadedDecompressor } from '../../wasm/src/thread';
 import { decompressor as codecsDecompressor } from '../../core/images/codecs';
@@ -59,11 +60,7 @@ t.test('zstd: a wrong XXH64 passes unchecked, a cut checksum or frame does not',
 });
 
 t.test("codecs.decompressor: `unchecked` (a diff id to compare) skips the format's checksum, otherwise not", async (t) => {
-  const saved = process.env.BERTH_DECODE_THREAD;
-  t.teardown(() => {
-    if (saved === undefined) delete process.env.BERTH_DECODE_THREAD;
-    else process.env.BERTH_DECODE_THREAD = saved;
-  });
+  envForTest(t, 'BERTH_DECODE_THREAD', undefined);
   const gz = zlib.gzipSync(data);
   const badCrc = Buffer.from(gz);
   badCrc[badCrc.length - 8] ^= 0xff;

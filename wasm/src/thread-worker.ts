@@ -25,7 +25,7 @@ export interface ThreadWorkerData {
   /**
    * Lent output: shared memory of whole OUT_PIECE slots, each filled with output and posted as
    * `{ slot }`, then reused once the main thread `free`s it. No output buffer is allocated or
-   * transferred per MiB; a view that finds no slot free spills into an ordinary piece.
+   * transferred per MiB; what a view cannot place in a free slot waits in `stage`.
    */
   ring?: SharedArrayBuffer;
 }
@@ -111,7 +111,11 @@ function start(): void {
   let out: Uint8Array | undefined;
   let outLen = 0;
   let outSlot = -1;
-  /** Lent output: the ring, its free slots, and whether decoding waits for one. */
+  /**
+   * Lent output: the ring, its free slots (a `free` of the stream before can never arrive after
+   * this stream's `init`: the main thread stops sending them once it released the worker), and
+   * whether decoding waits for slots.
+   */
   let ring: SharedArrayBuffer | undefined;
   let freeSlots: number[] = [];
   let starved = false;
