@@ -354,7 +354,7 @@ async function main(): Promise<void> {
    * pull (the diff id is compared: the format's own checksum is skipped); `force` sets
    * BERTH_DECODE_THREAD.
    */
-  const pullLent = async (kind: 'gzip' | 'zstd', input: Buffer[], o: { sizeHint?: number; lend?: boolean; unchecked?: boolean; force?: '1' } = {}): Promise<void> => {
+  const pullLent = async (kind: 'gzip' | 'zstd', input: Buffer[], o: { sizeHint?: number; lend?: boolean; unchecked?: boolean; force?: '0' | '1' } = {}): Promise<void> => {
     const { sizeHint, lend = true, unchecked = true, force } = o;
     if (!force) {
       // what the adaptive decoder consults (a size hint at or above its threshold: the worker when this says so)
@@ -392,6 +392,7 @@ async function main(): Promise<void> {
    */
   const pullRows = (kind: 'gzip' | 'zstd', input: Buffer[], size: number, lent: Array<[number, number]>): Array<[string, () => Promise<void>]> => [
     ['berth pull before: in-thread (= BERTH_DECODE_THREAD=0)', () => pullInThread(kind, input)],
+    ['berth pull now, in-thread (BERTH_DECODE_THREAD=0, as the apply worker of a detached apply decodes)', () => pullLent(kind, input, { sizeHint: size, force: '0' })],
     ['berth pull, worker with 8 MiB credit / 8 MiB in flight', () => feed(createThreadedDecompressor(kind, SMALL), input, hashingStream)],
     ['berth pull, worker with 24 MiB credit / 16 MiB in flight', () => feed(createThreadedDecompressor(kind, LARGE), input, hashingStream)],
     ['berth pull, worker with 40 MiB credit / 32 MiB in flight', () => feed(createThreadedDecompressor(kind, WIDE), input, hashingStream)],

@@ -43,7 +43,7 @@ export interface ImageHasher {
 
 interface WasmIndex {
   hasher?: (choice?: string) => ImageHasher;
-  decompressor?: (kind: 'gzip' | 'zstd', choice?: string, opts?: { checksum?: boolean }) => Transform;
+  decompressor?: (kind: 'gzip' | 'zstd', choice?: string, opts?: { checksum?: boolean; lend?: boolean }) => Transform;
 }
 
 type ThreadModule = typeof import('../../wasm/src/thread');
@@ -166,7 +166,7 @@ export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: 
     const a = adaptive('zstd');
     if (a) return a;
     try {
-      return w.decompressor('zstd', undefined, unchecked ? { checksum: false } : {});
+      return w.decompressor('zstd', undefined, { ...(unchecked ? { checksum: false } : {}), ...(lend ? { lend } : {}) });
     } catch {
       /* fall back to the helper */
     }
@@ -187,7 +187,7 @@ export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: 
       const a = adaptive('gzip', gunzip === 'native' ? nativeGunzip : undefined);
       if (a) return a;
     }
-    if (gunzip === 'wasm' && w?.decompressor) return w.decompressor('gzip', 'wasm', unchecked ? { checksum: false } : {});
+    if (gunzip === 'wasm' && w?.decompressor) return w.decompressor('gzip', 'wasm', { ...(unchecked ? { checksum: false } : {}), ...(lend ? { lend } : {}) });
     return nativeGunzip();
   }
   return zstdProcess();

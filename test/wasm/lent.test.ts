@@ -12,6 +12,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { giveBack, isLent, lendFrom, stopLending } from '../../core/lent';
 import { createThreadedDecompressor, pooledRings, ThreadedDecompressor } from '../../wasm/src/thread';
+import { createGunzip, createZstdDecompress } from '../../wasm/src/index';
 import { decodeHashApply } from '../../core/images/codecs';
 import { BerthError } from '../../core/errors';
 import { envForTest } from '../helpers/env';
@@ -19,6 +20,14 @@ import { envForTest } from '../helpers/env';
 const input = fs.readFileSync(path.join(__dirname, '../vectors/deflate/input.bin'));
 /** ~20 MB, compressible but not trivially: many 1 MiB slots of output. */
 const big = Buffer.concat(Array.from({ length: 240 }, (_, i) => (i % 4 === 0 ? randomBytes(100000) : input)));
+
+function zstdOf(data: Buffer): Buffer | undefined {
+  try {
+    return execFileSync('zstd', ['-q', '-3', '-c'], { input: data, maxBuffer: 1 << 26 });
+  } catch {
+    return undefined;
+  }
+}
 
 function chunksOf(data: Buffer, n: number): Buffer[] {
   const out: Buffer[] = [];
@@ -80,13 +89,9 @@ t.test('lent output: the same bytes, as views of one reused ring', async (t) => 
   t.ok((await decodeGivingBack(createThreadedDecompressor('gzip', { lend: true }), gz, again)).equals(big), 'a second stream');
   t.equal(again[0]!.buffer, ring, 'it reuses the ring of the first');
 
-  let zst: Buffer | undefined;
-  try {
-    zst = execFileSync('zstd', ['-q', '-3', '-c'], { input: big, maxBuffer: 1 << 26 });
-  } catch {
-    t.comment('zstd CLI missing: zstd part skipped');
-  }
-  if (zst) {
+  const zst = zstdOf(big);
+  if (!zst) t.comment('zstd CLI missing: zstd part skipped');
+  else {
     const zs: Buffer[] = [];
     t.ok((await decodeGivingBack(createThreadedDecompressor('zstd', { lend: true }), zst, zs)).equals(big), 'zstd: right bytes');
     t.ok(zs.every((c) => c.buffer instanceof SharedArrayBuffer), 'zstd: lent too');
@@ -190,4 +195,64 @@ t.test('decodeHashApply with lend: chunks apply leaves after the tar are given b
   t.equal(r.size, big.length);
   t.ok(firstLent, 'apply was given lent chunks');
   t.equal(pooledRings(), pooled, 'every chunk came back: the ring is in the pool again');
+});
+
+t.test('in-thread lent output: reused pieces once given back, fresh ones while held, never a stall', async (t) => {
+  const gz = zlib.gzipSync(big);
+  for (const [what, make] of [
+    ['gzip', () => createGunzip({ lend: true })],
+    ['zstd', () => createZstdDecompress({ lend: true })],
+  ] as const) {
+    const data = what === 'gzip' ? gz : zstdOf(big);
+    if (!data) {
+      t.comment('zstd CLI missing: zstd part skipped');
+      continue;
+    }
+    const given: Buffer[] = [];
+    const parts: Buffer[] = [];
+    await pipeline(
+      Readable.from(chunksOf(data, 65536)),
+      make(),
+      new Writable({
+        write(c: Buffer, _e, cb) {
+          given.push(c);
+          parts.push(Buffer.from(c));
+          giveBack(c);
+          cb();
+        },
+      }),
+    );
+    t.ok(Buffer.concat(parts).equals(big), `${what}: right bytes`);
+    t.ok(given.every((c) => isLent(c) && c.length <= 1 << 20), `${what}: every chunk lent, at most 1 MiB`);
+    const memories = new Set(given.map((c) => c.buffer));
+    t.ok(memories.size < given.length / 4, `${what}: pieces reused (${memories.size} for ${given.length} chunks)`);
+
+    // held, not given back: every chunk keeps its own piece, and the stream still completes
+    const held: Buffer[] = [];
+    await pipeline(Readable.from(chunksOf(data, 65536)), make(), new Writable({ write(c: Buffer, _e, cb) { held.push(c); cb(); } }));
+    t.ok(Buffer.concat(held).equals(big), `${what}: held chunks keep their bytes`);
+    t.equal(new Set(held.map((c) => c.buffer)).size, held.length, `${what}: no piece of a held chunk was reused`);
+    for (const c of held) giveBack(c);
+  }
+});
+
+t.test('decodeHashApply with lend, decoded in-thread: the tar comes as lent chunks', async (t) => {
+  envForTest(t, 'BERTH_DECODE_THREAD', '0');
+  const zst = zstdOf(big);
+  if (!zst) {
+    t.plan(0, 'zstd CLI missing');
+    return;
+  }
+  const consume = (tar: NodeJS.ReadableStream): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const sink = new Writable({ write(c: Buffer, _e, cb) { giveBack(c); cb(); } });
+      sink.on('finish', resolve);
+      sink.on('error', reject);
+      tar.pipe(sink);
+    });
+  const r = await decodeHashApply(Readable.from(chunksOf(zst, 65536)), 'zstd', consume, { lend: true, unchecked: true });
+  t.equal(r.diffId, 'sha256:' + createHash('sha256').update(big).digest('hex'));
+  t.ok(r.lentChunks > 10, `${r.lentChunks} lent chunks`);
+  const plain = await decodeHashApply(Readable.from(chunksOf(zst, 65536)), 'zstd', consume, {});
+  t.equal(plain.lentChunks, 0, 'without lend: none');
 });

@@ -14,6 +14,7 @@
 import { Transform, TransformCallback, TransformOptions } from 'node:stream';
 import { BaseExports } from './loader';
 import { BerthError } from '../../core/errors';
+import { lendFrom } from '../../core/lent';
 import { ERR_WASM_CORRUPT_INPUT, ERR_WASM_LIMIT_EXCEEDED } from './errors';
 
 export const ST_NEED_INPUT = 0;
@@ -56,6 +57,13 @@ export interface DecoderOptions {
    * frame's declared content size and every structural check stay. Default: checked.
    */
   checksum?: boolean;
+  /**
+   * The Transform lends its output (core/lent.ts): chunks are 1 MiB pieces of this thread (the
+   * last one shorter), reused once the consumer gives them back, instead of fresh memory per
+   * chunk (a consumer that keeps a chunk simply keeps its piece: nothing waits for it). Only for
+   * a consumer that gives back no earlier than it is done with a chunk.
+   */
+  lend?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -185,13 +193,40 @@ export class DecoderCore {
 }
 
 /** A Node Transform around a DecoderCore, honouring backpressure of its readable side. */
+/** Lent in-thread output: pieces of this size, at most LENT_KEEP of them kept for reuse. */
+const LENT_PIECE = 1 << 20;
+const LENT_KEEP = 16;
+const lentFree: Buffer[] = [];
+/** Each lent chunk → the piece it is a view of (weak: a chunk never given back is collected with its piece). */
+const lentPieces = new WeakMap<Uint8Array, Buffer>();
+function pieceBack(chunk: Uint8Array): void {
+  const piece = lentPieces.get(chunk);
+  if (!piece) return; // not lent from here, or given back already
+  lentPieces.delete(chunk);
+  if (lentFree.length < LENT_KEEP) lentFree.push(piece);
+}
+/** A piece to fill: one given back, or a new one (lent from now on). */
+function takePiece(): Buffer {
+  let piece = lentFree.pop();
+  if (!piece) {
+    piece = Buffer.allocUnsafe(LENT_PIECE);
+    lendFrom(piece.buffer, pieceBack);
+  }
+  return piece;
+}
+
 export class DecoderTransform extends Transform {
   private waiting: TransformCallback | undefined;
   private pumping = false;
+  /** Lending: the piece being filled (output is pushed a whole piece at a time, the rest at the end). */
+  private piece: Buffer | undefined;
+  private pieceLen = 0;
+  private ending = false;
 
   constructor(
     private readonly core: DecoderCore,
     opts?: TransformOptions,
+    private readonly lend = false,
   ) {
     super(opts);
   }
@@ -203,6 +238,7 @@ export class DecoderTransform extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
+    this.ending = true;
     this.core.feed(EMPTY, true);
     this.waiting = cb;
     this.pumpNow();
@@ -222,7 +258,7 @@ export class DecoderTransform extends Transform {
     this.pumping = true;
     let complete: boolean;
     try {
-      complete = this.core.pump((b) => this.push(b));
+      complete = this.lend ? this.core.pumpView((v) => this.pushLent(v)) : this.core.pump((b) => this.push(b));
     } catch (err) {
       this.pumping = false;
       this.waiting = undefined;
@@ -231,8 +267,36 @@ export class DecoderTransform extends Transform {
     }
     this.pumping = false;
     if (complete) {
+      if (this.ending && this.piece) this.pushPiece();
       this.waiting = undefined;
       cb();
     }
+  }
+
+  /** Copies `view` into lent pieces, pushing each one once full. */
+  private pushLent(view: Uint8Array): boolean {
+    let more = true;
+    let o = 0;
+    while (o < view.length) {
+      if (!this.piece) {
+        this.piece = takePiece();
+        this.pieceLen = 0;
+      }
+      const n = Math.min(view.length - o, LENT_PIECE - this.pieceLen);
+      this.piece.set(view.subarray(o, o + n), this.pieceLen);
+      this.pieceLen += n;
+      o += n;
+      if (this.pieceLen === LENT_PIECE) more = this.pushPiece();
+    }
+    return more;
+  }
+
+  private pushPiece(): boolean {
+    const piece = this.piece!;
+    const chunk = piece.subarray(0, this.pieceLen);
+    this.piece = undefined;
+    this.pieceLen = 0;
+    lentPieces.set(chunk, piece);
+    return this.push(chunk);
   }
 }

@@ -101,12 +101,12 @@ export function newInflateCore(format: DeflateFormat, opts: InflateOptions = {})
 
 /** A Transform decompressing gzip (or, with opts.format, zlib / raw deflate). */
 export function createGunzip(opts: InflateOptions = {}): DecoderTransform {
-  return new DecoderTransform(newInflateCore(opts.format ?? 'gzip', opts), opts.stream);
+  return new DecoderTransform(newInflateCore(opts.format ?? 'gzip', opts), opts.stream, opts.lend === true);
 }
 
 /** A Transform decompressing zlib-framed data (or opts.format). */
 export function createInflate(opts: InflateOptions = {}): DecoderTransform {
-  return new DecoderTransform(newInflateCore(opts.format ?? 'zlib', opts), opts.stream);
+  return new DecoderTransform(newInflateCore(opts.format ?? 'zlib', opts), opts.stream, opts.lend === true);
 }
 
 export function gunzipSync(input: Uint8Array, opts: InflateOptions = {}): Buffer {

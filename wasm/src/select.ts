@@ -190,11 +190,13 @@ export interface DecompressorOptions {
   maxOutputLength?: number;
   /** `false`: the format's checksum is not verified (DecoderOptions.checksum); the native gunzip ignores it. */
   checksum?: boolean;
+  /** Lend the output (DecoderOptions.lend, ThreadedOptions.lend); the native gunzip ignores it. */
+  lend?: boolean;
 }
 
 /** A decompressing Transform of the chosen backend (zstd is always WASM). */
 export function decompressor(kind: 'gzip' | 'zstd', choice?: ChoiceLike, opts: DecompressorOptions = {}): Transform {
-  const limits = { ...(opts.maxOutputLength !== undefined ? { maxOutputLength: opts.maxOutputLength } : {}), ...(opts.checksum === false ? { checksum: false } : {}) };
+  const limits = { ...(opts.maxOutputLength !== undefined ? { maxOutputLength: opts.maxOutputLength } : {}), ...(opts.checksum === false ? { checksum: false } : {}), ...(opts.lend ? { lend: true } : {}) };
   if (kind === 'zstd') return opts.thread ? createThreadedDecompressor('zstd', limits) : createZstdDecompress(limits);
   if (kind === 'gzip') {
     if (backendOf(choice) === 'native') {

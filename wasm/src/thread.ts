@@ -97,7 +97,8 @@ export interface ThreadedOptions {
   /**
    * Lend the output (core/lent.ts): chunks are views into a reused ring of shared memory, and
    * the consumer must give every chunk back (`giveBack(chunk)`) once done with it, or decoding
-   * stalls when the ring is all lent. Only for a consumer known to do so.
+   * stalls when the ring is all lent. Only for a consumer known to do so. (An in-thread decoder
+   * chosen instead lends from reused pieces of its own thread: DecoderOptions.lend.)
    */
   lend?: boolean;
 }
@@ -507,7 +508,7 @@ export function cpuPressure10(): number | undefined {
 }
 
 function localDecoder(kind: ThreadWorkerData['kind'], opts: ThreadedOptions): Transform {
-  const limits = { ...(opts.maxOutputLength !== undefined ? { maxOutputLength: opts.maxOutputLength } : {}), ...(opts.checksum === false ? { checksum: false } : {}) };
+  const limits = { ...(opts.maxOutputLength !== undefined ? { maxOutputLength: opts.maxOutputLength } : {}), ...(opts.checksum === false ? { checksum: false } : {}), ...(opts.lend ? { lend: true } : {}) };
   const stream = opts.stream ? { stream: opts.stream } : {};
   if (kind === 'zstd') return createZstdDecompress({ ...limits, ...stream, ...(opts.maxWindowSize !== undefined ? { maxWindowSize: opts.maxWindowSize } : {}) });
   if (kind === 'gzip') return createGunzip({ ...limits, ...stream });

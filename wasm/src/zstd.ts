@@ -75,7 +75,7 @@ export function newZstdCore(opts: ZstdOptions = {}): DecoderCore {
 }
 
 export function createZstdDecompress(opts: ZstdOptions = {}): DecoderTransform {
-  return new DecoderTransform(newZstdCore(opts), opts.stream);
+  return new DecoderTransform(newZstdCore(opts), opts.stream, opts.lend === true);
 }
 
 export function zstdDecompressSync(input: Uint8Array, opts: ZstdOptions = {}): Buffer {
