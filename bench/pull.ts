@@ -46,7 +46,8 @@
  * - `berthd`: berth as a daemon, `berth serve` (record 060) started once and kept like dockerd,
  *   driven by the same docker CLI binary the docker contender uses: one client, two engines. Its
  *   CPU is the CLI's plus the server process's.
- * Environment: BENCH_RUNS (default 7), BENCH_DELETE=1 (remove the previous copy before each run
+ * Environment: BENCH_RUNS (default 7), BENCH_COMPRESSION=zstd (zstd layers, `zstd -3`, instead of
+ * gzip), BENCH_DELETE=1 (remove the previous copy before each run
  * instead of pulling variants), BENCH_ONLY=berth,berthd,berthc,docker,podman,skopeo,tar (subset),
  * BENCH_DRIVER (berth storage driver, default overlay), BENCH_BERTH (berth command, default
  * `node bin/berth`), BENCH_BERTH_BASE (a second berth command, e.g. a build of the previous
@@ -65,7 +66,9 @@ import { DOCKER, startDockerd, type PrivateDockerd } from '../test/helpers/docke
 
 const REPO = join(__dirname, '..');
 const BENCH = process.env.BENCH_DIR ?? '/var/lib/berth-bench';
-const IMAGE = join(BENCH, 'image');
+/** BENCH_COMPRESSION=zstd: the image's layers as zstd (`zstd -3`, OCI +zstd media type) instead of gzip (`pigz -6`). */
+const COMPRESSION = process.env.BENCH_COMPRESSION === 'zstd' ? 'zstd' : 'gzip';
+const IMAGE = join(BENCH, COMPRESSION === 'gzip' ? 'image' : `image-${COMPRESSION}`);
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const DROP_CACHES = process.env.BENCH_DROP_CACHES === '1';
 const ONLY = (process.env.BENCH_ONLY ?? 'berth,berthd,berthc,docker,podman,skopeo,tar').split(',').map((s) => s.trim()).filter(Boolean);
@@ -128,11 +131,12 @@ function buildBig(): void {
     const tar = join(work, `l${i}.tar`);
     execFileSync('tar', ['-cf', tar, '-C', '/', '--no-recursion', '--files-from', join(work, `list${i}`)], { stdio: 'ignore' });
     diffIds.push(sha(tar));
-    execFileSync('pigz', ['-6', '-f', tar]);
-    const gz = `${tar}.gz`;
-    const d = sha(gz);
-    fs.renameSync(gz, join(IMAGE, 'blobs/sha256', d.slice(7)));
-    layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: d, size: fs.lstatSync(join(IMAGE, 'blobs/sha256', d.slice(7))).size });
+    if (COMPRESSION === 'zstd') execFileSync('zstd', ['-q', '-3', '-T0', '--rm', '-f', tar]);
+    else execFileSync('pigz', ['-6', '-f', tar]);
+    const packed = COMPRESSION === 'zstd' ? `${tar}.zst` : `${tar}.gz`;
+    const d = sha(packed);
+    fs.renameSync(packed, join(IMAGE, 'blobs/sha256', d.slice(7)));
+    layers.push({ mediaType: `application/vnd.oci.image.layer.v1.tar+${COMPRESSION}`, digest: d, size: fs.lstatSync(join(IMAGE, 'blobs/sha256', d.slice(7))).size });
   }
   const put = (buf: Buffer) => {
     const f = join(work, 'blob');
@@ -155,7 +159,7 @@ function variantRef(host: string, k: number): string {
 
 /**
  * Pushes `n` variants of `big` (variant mode, the default). Each variant's layer blobs are the
- * base blobs with one more gzip member of k+1 zero tar blocks appended: the same files, but
+ * base blobs with one more gzip member (zstd frame) of k+1 zero tar blocks appended: the same files, but
  * digests (compressed and uncompressed) of their own, so every contender pulls and unpacks every
  * layer in every run — and nothing is deleted until the end. Why: this VM's ext4 has no journal,
  * so inodes freed in the last 60–300 s are skipped (each checked by reading its inode table) when
@@ -170,7 +174,8 @@ function pushVariants(host: string, n: number): void {
   const { createHash } = require('node:crypto') as typeof import('node:crypto');
   const { gunzipSync, gzipSync } = require('node:zlib') as typeof import('node:zlib');
   // The base tars' hash states, copied for each variant (the tars are ~200 MB: hashed once).
-  const tarHash = manifest.layers.map((l) => createHash('sha256').update(gunzipSync(fs.readFileSync(blob(l.digest)))));
+  const unpack = (file: string): Buffer => (COMPRESSION === 'zstd' ? execFileSync('zstd', ['-q', '-dc', file], { maxBuffer: 1 << 30 }) : gunzipSync(fs.readFileSync(file)));
+  const tarHash = manifest.layers.map((l) => createHash('sha256').update(unpack(blob(l.digest))));
   const dir = fs.mkdtempSync(join(BENCH, 'variants-'));
   try {
     for (let k = 0; k < n; k++) {
@@ -182,7 +187,7 @@ function pushVariants(host: string, n: number): void {
         return { digest, size: bytes.length };
       };
       const zeros = Buffer.alloc(512 * (k + 1));
-      const tail = gzipSync(zeros);
+      const tail = COMPRESSION === 'zstd' ? execFileSync('zstd', ['-q', '-c'], { input: zeros }) : gzipSync(zeros);
       const layers = manifest.layers.map((l) => {
         const bytes = Buffer.concat([fs.readFileSync(blob(l.digest)), tail]);
         return { mediaType: l.mediaType, ...put(bytes) };
@@ -384,14 +389,14 @@ function contenders(reg: TestRegistry, layerBlobs: string[], dockerd: PrivateDoc
   if (ONLY.includes('tar')) {
     const x = join(BENCH, 'tar');
     out.push({
-      name: 'tar', label: 'pigz -dc \\| tar -x (local floor)',
+      name: 'tar', label: `${COMPRESSION === 'zstd' ? 'zstd' : 'pigz'} -dc \\| tar -x (local floor)`,
       prepare() {
         fs.rmSync(x, { recursive: true, force: true });
         fs.mkdirSync(x);
       },
       // The floor on this disk: the same three blobs, one after another, no network, no checks.
       pull: () => {
-        for (const b of layerBlobs) must(sh('sh', ['-c', `pigz -dc '${b}' | tar -xf - -C '${x}'`]), 'pigz | tar');
+        for (const b of layerBlobs) must(sh('sh', ['-c', `${COMPRESSION === 'zstd' ? 'zstd -q' : 'pigz'} -dc '${b}' | tar -xf - -C '${x}'`]), 'decompress | tar');
       },
     });
   }
@@ -432,7 +437,7 @@ async function main(): Promise<void> {
     reg = undefined;
     unmountUnder(BENCH);
     if (KEEP_IMAGE) {
-      for (const n of fs.readdirSync(BENCH)) if (n !== 'image') fs.rmSync(join(BENCH, n), { recursive: true, force: true });
+      for (const n of fs.readdirSync(BENCH)) if (!n.startsWith('image')) fs.rmSync(join(BENCH, n), { recursive: true, force: true });
     } else {
       fs.rmSync(BENCH, { recursive: true, force: true });
     }
