@@ -145,6 +145,8 @@ export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: 
   if (kind === 'none') return new PassThrough({ highWaterMark: 1 << 20 });
   const w = wasm();
   const plan = decodeThreadPlan();
+  // the diff id covers the output: the format's own checksum is redundant (as node:zlib's below)
+  const wasmOpts = { ...(unchecked ? { checksum: false } : {}), ...(lend ? { lend } : {}) };
   const adaptive = (k: 'gzip' | 'zstd', local?: () => Transform): Transform | undefined => {
     const t = plan.thread !== false ? threads() : null;
     if (!t) return undefined;
@@ -154,9 +156,7 @@ export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: 
         ...(plan.threshold !== undefined ? { threshold: plan.threshold } : {}),
         ...(sizeHint !== undefined && sizeHint >= 0 ? { sizeHint } : {}),
         ...(local ? { local } : {}),
-        ...(lend ? { lend } : {}),
-        // the diff id covers the output: the format's own checksum is redundant (as node:zlib's below)
-        ...(unchecked ? { checksum: false } : {}),
+        ...wasmOpts,
       });
     } catch {
       return undefined;
@@ -166,7 +166,7 @@ export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: 
     const a = adaptive('zstd');
     if (a) return a;
     try {
-      return w.decompressor('zstd', undefined, { ...(unchecked ? { checksum: false } : {}), ...(lend ? { lend } : {}) });
+      return w.decompressor('zstd', undefined, wasmOpts);
     } catch {
       /* fall back to the helper */
     }
@@ -187,7 +187,7 @@ export function decompressor(kind: Compression, sizeHint?: number, onConsumed?: 
       const a = adaptive('gzip', gunzip === 'native' ? nativeGunzip : undefined);
       if (a) return a;
     }
-    if (gunzip === 'wasm' && w?.decompressor) return w.decompressor('gzip', 'wasm', { ...(unchecked ? { checksum: false } : {}), ...(lend ? { lend } : {}) });
+    if (gunzip === 'wasm' && w?.decompressor) return w.decompressor('gzip', 'wasm', wasmOpts);
     return nativeGunzip();
   }
   return zstdProcess();

@@ -68,6 +68,15 @@ export interface DecoderOptions {
 
 const EMPTY = new Uint8Array(0);
 
+/** The DecoderOptions `o` sets, and only those (no field present as undefined). */
+export function decoderOptions(o: DecoderOptions): DecoderOptions {
+  return {
+    ...(o.maxOutputLength !== undefined ? { maxOutputLength: o.maxOutputLength } : {}),
+    ...(o.checksum === false ? { checksum: false } : {}),
+    ...(o.lend ? { lend: true } : {}),
+  };
+}
+
 /**
  * A decoder fed with `write(chunk)` / `end()`. `emit` receives each output piece (a fresh Buffer
  * the decoder no longer touches) and returns false to ask the producer to pause.

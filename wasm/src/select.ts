@@ -23,6 +23,7 @@ import { createGunzip, gunzipSync } from './inflate';
 import { createZstdDecompress, zstdDecompressSync } from './zstd';
 import { wasmAvailable, wasmBuildDir } from './loader';
 import { ERR_WASM_UNSUPPORTED } from './errors';
+import { decoderOptions } from './decoder';
 import { createThreadedDecompressor } from './thread';
 import { benchSample, zstdSample, ZSTD_SAMPLE_SIZE } from './sample';
 
@@ -196,7 +197,7 @@ export interface DecompressorOptions {
 
 /** A decompressing Transform of the chosen backend (zstd is always WASM). */
 export function decompressor(kind: 'gzip' | 'zstd', choice?: ChoiceLike, opts: DecompressorOptions = {}): Transform {
-  const limits = { ...(opts.maxOutputLength !== undefined ? { maxOutputLength: opts.maxOutputLength } : {}), ...(opts.checksum === false ? { checksum: false } : {}), ...(opts.lend ? { lend: true } : {}) };
+  const limits = decoderOptions(opts);
   if (kind === 'zstd') return opts.thread ? createThreadedDecompressor('zstd', limits) : createZstdDecompress(limits);
   if (kind === 'gzip') {
     if (backendOf(choice) === 'native') {

@@ -9,7 +9,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { BerthError } from '../../core/errors';
-import { DecoderCore } from './decoder';
+import { DecoderCore, decoderOptions } from './decoder';
 import { newInflateCore, DeflateFormat } from './inflate';
 import { newZstdCore } from './zstd';
 import { adoptModule, WasmModule } from './loader';
@@ -150,7 +150,7 @@ function start(): void {
     unreported = 0;
     ret = [];
     try {
-      const limits = { ...(data.maxOutputLength !== undefined ? { maxOutputLength: data.maxOutputLength } : {}), ...(data.checksum === false ? { checksum: false } : {}) };
+      const limits = decoderOptions(data);
       core = data.kind === 'zstd'
         ? newZstdCore({ ...limits, ...(data.maxWindowSize !== undefined ? { maxWindowSize: data.maxWindowSize } : {}) })
         : newInflateCore(data.kind, limits);

@@ -24,6 +24,7 @@
  */
 import { workerEntry } from '../../core/paths';
 import { lendFrom, stopLending } from '../../core/lent';
+import { decoderOptions } from './decoder';
 import { stopOnExit } from '../../core/worker-exit';
 import * as os from 'node:os';
 import * as fs from 'node:fs';
@@ -508,7 +509,7 @@ export function cpuPressure10(): number | undefined {
 }
 
 function localDecoder(kind: ThreadWorkerData['kind'], opts: ThreadedOptions): Transform {
-  const limits = { ...(opts.maxOutputLength !== undefined ? { maxOutputLength: opts.maxOutputLength } : {}), ...(opts.checksum === false ? { checksum: false } : {}), ...(opts.lend ? { lend: true } : {}) };
+  const limits = decoderOptions(opts);
   const stream = opts.stream ? { stream: opts.stream } : {};
   if (kind === 'zstd') return createZstdDecompress({ ...limits, ...stream, ...(opts.maxWindowSize !== undefined ? { maxWindowSize: opts.maxWindowSize } : {}) });
   if (kind === 'gzip') return createGunzip({ ...limits, ...stream });
