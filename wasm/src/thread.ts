@@ -38,19 +38,22 @@ import { createZstdDecompress } from './zstd';
 import type { ThreadWorkerData, ToWorker, FromWorker } from './thread-worker';
 
 /**
- * Bytes of input posted but not yet decoded by the worker before writes are held back (~40 ms of
- * zstd decoding: the worker does not run dry while the main thread hashes a burst of output).
+ * Bytes of input posted but not yet decoded by the worker before writes are held back (~80 ms of
+ * zstd decoding: the worker does not run dry while the main thread hashes a burst of output; with
+ * 16 MiB it waited 13–24 ms per 210 MB layer for input, record 011).
  */
 export const IN_FLIGHT = 32 << 20;
 
 /**
- * Flow control per format (the stream options `credit` / `inFlight` override it). zstd: 24 MiB of
- * output credit and IN_FLIGHT (16 MiB) of input, sized for the main thread's share of a zstd pull
+ * Flow control per format (the stream options `credit` / `inFlight` override it). zstd: a wide
+ * window of output credit and IN_FLIGHT of input, sized for the main thread's share of a zstd pull
  * (both sha256s, nearly as long as the decoding). Inflate is ~1.8x slower per byte, so the main
  * thread has slack and the smaller window of before (8 MiB / 8 MiB) measured better by 1–4
  * points in every run of 2026-11-28 12:20–13:00: gzip pull 5.1–9.9 % vs 6.5–12.2 % (24/16) slower
  * than inflate alone, paired round by round in one process (bench/README-wasm.md); for zstd 24/16
- * stays ahead (12.5 vs 17.3 %, 961 vs 894 MB/s).
+ * was ahead of 8/8 (12.5 vs 17.3 %, 961 vs 894 MB/s). Since session 10 (record 011) zstd has 40
+ * MiB of credit and 32 MiB in flight: swept with lent output, 40/32 and 48/32 measured best
+ * (bench/README-wasm.md, "Lent output").
  */
 export const FLOW: Record<ThreadWorkerData['kind'], { credit: number; inFlight: number }> = {
   // (thread-worker.ts OUT_CREDIT, its default; not imported: that module starts the worker side
